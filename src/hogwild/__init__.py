@@ -1,0 +1,18 @@
+"""hogwild: graph neural networks that keep working when nodes compute asynchronously."""
+
+from .graph import Graph as Graph
+from .graph import GraphData as GraphData
+from .graph import GraphError as GraphError
+from .graph import batch_graphs as batch_graphs
+from .graph import graph_from_edges as graph_from_edges
+from .graph import graph_from_networkx as graph_from_networkx
+from .models import EnergyGNN as EnergyGNN
+from .nn import MLP as MLP
+from .nn import PICNN as PICNN
+from .solve import LBFGS as LBFGS
+from .solve import GradientDescent as GradientDescent
+from .solve import ImplicitAdjoint as ImplicitAdjoint
+from .solve import UnrolledAdjoint as UnrolledAdjoint
+from .solve import minimise as minimise
+
+__version__ = "0.1.0"

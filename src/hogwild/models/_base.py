@@ -1,0 +1,77 @@
+"""What every model shares: the readout o_φ and the contract of each family."""
+
+from __future__ import annotations
+
+import abc
+from typing import ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from ..graph import Graph
+from ..nn import MLP
+
+
+class Readout(eqx.Module):
+    """o_φ: MLP (4, 4, J) per node; for graph-level tasks the node predictions are averaged
+    per graph and passed through a second MLP (4, 4, C) (Appendix G.2)."""
+
+    node: MLP
+    graph: MLP | None
+
+    def __init__(self, hidden: int, out_size: int, *, graph_level: bool, key: PRNGKeyArray):
+        nkey, gkey = jr.split(key)
+        node_out = 4 if graph_level else out_size
+        self.node = MLP(hidden, (4, 4, node_out), key=nkey)
+        self.graph = MLP(node_out, (4, 4, out_size), key=gkey) if graph_level else None
+
+    def __call__(self, graph: Graph, h: Float[Array, "nodes hidden"]) -> Array:
+        y = jax.vmap(self.node)(h)
+        if self.graph is None:
+            return y
+        sums = jax.ops.segment_sum(jnp.where(graph.node_mask[:, None], y, 0.0),
+                                   graph.node_graph, num_segments=graph.num_graphs)
+        mean = sums / jnp.maximum(graph.n_node, 1)[:, None]
+        return jax.vmap(self.graph)(mean)
+
+
+class AbstractGNN(eqx.Module):
+    """A GNN: a way to compute node states H from a graph, then the readout o_φ(H)."""
+
+    readout: eqx.AbstractVar[Readout]
+    hidden: eqx.AbstractVar[int]
+
+    family: eqx.AbstractClassVar[str]
+
+
+class AbstractEnergyGNN(AbstractGNN):
+    """Optimisation-based GNN: H* = argmin_H E(G, H) with E = Σ_i e_i strongly convex.
+
+    The local rule is the node energy e_i written on per-edge neighbour views: for edge
+    e = (j -> i), ``h_view[e]`` is receiver i's (possibly stale) copy of h_j. The synchronous
+    energy uses ``h_view = H[senders]``; an asynchronous executor passes older copies.
+    """
+
+    family: ClassVar[str] = "optimisation"
+
+    @abc.abstractmethod
+    def node_energies(self, graph: Graph, h: Float[Array, "nodes hidden"],
+                      h_view: Float[Array, "edges hidden"]) -> Float[Array, " nodes"]:
+        """e_i for every node from its own state and its views of its neighbours."""
+
+    def energy(self, graph: Graph, h: Float[Array, "nodes hidden"]) -> Float[Array, ""]:
+        """E(G, H) = Σ_i e_i(h_i, {h_j : j ∈ N(i)}) (Eq. 4), the synchronous energy."""
+        return jnp.sum(self.node_energies(graph, h, h[graph.senders]))
+
+    def local_gradients(self, graph: Graph, h, h_view):
+        """Own gradients ∂e_i/∂h_i and outgoing packets g_ji = ∂e_j/∂h_i (Eq. 13).
+
+        Returns ``(own, packets)``: ``own`` (nodes, hidden) and ``packets`` (edges, hidden),
+        where packet e = (i -> j) is computed by receiver j from j's own view and is due to
+        sender i. Summing ``own + segment_sum(packets, senders)`` gives ∇_H E when the views
+        are current.
+        """
+        return jax.grad(lambda a, b: jnp.sum(self.node_energies(graph, a, b)), (0, 1))(h, h_view)

@@ -1,0 +1,123 @@
+"""The energy GNN of Section 5 (node-wise, edge-wise, edge-wise + attention)."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from ..graph import Graph
+from ..nn import PICNN, Linear
+from ._base import AbstractEnergyGNN, Readout
+
+VARIANTS = ("node", "edge", "attention")
+
+
+def segment_softmax(scores: Float[Array, "edges heads"], segments, num_segments: int):
+    """softmax of ``scores`` within each segment (the edges entering one receiver)."""
+    top = jax.ops.segment_max(scores, segments, num_segments=num_segments)
+    ex = jnp.exp(scores - jax.lax.stop_gradient(top)[segments])
+    total = jax.ops.segment_sum(ex, segments, num_segments=num_segments)
+    return ex / total[segments]
+
+
+class FeatureAttention(eqx.Module):
+    """Attention weights from features only (Eq. 26), one set per head.
+
+    α^h_ij = softmax_j LeakyReLU(a_h · [W_h x_i ‖ W_h x_j ‖ V_h e_ij]); because α depends on
+    no embedding, E stays convex in H.
+    """
+
+    node_proj: tuple[Linear, ...]
+    edge_proj: tuple[Linear, ...]
+    score: tuple[Linear, ...]
+
+    def __init__(self, x_size: int, e_size: int, heads: int, width: int, *, key: PRNGKeyArray):
+        keys = jr.split(key, 3 * heads).reshape(3, heads, -1)
+        self.node_proj = tuple(Linear(x_size, width, key=k) for k in keys[0])
+        self.edge_proj = tuple(Linear(e_size, width, key=k) for k in keys[1])
+        self.score = tuple(Linear(3 * width, 1, key=k) for k in keys[2])
+
+    def __call__(self, graph: Graph) -> Float[Array, "edges heads"]:
+        x_i, x_j = graph.nodes[graph.receivers], graph.nodes[graph.senders]
+        heads = []
+        for wx, we, a in zip(self.node_proj, self.edge_proj, self.score):
+            feats = jnp.concatenate([jax.vmap(wx)(x_i), jax.vmap(wx)(x_j), jax.vmap(we)(graph.edges)], -1)
+            heads.append(jax.nn.leaky_relu(jax.vmap(a)(feats)[:, 0], 0.2))
+        return segment_softmax(jnp.stack(heads, -1), graph.receivers, graph.num_nodes)
+
+
+class EnergyGNN(AbstractEnergyGNN):
+    """Energy GNN: H* = argmin_H Σ_i e_i (Eq. 14–16).
+
+    e_i = u(m_i, h_i, x_i; θ_u) + (β/2)‖h_i‖²,
+    m_i = Σ_{j∈N(i)} A_ij α_ij m(h_i, h_j, x_i, x_j, e_ij; θ_m) + m_self(h_i, h_i, x_i, x_i, 0),
+    with m a PICNN convex and nondecreasing in the embeddings and u a PICNN convex in
+    (m_i, h_i) and nondecreasing in m_i, so E is β-strongly convex in H.
+
+    Variants: ``node`` (m sees h_j, x_j only), ``edge`` (h_i, h_j, x_i, x_j, e_ij) and
+    ``attention`` (edge-wise, ``heads`` heads with feature-only attention, concatenated).
+    Sizes follow Appendix F.1: hidden 2, m (4, 4, 2), u (4, 4, 1), β = 0.04.
+    """
+
+    message: tuple[PICNN, ...]
+    self_message: PICNN
+    update: PICNN
+    attention: FeatureAttention | None
+    readout: Readout
+    hidden: int = eqx.field(static=True)
+    variant: str = eqx.field(static=True)
+    beta: float = eqx.field(static=True)
+
+    def __init__(self, in_size: int, edge_size: int, out_size: int, *, variant: str = "edge",
+                 hidden: int = 2, message_sizes=(4, 4, 2), update_sizes=(4, 4, 1),
+                 heads: int = 2, beta: float = 0.04, graph_level: bool = False,
+                 key: PRNGKeyArray):
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown energy variant {variant!r}; valid: {', '.join(VARIANTS)}.")
+        if update_sizes[-1] != 1:
+            raise ValueError(f"the update PICNN must end in 1 unit; got sizes {update_sizes}.")
+        keys = jr.split(key, 6)
+        num_heads = heads if variant == "attention" else 1
+        x_msg = in_size if variant == "node" else 2 * in_size + edge_size
+        y_msg = hidden if variant == "node" else 2 * hidden
+        self.message = tuple(PICNN(x_msg, y_msg, message_sizes, monotone=True, key=k)
+                             for k in jr.split(keys[0], num_heads))
+        msg_size = message_sizes[-1] * num_heads
+        self.self_message = PICNN(x_msg, y_msg, (*message_sizes[:-1], msg_size), monotone=True,
+                                  key=keys[1])
+        flags = (True,) * msg_size + (False,) * hidden
+        self.update = PICNN(in_size, msg_size + hidden, update_sizes, monotone=flags, key=keys[2])
+        self.attention = (FeatureAttention(in_size, edge_size, heads, 4, key=keys[3])
+                          if variant == "attention" else None)
+        self.readout = Readout(hidden, out_size, graph_level=graph_level, key=keys[4])
+        self.hidden, self.variant, self.beta = hidden, variant, float(beta)
+
+    def _message_inputs(self, graph: Graph, h, h_view):
+        """(x, y) of the message PICNN on every edge and on the self-loop of every node."""
+        x_i, h_i = graph.nodes[graph.receivers], h[graph.receivers]
+        if self.variant == "node":
+            return (graph.nodes[graph.senders], h_view), (graph.nodes, h)
+        zeros = jnp.zeros((graph.num_nodes, graph.edges.shape[1]), graph.edges.dtype)
+        edge_x = jnp.concatenate([x_i, graph.nodes[graph.senders], graph.edges], -1)
+        self_x = jnp.concatenate([graph.nodes, graph.nodes, zeros], -1)
+        return (edge_x, jnp.concatenate([h_i, h_view], -1)), (self_x, jnp.concatenate([h, h], -1))
+
+    def aggregate(self, graph: Graph, h, h_view) -> Float[Array, "nodes message"]:
+        """m_i of Eq. 16 (with attention, Eq. 25, heads concatenated)."""
+        (ex, ey), (sx, sy) = self._message_inputs(graph, h, h_view)
+        per_head = [jax.vmap(m)(ex, ey) for m in self.message]
+        if self.attention is not None:
+            alpha = self.attention(graph)
+            per_head = [alpha[:, k:k + 1] * msg for k, msg in enumerate(per_head)]
+        msgs = jnp.concatenate(per_head, -1) * graph.edge_weight[:, None]
+        m = jax.ops.segment_sum(msgs, graph.receivers, num_segments=graph.num_nodes)
+        return m + jax.vmap(self.self_message)(sx, sy)
+
+    def node_energies(self, graph: Graph, h, h_view) -> Float[Array, " nodes"]:
+        """e_i = u(m_i, h_i, x_i) + (β/2)‖h_i‖² (Eq. 15); padding nodes keep only the β term."""
+        m = self.aggregate(graph, h, h_view)
+        u = jax.vmap(self.update)(graph.nodes, jnp.concatenate([m, h], -1))[:, 0]
+        return jnp.where(graph.node_mask, u, 0.0) + 0.5 * self.beta * jnp.sum(h * h, -1)

@@ -1,0 +1,133 @@
+"""Small networks: an MLP and the partially input-convex network (PICNN) of Appendix B."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+from jaxtyping import Array, Float, PRNGKeyArray
+
+
+def _uniform(key: PRNGKeyArray, shape: tuple[int, ...], fan_in: int) -> Array:
+    bound = 1.0 / jnp.sqrt(max(fan_in, 1))
+    return jr.uniform(key, shape, minval=-bound, maxval=bound)
+
+
+def _positive_raw(key: PRNGKeyArray, shape: tuple[int, ...], fan_in: int) -> Array:
+    """Raw values whose softplus is about 1/sqrt(fan_in), with spread (for nonnegative weights)."""
+    target = 1.0 / jnp.sqrt(max(fan_in, 1))
+    return jnp.log(jnp.expm1(target)) + 0.5 * jr.normal(key, shape)
+
+
+class Linear(eqx.Module):
+    """y = W x + b, initialised uniformly in ±1/sqrt(fan_in); accepts fan_in = 0."""
+
+    weight: Float[Array, "out inp"]
+    bias: Float[Array, " out"]
+
+    def __init__(self, in_size: int, out_size: int, *, key: PRNGKeyArray):
+        wkey, bkey = jr.split(key)
+        self.weight = _uniform(wkey, (out_size, in_size), in_size)
+        self.bias = _uniform(bkey, (out_size,), in_size)
+
+    def __call__(self, x: Float[Array, " inp"]) -> Float[Array, " out"]:
+        return self.weight @ x + self.bias
+
+
+class MLP(eqx.Module):
+    """Multi-layer perceptron with layer sizes ``sizes`` (e.g. (4, 4, J)) and tanh between."""
+
+    layers: tuple[Linear, ...]
+
+    def __init__(self, in_size: int, sizes: tuple[int, ...], *, key: PRNGKeyArray):
+        keys = jr.split(key, len(sizes))
+        dims = (in_size, *sizes)
+        self.layers = tuple(Linear(a, b, key=k) for a, b, k in zip(dims[:-1], dims[1:], keys))
+
+    def __call__(self, x: Float[Array, " inp"]) -> Float[Array, " out"]:
+        for layer in self.layers[:-1]:
+            x = jnp.tanh(layer(x))
+        return self.layers[-1](x)
+
+
+class PICNNLayer(eqx.Module):
+    """One recurrence of Appendix B (z-path convex in y, u-path free in x).
+
+    z' = g( W_z (z ∘ σ(W_zu u + b_z)) + W_y (y ∘ gate_y(u)) + W_u u + b ),
+    with W_z = softplus(raw) >= 0 and σ = softplus, so z' is convex in y whenever z is
+    and g is convex nondecreasing. On the monotone coordinates of y, W_y >= 0 and the gate
+    is softplus (>= 0) too, so z' is also nondecreasing in them.
+    """
+
+    z_raw: Float[Array, "out z"]
+    z_gate: Linear
+    y_raw: Float[Array, "out y"]
+    y_gate: Linear
+    u_lin: Linear
+    monotone: tuple[bool, ...] = eqx.field(static=True)
+
+    def __init__(self, z_size, y_size, u_size, out_size, monotone, *, key):
+        k = jr.split(key, 5)
+        self.z_raw = _positive_raw(k[0], (out_size, z_size), max(z_size, 1))
+        self.z_gate = Linear(u_size, z_size, key=k[1])
+        mask = jnp.asarray(monotone, bool)
+        free = _uniform(k[2], (out_size, y_size), y_size)
+        self.y_raw = jnp.where(mask[None, :], _positive_raw(k[2], (out_size, y_size), y_size), free)
+        self.y_gate = Linear(u_size, y_size, key=k[3])
+        self.u_lin = Linear(u_size, out_size, key=k[4])
+        self.monotone = tuple(bool(m) for m in monotone)
+
+    def __call__(self, z, y, u):
+        mask = jnp.asarray(self.monotone, bool)
+        w_y = jnp.where(mask[None, :], jax.nn.softplus(self.y_raw), self.y_raw)
+        gate_y = self.y_gate(u)
+        gate_y = jnp.where(mask, jax.nn.softplus(gate_y), gate_y)
+        out = w_y @ (y * gate_y) + self.u_lin(u)
+        if z.shape[0]:
+            out = out + jax.nn.softplus(self.z_raw) @ (z * jax.nn.softplus(self.z_gate(u)))
+        return out
+
+
+class PICNN(eqx.Module):
+    """Partially input-convex network f(x, y), convex in y (Amos et al., 2017; Appendix B).
+
+    u_{i+1} = tanh(W̃_i u_i + b̃_i),  u_0 = x
+    z_{i+1} = g_i(PICNNLayer_i(z_i, y, u_i)),  z_0 = 0,  f(x, y) = z_k
+    with g_i = softplus for hidden layers and the identity for the last. The y coordinates
+    flagged in ``monotone`` are in addition nondecreasing inputs.
+
+    Args:
+        x_size: size of the non-convex input x (may be 0).
+        y_size: size of the convex input y.
+        sizes: layer widths, e.g. (4, 4, 2) for Eq. 16's message or (4, 4, 1) for u.
+        monotone: True (all), False (none) or one flag per y coordinate.
+    """
+
+    x_layers: tuple[Linear, ...]
+    z_layers: tuple[PICNNLayer, ...]
+
+    def __init__(self, x_size: int, y_size: int, sizes: tuple[int, ...], *,
+                 monotone: bool | tuple[bool, ...] = False, key: PRNGKeyArray):
+        flags = (monotone,) * y_size if isinstance(monotone, bool) else tuple(monotone)
+        if len(flags) != y_size:
+            raise ValueError(f"`monotone` needs {y_size} flags; got {len(flags)}.")
+        keys = jr.split(key, 2 * len(sizes))
+        u_sizes = (x_size, *sizes[:-1])
+        z_sizes = (0, *sizes[:-1])
+        self.x_layers = tuple(
+            Linear(a, b, key=k) for a, b, k in zip(u_sizes[:-1], u_sizes[1:], keys[: len(sizes)])
+        )
+        self.z_layers = tuple(
+            PICNNLayer(zs, y_size, us, out, flags, key=k)
+            for zs, us, out, k in zip(z_sizes, u_sizes, sizes, keys[len(sizes):])
+        )
+
+    def __call__(self, x: Float[Array, " x"], y: Float[Array, " y"]) -> Float[Array, " out"]:
+        u, z = x, jnp.zeros((0,), y.dtype)
+        for k, layer in enumerate(self.z_layers):
+            z = layer(z, y, u)
+            if k < len(self.z_layers) - 1:
+                z = jax.nn.softplus(z)
+                u = jnp.tanh(self.x_layers[k](u))
+        return z
