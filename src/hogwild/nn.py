@@ -67,13 +67,14 @@ class PICNNLayer(eqx.Module):
     u_lin: Linear
     monotone: tuple[bool, ...] = eqx.field(static=True)
 
-    def __init__(self, z_size, y_size, u_size, out_size, monotone, *, key):
+    def __init__(self, z_size, y_size, u_size, out_size, monotone, *, key, y_scale=1.0):
         k = jr.split(key, 5)
         self.z_raw = _positive_raw(k[0], (out_size, z_size), max(z_size, 1))
         self.z_gate = Linear(u_size, z_size, key=k[1])
         mask = jnp.asarray(monotone, bool)
-        free = _uniform(k[2], (out_size, y_size), y_size)
-        self.y_raw = jnp.where(mask[None, :], _positive_raw(k[2], (out_size, y_size), y_size), free)
+        free = y_scale * _uniform(k[2], (out_size, y_size), y_size)
+        positive = _positive_raw(k[2], (out_size, y_size), y_size) + jnp.log(max(y_scale, 1e-3))
+        self.y_raw = jnp.where(mask[None, :], positive, free)
         self.y_gate = Linear(u_size, y_size, key=k[3])
         self.u_lin = Linear(u_size, out_size, key=k[4])
         self.monotone = tuple(bool(m) for m in monotone)
@@ -118,9 +119,10 @@ class PICNN(eqx.Module):
         self.x_layers = tuple(
             Linear(a, b, key=k) for a, b, k in zip(u_sizes[:-1], u_sizes[1:], keys[: len(sizes)])
         )
+        last = len(sizes) - 1
         self.z_layers = tuple(
-            PICNNLayer(zs, y_size, us, out, flags, key=k)
-            for zs, us, out, k in zip(z_sizes, u_sizes, sizes, keys[len(sizes):])
+            PICNNLayer(zs, y_size, us, out, flags, key=k, y_scale=1e-3 if i == last else 1.0)
+            for i, (zs, us, out, k) in enumerate(zip(z_sizes, u_sizes, sizes, keys[len(sizes):]))
         )
 
     def __call__(self, x: Float[Array, " x"], y: Float[Array, " y"]) -> Float[Array, " out"]:

@@ -1,0 +1,155 @@
+"""The ``hogwild`` command line: ``train``, ``evaluate``, ``models``, ``tasks``.
+
+Library code never sees argparse: the CLI builds a `RunConfig` and calls `train_run` /
+`evaluate_run`. Errors in user input end in one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+
+from .models import MODELS
+from .tasks import TASKS
+
+_TASK_FLAGS = {"graphs": "num_graphs", "length": "length", "classes": "num_classes"}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hogwild", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="train a model on a task and save the run")
+    train.add_argument("--task", default="chains", help=f"one of: {', '.join(sorted(TASKS))}")
+    train.add_argument("--model", default="energy-edge", help=f"one of: {', '.join(MODELS)}")
+    train.add_argument("--out", required=True, help="run directory to write")
+    train.add_argument("--epochs", type=int, help="maximum epochs (default 5000)")
+    train.add_argument("--patience", type=int, help="early-stopping patience in epochs (300)")
+    train.add_argument("--seed", type=int, help="parameter seed (default 0)")
+    train.add_argument("--lr", type=float, help="learning rate (default 0.002)")
+    train.add_argument("--data-seed", type=int, help="seed of the dataset split (default 0)")
+    train.add_argument("--graphs", type=int, help="chains: number of graphs (40)")
+    train.add_argument("--length", type=int, help="chains: nodes per chain (100)")
+    train.add_argument("--classes", type=int, help="chains: number of classes p (2)")
+    train.add_argument("--x64", action="store_true", help="train in float64")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override any task or training option, e.g. --set decay_every=100")
+    train.add_argument("--quiet", action="store_true", help="no progress lines")
+    evaluate = sub.add_parser("evaluate", help="re-evaluate a saved run")
+    evaluate.add_argument("--run", required=True, help="run directory written by `train`")
+    sub.add_parser("models", help="list the registered models")
+    sub.add_parser("tasks", help="list the registered tasks and their options")
+    return parser
+
+
+def _parse_value(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _overrides(args) -> tuple[dict, dict]:
+    """(task options, training options) from the flags and ``--set``."""
+    from .train import TrainConfig
+
+    task_fields = {f.name for f in dataclasses.fields(TASKS[args.task][0])}
+    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    task = {name: getattr(args, flag) for flag, name in _TASK_FLAGS.items()
+            if getattr(args, flag) is not None}
+    if args.data_seed is not None:
+        task["seed"] = args.data_seed
+    train = {k: v for k, v in {"epochs": args.epochs, "patience": args.patience,
+                               "seed": args.seed, "learning_rate": args.lr}.items() if v is not None}
+    train["x64"] = args.x64
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set expects KEY=VALUE; got {item!r}.")
+        if key in task_fields:
+            task[key] = _parse_value(value)
+        elif key in train_fields:
+            train[key] = _parse_value(value)
+        else:
+            valid = sorted(task_fields | train_fields)
+            raise ValueError(f"unknown option {key!r}; valid: {', '.join(valid)}.")
+    return task, train
+
+
+def _progress(record: dict, every: int, started: list) -> None:
+    now = time.perf_counter()
+    if record["epoch"] != 1 and record["epoch"] % every and now - started[0] < 30:
+        return
+    started[0] = now
+    metric = "validation_error" if "validation_error" in record else "validation_relative_rmse"
+    print(f"epoch {record['epoch']:5d}  train loss {record['train_loss']:.4f}  "
+          f"val loss {record['validation_loss']:.4f}  {metric.split('_', 1)[1]} {record[metric]:.4f}"
+          f"  solver steps {record['solver_mean_steps']:.1f}  {record['seconds']:.0f}s",
+          file=sys.stderr, flush=True)
+
+
+def _train(args) -> int:
+    from .train import RunConfig, TrainConfig, train_run
+
+    if args.task not in TASKS:
+        raise ValueError(f"unknown task {args.task!r}; valid: {', '.join(sorted(TASKS))}.")
+    if args.model not in MODELS:
+        raise ValueError(f"unknown model {args.model!r}; valid: {', '.join(MODELS)}.")
+    task, train = _overrides(args)
+    config = RunConfig(args.task, args.model, task, TrainConfig(**train))
+    config.task_config()  # validates task options before any work
+    started = [time.perf_counter()]
+    progress = None if args.quiet else (lambda r: _progress(r, 100, started))
+    print(f"training {args.model} on {args.task} -> {args.out}", file=sys.stderr)
+    metrics = train_run(config, args.out, progress)
+    _print_metrics(metrics)
+    print(f"wrote {args.out}/metrics.json, checkpoint.eqx, training.png", file=sys.stderr)
+    return 0
+
+
+def _print_metrics(metrics: dict) -> None:
+    key = metrics["primary_metric"]
+    for split in ("train", "validation", "test"):
+        m = metrics[split]
+        print(f"{split:>10}: {key} {m[key]:.4f}  loss {m['loss']:.4f}  "
+              f"solver steps {m['solver']['mean_steps']:.0f} "
+              f"(unconverged {m['solver']['unconverged']})")
+
+
+def _evaluate(args) -> int:
+    from .train import evaluate_run
+
+    _print_metrics(evaluate_run(args.run))
+    print(f"wrote {args.run}/evaluation.json", file=sys.stderr)
+    return 0
+
+
+def _models(_args) -> int:
+    for spec in MODELS.values():
+        robust = "robust" if spec.robust else "NOT robust"
+        print(f"{spec.name:18} {spec.family:13} {robust:11} {spec.why}")
+    return 0
+
+
+def _tasks(_args) -> int:
+    for name, (config_cls, _) in sorted(TASKS.items()):
+        fields = ", ".join(f"{f.name}={f.default}" for f in dataclasses.fields(config_cls))
+        print(f"{name:10} {fields}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``hogwild`` console script."""
+    args = _parser().parse_args(argv)
+    handlers = {"train": _train, "evaluate": _evaluate, "models": _models, "tasks": _tasks}
+    try:
+        return handlers[args.command](args)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"hogwild {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,25 @@
+"""Training, evaluation, checkpoints and run directories."""
+
+from ._batch import Batch as Batch
+from ._batch import make_batch as make_batch
+from ._batch import make_batches as make_batches
+from ._checkpoint import CheckpointError as CheckpointError
+from ._checkpoint import load_checkpoint as load_checkpoint
+from ._checkpoint import save_checkpoint as save_checkpoint
+from ._checkpoint import write_atomic as write_atomic
+from ._checkpoint import write_json as write_json
+from ._fit import FitResult as FitResult
+from ._fit import TrainConfig as TrainConfig
+from ._fit import evaluate as evaluate
+from ._fit import fit as fit
+from ._objective import loss as loss
+from ._objective import metrics_from_sums as metrics_from_sums
+from ._objective import primary_metric as primary_metric
+from ._run import RunConfig as RunConfig
+from ._run import count_parameters as count_parameters
+from ._run import evaluate_run as evaluate_run
+from ._run import load_run as load_run
+from ._run import train_run as train_run
+from ._step import embed as embed
+from ._step import eval_step as eval_step
+from ._step import train_step as train_step

@@ -1,0 +1,87 @@
+"""Checkpoints: one self-checking file, written atomically.
+
+Layout: a magic line, one JSON header line (model spec, dtype, payload length and
+SHA-256), then the Equinox-serialised leaves. Loading verifies the magic, the checksum
+and that the stored spec matches what the caller expects, and otherwise raises
+`CheckpointError` saying which.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import equinox as eqx
+
+MAGIC = b"HOGWILD-CHECKPOINT 1\n"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, corrupt, or for a different model."""
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file and `os.replace` (never half-written)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path, obj) -> None:
+    """Atomically write ``obj`` as indented JSON."""
+    write_atomic(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def save_checkpoint(path, model, spec: dict) -> None:
+    """Save ``model``'s leaves with ``spec`` (everything needed to rebuild its skeleton)."""
+    buffer = io.BytesIO()
+    eqx.tree_serialise_leaves(buffer, model)
+    payload = buffer.getvalue()
+    header = {"spec": spec, "bytes": len(payload), "sha256": hashlib.sha256(payload).hexdigest()}
+    write_atomic(path, MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n" + payload)
+
+
+def read_header(path) -> tuple[dict, bytes]:
+    """The header and payload of a checkpoint, checked against its checksum."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}.")
+    raw = path.read_bytes()
+    if not raw.startswith(MAGIC):
+        raise CheckpointError(f"{path} is not a hogwild checkpoint (bad magic line).")
+    line, _, payload = raw[len(MAGIC):].partition(b"\n")
+    try:
+        header = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{path} is corrupt: unreadable header ({err}).") from err
+    if len(payload) != header.get("bytes") or hashlib.sha256(payload).hexdigest() != header.get("sha256"):
+        raise CheckpointError(f"{path} is corrupt or truncated: checksum mismatch.")
+    return header, payload
+
+
+def load_checkpoint(path, skeleton, spec: dict):
+    """Load leaves into ``skeleton`` (a model built from ``spec``) after checking the spec."""
+    header, payload = read_header(path)
+    if header["spec"] != spec:
+        diff = sorted(k for k in set(spec) | set(header["spec"])
+                      if spec.get(k) != header["spec"].get(k))
+        raise CheckpointError(f"{path} was saved for a different model: {', '.join(diff)} differ "
+                              f"(saved {[header['spec'].get(k) for k in diff]}, "
+                              f"expected {[spec.get(k) for k in diff]}).")
+    try:
+        return eqx.tree_deserialise_leaves(io.BytesIO(payload), skeleton)
+    except Exception as err:  # shapes/dtypes of leaves disagree
+        raise CheckpointError(f"{path} does not fit the model: {err}") from err

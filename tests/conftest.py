@@ -1,0 +1,69 @@
+"""Shared fixtures: float64 everywhere, deterministic PRNG keys and small graph builders."""
+
+from __future__ import annotations
+
+import itertools
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import jax.random as jr  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import hogwild  # noqa: E402
+
+
+@pytest.fixture
+def getkey():
+    """Call ``getkey()`` for a fresh PRNG key; the sequence is the same in every test run."""
+    base = jr.PRNGKey(20240611)
+    counter = itertools.count()
+
+    def _getkey():
+        return jr.fold_in(base, next(counter))
+
+    return _getkey
+
+
+class GraphFactory:
+    """Small host graphs (`GraphData`) and their float64 batches (`Graph`)."""
+
+    def __init__(self, seed: int = 0):
+        self.rng = np.random.default_rng(seed)
+
+    def chain(self, length: int, *, in_size: int = 2, hot: int = 0, edge_size: int = 0,
+              directed: bool = False) -> hogwild.GraphData:
+        """Path 0 - 1 - ... - (length-1); node 0 carries a one-hot feature, the rest zeros."""
+        x = np.zeros((length, in_size))
+        x[0, hot % in_size] = 1.0
+        pairs = [(i, i + 1) for i in range(length - 1)]
+        edges = self.rng.normal(size=(len(pairs), edge_size)) if edge_size else None
+        return hogwild.graph_from_edges(x, pairs, edges=edges, directed=directed)
+
+    def random(self, n: int, *, in_size: int = 2, edge_size: int = 0, p: float = 0.3,
+               directed: bool = False) -> hogwild.GraphData:
+        """Connected random graph: a random spanning tree plus Erdős–Rényi extra edges."""
+        perm = self.rng.permutation(n)
+        pairs = {(int(perm[k]), int(perm[self.rng.integers(k)])) for k in range(1, n)}
+        for a in range(n):
+            for b in range(n if directed else a):
+                if a != b and self.rng.random() < p:
+                    pairs.add((a, b))
+        if not directed:
+            pairs = {(min(a, b), max(a, b)) for a, b in pairs}
+        pairs = sorted(pairs)
+        x = self.rng.normal(size=(n, in_size))
+        edges = self.rng.normal(size=(len(pairs), edge_size)) if edge_size else None
+        return hogwild.graph_from_edges(x, pairs, edges=edges, directed=directed)
+
+    @staticmethod
+    def batch(graphs, **kwargs) -> hogwild.Graph:
+        return hogwild.batch_graphs(list(graphs), dtype=np.float64, **kwargs)
+
+
+@pytest.fixture
+def graphs():
+    """A `GraphFactory` seeded identically in every test."""
+    return GraphFactory(seed=0)
