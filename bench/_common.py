@@ -58,18 +58,21 @@ def rel_error(a, b):
     return float(jnp.linalg.norm(fa - fb) / jnp.linalg.norm(fb))
 
 
-def timed(fn, *args, repeats: int = 3):
-    """Warm-up call (compile excluded), then the median wall time of ``repeats`` calls.
+def timed_interleaved(calls, repeats: int = 3):
+    """Time several ``(fn, args)`` calls with their repeats interleaved (a, b, a, b, ...).
 
-    Returns (median seconds, output of the last call).
+    On a shared machine the load drifts; interleaving exposes every function to the same
+    load. Each function gets a warm-up call first (compile excluded). Returns one
+    ``(median seconds, output of the last call, best seconds)`` per call.
     """
-    out = jax.block_until_ready(fn(*args))
-    times = []
+    outs = [jax.block_until_ready(fn(*args)) for fn, args in calls]
+    times = [[] for _ in calls]
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
+        for k, (fn, args) in enumerate(calls):
+            t0 = time.perf_counter()
+            outs[k] = jax.block_until_ready(fn(*args))
+            times[k].append(time.perf_counter() - t0)
+    return [(statistics.median(t), o, min(t)) for t, o in zip(times, outs)]
 
 
 def compiled_memory(jitted, *args):
@@ -101,3 +104,38 @@ def fmt(value) -> str:
     if value == 0.0 or 1e-3 <= abs(value) < 1e5:
         return f"{value:.4g}"
     return f"{value:.3e}"
+
+
+class CallCounter:
+    """Counts executions of a function inside jitted code (via `jax.debug.callback`).
+
+    Wrap an energy ``fn`` with `wrap`; every forward evaluation (also under `jax.grad`)
+    increments ``count``. Adds host round-trips, so use it only in untimed runs.
+    """
+
+    def __init__(self):
+        self.count = 0
+
+    def _tick(self):
+        self.count += 1
+
+    def wrap(self, fn):
+        def counted(*args):
+            jax.debug.callback(self._tick)
+            return fn(*args)
+
+        return counted
+
+    def reset(self):
+        self.count = 0
+
+
+def load_note() -> str:
+    """'loadavg a/b/c on n cpus' for the header (timings are wall time on shared cores)."""
+    import os
+
+    try:
+        a, b, c = os.getloadavg()
+    except OSError:
+        return "loadavg n/a"
+    return f"loadavg {a:.2f}/{b:.2f}/{c:.2f} on {os.cpu_count()} cpus"

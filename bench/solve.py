@@ -4,11 +4,18 @@ adjoint vs backprop through unrolled gradient descent) of the edge-wise energy G
 Run as ``python bench/solve.py [--seed 0] [--repeats 3] [--chains 64] [--length 100]``.
 Prints one ``name: value`` line per figure. All work is in float64 on whatever JAX device
 is the default (CPU here); timings exclude compilation (a warm-up call runs first) and are
-the median of ``--repeats`` calls, each ended by ``jax.block_until_ready``.
+the median of ``--repeats`` calls, each ended by ``jax.block_until_ready``. The solver
+calls being compared are interleaved (a, b, a, b, ...) so that both see the same load;
+the header and the last line print the load average, since on a shared machine the
+wall-time ratios move with it (the ``*_energy_evals`` / ``*_cg_hvps`` counts do not).
 
 Setup: a batch of ``--chains`` undirected path graphs of ``--length`` nodes, 2 classes,
 class one-hot in node 0 only (all other node features 0), labels alternating by chain;
 a freshly initialised ``EnergyGNN(2, 0, 1, variant="edge", key=PRNGKey(seed))``.
+Training steps use the mean BCE of the readout logits on the real nodes against the
+chain labels; the warm start is the L-BFGS solution of part 1 (tolerance 1e-5, i.e. close
+to but not at the implicit step's own 1e-6 tolerance, like the previous step's solution
+during training).
 """
 
 from __future__ import annotations
@@ -25,18 +32,21 @@ import jax.numpy as jnp  # noqa: E402
 import jax.random as jr  # noqa: E402
 import numpy as np  # noqa: E402
 from _common import (  # noqa: E402
+    CallCounter,
     bce_with_logits,
     chain_batch,
     compiled_memory,
     fmt,
+    load_note,
     rel_error,
-    timed,
+    timed_interleaved,
     to_dtype,
 )
 
 from hogwild import EnergyGNN  # noqa: E402
 from hogwild.solve import (  # noqa: E402
     LBFGS,
+    AbstractSolver,
     GradientDescent,
     ImplicitAdjoint,
     UnrolledAdjoint,
@@ -83,8 +93,8 @@ def bench_solvers(model, graph, repeats):
     def solve_lbfgs(model, graph):
         return minimise(model, graph, solver=lbfgs)
 
-    gd_s, gd_sol = timed(solve_gd, model, graph, repeats=repeats)
-    lb_s, lb_sol = timed(solve_lbfgs, model, graph, repeats=repeats)
+    (gd_s, gd_sol, gd_best), (lb_s, lb_sol, lb_best) = timed_interleaved(
+        [(solve_gd, (model, graph)), (solve_lbfgs, (model, graph))], repeats=repeats)
 
     emit("gd_seconds", gd_s)
     emit("gd_steps", int(gd_sol.stats.steps))
@@ -102,7 +112,61 @@ def bench_solvers(model, graph, repeats):
     speedup = gd_s / lb_s
     emit("solver_speedup_vs_gd", speedup)
     emit("target_met_solver_speedup_vs_gd_ge_50", speedup >= SPEEDUP_TARGET)
+
+    # Diagnostics, independent of machine load: energy evaluations (each one value and/or
+    # gradient of E; the GD count includes the 1/L power-iteration start) and the cost of
+    # one evaluation inside each solver.
+    gd_evals = count_energy_evals(gd, model, graph)
+    lb_evals = count_energy_evals(lbfgs, model, graph)
+    emit("solver_speedup_vs_gd_best_of_repeats", gd_best / lb_best)
+    emit("gd_energy_evals", gd_evals)
+    emit("lbfgs_energy_evals", lb_evals)
+    emit("solver_eval_ratio_gd_vs_lbfgs", gd_evals / lb_evals)
+    emit("gd_ms_per_eval", 1e3 * gd_s / gd_evals)
+    emit("lbfgs_ms_per_eval", 1e3 * lb_s / lb_evals)
     return lb_sol
+
+
+def count_energy_evals(solver: AbstractSolver, model, graph, h0=None) -> int:
+    """Energy evaluations one ``solver.run`` makes (untimed run with a call counter)."""
+    counter = CallCounter()
+    if h0 is None:
+        h0 = jnp.zeros((graph.num_nodes, model.hidden), graph.nodes.dtype)
+
+    @eqx.filter_jit
+    def run(model, graph, h0):
+        return solver.run(counter.wrap(lambda h: model.energy(graph, h)), h0)
+
+    jax.block_until_ready(run(model, graph, h0))  # compile + warm-up
+    counter.reset()
+    jax.block_until_ready(run(model, graph, h0))
+    return counter.count
+
+
+def count_cg_iterations(model, graph, labels, h_star, adjoint: ImplicitAdjoint) -> int:
+    """Hessian-vector products CG makes in `hogwild.solve.adjoint_solve` for this loss.
+
+    Replicates `adjoint_solve` (same CG call and tolerance) with a counted HVP; the count
+    includes CG's initial residual product.
+    """
+    from jax.scipy.sparse.linalg import cg
+
+    counter = CallCounter()
+    mask = graph.node_mask
+
+    @eqx.filter_jit
+    def run(model, h_star):
+        cotangent = jax.grad(
+            lambda h: bce_with_logits(model.readout(graph, h)[:, 0], labels, mask))(h_star)
+        _, hvp = jax.linearize(jax.grad(lambda h: model.energy(graph, h)), h_star)
+        lam, _ = cg(counter.wrap(hvp), cotangent, tol=adjoint.tolerance(h_star.dtype),
+                    atol=0.0, maxiter=adjoint.cg_max_steps)
+        return lam
+
+    jax.block_until_ready(run(model, h_star))
+    counter.reset()
+    jax.block_until_ready(run(model, h_star))
+    return counter.count
 
 
 # --------------------------------------------------------------------------------------
@@ -137,12 +201,15 @@ def bench_training_step(model, graph, labels, h_star, repeats):
     h_cold = jnp.zeros((graph.num_nodes, model.hidden), graph.nodes.dtype)
     h_warm = jax.lax.stop_gradient(h_star)
 
-    cold_s, ((cold_loss, cold_stats), cold_grad) = timed(implicit_step, model, h_cold,
-                                                         repeats=repeats)
-    warm_s, ((warm_loss, warm_stats), warm_grad) = timed(implicit_step, model, h_warm,
-                                                         repeats=repeats)
-    unr_s, ((unr_loss, unr_stats), unr_grad) = timed(unrolled_step, model, h_cold,
-                                                     repeats=repeats)
+    # The unrolled step is timed on its own, after the implicit ones: it allocates and frees
+    # several GiB per call, and an implicit step run right after it measured ~3x slower
+    # (page faults / memory reclaim), a cost that belongs to neither method's own step.
+    cold, warm = timed_interleaved(
+        [(implicit_step, (model, h_cold)), (implicit_step, (model, h_warm))], repeats=repeats)
+    (unrolled,) = timed_interleaved([(unrolled_step, (model, h_cold))], repeats=repeats)
+    cold_s, ((cold_loss, cold_stats), cold_grad), cold_best = cold
+    warm_s, ((warm_loss, warm_stats), warm_grad), _ = warm
+    unr_s, ((unr_loss, unr_stats), unr_grad), unr_best = unrolled
 
     emit("implicit_step_seconds_cold", cold_s)
     emit("implicit_step_solver_steps_cold", int(cold_stats.steps))
@@ -154,12 +221,16 @@ def bench_training_step(model, graph, labels, h_star, repeats):
     emit("loss_unrolled300", float(unr_loss))
     emit("implicit_grad_rel_diff_cold_vs_warm", rel_error(warm_grad, cold_grad))
     emit("unrolled300_grad_rel_error", rel_error(unr_grad, cold_grad))
+    cold_h = minimise(model, graph, h_cold).value  # the implicit step's default solve
+    emit("implicit_adjoint_cg_hvps", count_cg_iterations(model, graph, labels, cold_h,
+                                                         ImplicitAdjoint()))
 
     cold_ratio, warm_ratio = cold_s / unr_s, warm_s / unr_s
     emit("implicit_step_vs_unrolled", cold_ratio)
     emit("implicit_step_vs_unrolled_warm", warm_ratio)
     emit("target_met_implicit_step_vs_unrolled_le_0.1", cold_ratio <= STEP_RATIO_TARGET)
     emit("target_met_implicit_step_vs_unrolled_warm_le_0.1", warm_ratio <= STEP_RATIO_TARGET)
+    emit("implicit_step_vs_unrolled_best_of_repeats", cold_best / unr_best)
 
     # 3. Peak memory (optional): XLA's static compiled-memory analysis of each jitted step.
     for name, fn in (("implicit_step", implicit_step), ("unrolled300_step", unrolled_step)):
@@ -179,12 +250,13 @@ def main(argv=None) -> int:
     print(f"# bench/solve.py  jax {jax.__version__}  backend {jax.default_backend()}  "
           f"dtype float64  batch {args.chains} chains x {args.length} nodes "
           f"(padded {graph.num_nodes} nodes, {graph.senders.shape[0]} edges)  "
-          f"seed {args.seed}  repeats {args.repeats}  tol {SOLVE_TOL:g}", flush=True)
+          f"seed {args.seed}  repeats {args.repeats}  tol {SOLVE_TOL:g}  {load_note()}", flush=True)
     lbfgs_solution = bench_solvers(model, graph, args.repeats)
     bench_training_step(model, graph, labels, lbfgs_solution.value, args.repeats)
     print("# *_compiled_*_mib: XLA's static memory_analysis() of the compiled jitted step "
           "(temp = scratch buffers; total adds arguments and outputs), not a measured peak RSS",
           flush=True)
+    print(f"# end  {load_note()}", flush=True)
     return 0
 
 

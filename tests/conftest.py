@@ -42,17 +42,17 @@ class GraphFactory:
         edges = self.rng.normal(size=(len(pairs), edge_size)) if edge_size else None
         return hogwild.graph_from_edges(x, pairs, edges=edges, directed=directed)
 
-    def random(self, n: int, *, in_size: int = 2, edge_size: int = 0, p: float = 0.3,
+    def random(self, n: int, *, in_size: int = 2, edge_size: int = 0, extra: int = 2,
                directed: bool = False) -> hogwild.GraphData:
-        """Connected random graph: a random spanning tree plus Erdős–Rényi extra edges."""
+        """Connected random graph: a random spanning tree plus ``extra`` random further edges."""
         perm = self.rng.permutation(n)
         pairs = {(int(perm[k]), int(perm[self.rng.integers(k)])) for k in range(1, n)}
-        for a in range(n):
-            for b in range(n if directed else a):
-                if a != b and self.rng.random() < p:
-                    pairs.add((a, b))
         if not directed:
             pairs = {(min(a, b), max(a, b)) for a, b in pairs}
+        target = min(len(pairs) + extra, n * (n - 1) // (1 if directed else 2))
+        while len(pairs) < target:
+            a, b = (int(v) for v in self.rng.choice(n, size=2, replace=False))
+            pairs.add((a, b) if directed else (min(a, b), max(a, b)))
         pairs = sorted(pairs)
         x = self.rng.normal(size=(n, in_size))
         edges = self.rng.normal(size=(len(pairs), edge_size)) if edge_size else None
@@ -67,3 +67,21 @@ class GraphFactory:
 def graphs():
     """A `GraphFactory` seeded identically in every test."""
     return GraphFactory(seed=0)
+
+
+@pytest.fixture(scope="session")
+def energy_model():
+    """``energy_model(variant, **kwargs)``: an `EnergyGNN` (in_size 2, edge_size 1, out_size 1
+    unless overridden) built once per session for each distinct set of arguments."""
+    cache = {}
+
+    def get(variant: str, *, seed: int = 0, **kwargs):
+        kwargs = {"in_size": 2, "edge_size": 1, "out_size": 1, **kwargs}
+        name = (variant, seed, tuple(sorted(kwargs.items())))
+        if name not in cache:
+            cache[name] = hogwild.EnergyGNN(
+                kwargs.pop("in_size"), kwargs.pop("edge_size"), kwargs.pop("out_size"),
+                variant=variant, key=jr.PRNGKey(seed), **kwargs)
+        return cache[name]
+
+    return get

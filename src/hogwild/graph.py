@@ -155,7 +155,10 @@ def graph_from_edges(
         GraphError: naming the problem (shape, dtype, NaN, index range, self-loop, ...).
     """
     nodes = np.asarray(nodes)
-    pairs = np.asarray(edge_list, dtype=np.int64).reshape(-1, 2)
+    raw = np.asarray(edge_list)
+    if raw.size and not np.issubdtype(raw.dtype, np.integer):
+        raise GraphError(f"`edge_list` must hold integer node indices; got dtype {raw.dtype}.")
+    pairs = raw.astype(np.int64).reshape(-1, 2)
     if pairs.shape[0] == 0 and not allow_no_edges:
         raise GraphError(
             "the graph has no edges; message passing would be a no-op. Pass "

@@ -15,9 +15,9 @@ def _uniform(key: PRNGKeyArray, shape: tuple[int, ...], fan_in: int) -> Array:
 
 
 def _positive_raw(key: PRNGKeyArray, shape: tuple[int, ...], fan_in: int) -> Array:
-    """Raw values whose softplus is about 1/sqrt(fan_in), with spread (for nonnegative weights)."""
+    """Log-weights: exp(raw) is about 1/sqrt(fan_in), with spread (for nonnegative weights)."""
     target = 1.0 / jnp.sqrt(max(fan_in, 1))
-    return jnp.log(jnp.expm1(target)) + 0.5 * jr.normal(key, shape)
+    return jnp.log(target) + 0.5 * jr.normal(key, shape)
 
 
 class Linear(eqx.Module):
@@ -55,7 +55,7 @@ class PICNNLayer(eqx.Module):
     """One recurrence of Appendix B (z-path convex in y, u-path free in x).
 
     z' = g( W_z (z ∘ σ(W_zu u + b_z)) + W_y (y ∘ gate_y(u)) + W_u u + b ),
-    with W_z = softplus(raw) >= 0 and σ = softplus, so z' is convex in y whenever z is
+    with W_z = exp(raw) >= 0 and σ = softplus, so z' is convex in y whenever z is
     and g is convex nondecreasing. On the monotone coordinates of y, W_y >= 0 and the gate
     is softplus (>= 0) too, so z' is also nondecreasing in them.
     """
@@ -81,12 +81,12 @@ class PICNNLayer(eqx.Module):
 
     def __call__(self, z, y, u):
         mask = jnp.asarray(self.monotone, bool)
-        w_y = jnp.where(mask[None, :], jax.nn.softplus(self.y_raw), self.y_raw)
+        w_y = jnp.where(mask[None, :], jnp.exp(self.y_raw), self.y_raw)
         gate_y = self.y_gate(u)
         gate_y = jnp.where(mask, jax.nn.softplus(gate_y), gate_y)
         out = w_y @ (y * gate_y) + self.u_lin(u)
         if z.shape[0]:
-            out = out + jax.nn.softplus(self.z_raw) @ (z * jax.nn.softplus(self.z_gate(u)))
+            out = out + jnp.exp(self.z_raw) @ (z * jax.nn.softplus(self.z_gate(u)))
         return out
 
 

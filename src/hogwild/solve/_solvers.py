@@ -53,7 +53,7 @@ class LBFGS(AbstractSolver):
     gradient descent needs thousands (see ``bench/solve.py``).
     """
 
-    memory: int = 10
+    memory: int = 20
 
     def run(self, fn, h0):
         opt = optax.lbfgs(memory_size=self.memory)

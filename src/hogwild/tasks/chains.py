@@ -17,9 +17,11 @@ from ._base import Dataset, split_indices
 
 @dataclasses.dataclass(frozen=True)
 class ChainsConfig:
-    """Size of the chains dataset; classes are balanced (graph g has class g mod p)."""
+    """Size of the chains dataset; classes are balanced (graph g has class g mod p) and every
+    split holds every class. All chains of one class are identical, so a few graphs per
+    class carry all the information; the default is 6 per class."""
 
-    num_graphs: int = 40
+    num_graphs: int = 12
     length: int = 100
     num_classes: int = 2
     fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
@@ -30,8 +32,9 @@ class ChainsConfig:
             raise ValueError(f"`length` must be >= 2; got {self.length}.")
         if self.num_classes < 2:
             raise ValueError(f"`num_classes` must be >= 2; got {self.num_classes}.")
-        if self.num_graphs < 3:
-            raise ValueError(f"`num_graphs` must be >= 3; got {self.num_graphs}.")
+        if self.num_graphs < 3 * self.num_classes:
+            raise ValueError(f"`num_graphs` must be >= 3 * num_classes = {3 * self.num_classes} "
+                             f"(every split holds every class); got {self.num_graphs}.")
 
 
 def make_chain(length: int, label: int, num_classes: int) -> GraphData:
@@ -43,10 +46,15 @@ def make_chain(length: int, label: int, num_classes: int) -> GraphData:
 
 
 def make_chains(config: ChainsConfig = ChainsConfig()) -> Dataset:
-    """Seeded train / validation / test chains (split by graph)."""
-    graphs = [make_chain(config.length, g % config.num_classes, config.num_classes)
-              for g in range(config.num_graphs)]
-    tr, va, te = split_indices(config.num_graphs, config.fractions, config.seed)
+    """Seeded train / validation / test chains (split by graph, stratified by class)."""
+    p = config.num_classes
+    graphs = [make_chain(config.length, g % p, p) for g in range(config.num_graphs)]
+    parts = [[], [], []]
+    for label in range(p):
+        members = np.arange(label, config.num_graphs, p)
+        for part, idx in zip(parts, split_indices(len(members), config.fractions, config.seed + label)):
+            part.extend(members[idx].tolist())
+    tr, va, te = (np.random.default_rng(config.seed).permutation(part) for part in parts)
     binary = config.num_classes == 2
     return Dataset(
         name="chains",
