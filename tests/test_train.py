@@ -37,7 +37,7 @@ def test_metrics_match_definitions():
 
 
 def test_regression_metric_is_relative_rmse():
-    data = make_chains(ChainsConfig(num_graphs=4, length=3))
+    data = make_chains(ChainsConfig(num_graphs=6, length=3))
     batch = make_batch(data.train + data.test, "node", dtype=np.float64)
     targets = np.asarray(batch.targets)
     pred = jnp.asarray(targets + 0.5)

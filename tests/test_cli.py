@@ -1,0 +1,87 @@
+"""The command line end to end: train a tiny run, re-evaluate it, reject bad input."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from hogwild.cli import main
+
+TINY = ["--task", "chains", "--model", "energy-node", "--length", "6", "--graphs", "6",
+        "--epochs", "4", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    assert main(["train", *TINY, "--out", str(out)]) == 0
+    return out
+
+
+def test_cli_train_writes_run(tiny_run):
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 4 and metrics["model"] == "energy-node"
+    for split in ("train", "validation", "test"):
+        assert 0.0 <= metrics[split]["error"] <= 1.0
+        assert metrics[split]["solver"]["unconverged"] == 0
+    config = json.loads((tiny_run / "config.json").read_text())
+    assert config["task_options"] == {"length": 6, "num_graphs": 6}
+    assert (tiny_run / "checkpoint.eqx").stat().st_size > 0
+
+
+def test_cli_evaluate_reproduces_metrics(tiny_run, capsys):
+    assert main(["evaluate", "--run", str(tiny_run)]) == 0
+    saved = json.loads((tiny_run / "metrics.json").read_text())
+    again = json.loads((tiny_run / "evaluation.json").read_text())
+    for split in ("train", "validation", "test"):
+        assert again[split]["error"] == saved[split]["error"]
+        assert again[split]["loss"] == pytest.approx(saved[split]["loss"], rel=1e-5)
+    assert "test: error" in capsys.readouterr().out
+
+
+def test_cli_evaluate_refuses_corrupt_checkpoint(tiny_run, tmp_path, capsys):
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_run, broken)
+    raw = bytearray((broken / "checkpoint.eqx").read_bytes())
+    raw[-5] ^= 0x55
+    (broken / "checkpoint.eqx").write_bytes(bytes(raw))
+    assert main(["evaluate", "--run", str(broken)]) == 2
+    assert "corrupt" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--task", "nope"], "unknown task 'nope'; valid: chains"),
+    (["--model", "gcn"], "unknown model 'gcn'; valid: energy-node, energy-edge, energy-attention"),
+    (["--set", "colour=red"], "unknown option 'colour'; valid: batch_size"),
+    (["--set", "length"], "--set expects KEY=VALUE"),
+    (["--length", "1"], "`length` must be >= 2"),
+    (["--epochs", "0"], "`epochs` must be > 0"),
+])
+def test_cli_bad_input_is_one_line_error(args, message, tmp_path, capsys):
+    assert main(["train", "--out", str(tmp_path / "x"), *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not (tmp_path / "x").exists()
+
+
+def test_cli_evaluate_missing_run(tmp_path, capsys):
+    assert main(["evaluate", "--run", str(tmp_path / "none")]) == 2
+    assert "not a run directory" in capsys.readouterr().err
+
+
+def test_cli_models_lists_every_model(capsys):
+    from hogwild.models import MODELS
+
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in MODELS)
+
+
+def test_console_script_installed():
+    exe = shutil.which("hogwild")
+    assert exe is not None, "the `hogwild` console script is not on PATH"
+    done = subprocess.run([exe, "--help"], capture_output=True, text=True, check=True)
+    assert "train" in done.stdout and "evaluate" in done.stdout
+    assert sys.executable
