@@ -79,15 +79,25 @@ class PICNNLayer(eqx.Module):
         self.u_lin = Linear(u_size, out_size, key=k[4])
         self.monotone = tuple(bool(m) for m in monotone)
 
-    def __call__(self, z, y, u):
+    def gates(self, u: Float[Array, " u"]) -> tuple[Array, Array, Array]:
+        """The parts that depend on the free input only: (σ(W_zu u + b_z), gate_y(u), W_u u + b)."""
         mask = jnp.asarray(self.monotone, bool)
-        w_y = jnp.where(mask[None, :], jnp.exp(self.y_raw), self.y_raw)
         gate_y = self.y_gate(u)
         gate_y = jnp.where(mask, jax.nn.softplus(gate_y), gate_y)
-        out = w_y @ (y * gate_y) + self.u_lin(u)
+        return jax.nn.softplus(self.z_gate(u)), gate_y, self.u_lin(u)
+
+    def apply(self, gates, z, y):
+        """The layer's pre-activation from precomputed ``gates`` (affine in y, convex in z)."""
+        gate_z, gate_y, u_term = gates
+        mask = jnp.asarray(self.monotone, bool)
+        w_y = jnp.where(mask[None, :], jnp.exp(self.y_raw), self.y_raw)
+        out = w_y @ (y * gate_y) + u_term
         if z.shape[0]:
-            out = out + jnp.exp(self.z_raw) @ (z * jax.nn.softplus(self.z_gate(u)))
+            out = out + jnp.exp(self.z_raw) @ (z * gate_z)
         return out
+
+    def __call__(self, z, y, u):
+        return self.apply(self.gates(u), z, y)
 
 
 class PICNN(eqx.Module):
@@ -125,11 +135,26 @@ class PICNN(eqx.Module):
             for i, (zs, us, out, k) in enumerate(zip(z_sizes, u_sizes, sizes, keys[len(sizes):]))
         )
 
-    def __call__(self, x: Float[Array, " x"], y: Float[Array, " y"]) -> Float[Array, " out"]:
-        u, z = x, jnp.zeros((0,), y.dtype)
+    def prepare(self, x: Float[Array, " x"]) -> tuple:
+        """Everything that depends on x alone (one gate triple per layer).
+
+        A solver that evaluates f(x, ·) many times for fixed x computes this once.
+        """
+        u, out = x, []
         for k, layer in enumerate(self.z_layers):
-            z = layer(z, y, u)
+            out.append(layer.gates(u))
+            if k < len(self.z_layers) - 1:
+                u = jnp.tanh(self.x_layers[k](u))
+        return tuple(out)
+
+    def convex_part(self, prepared: tuple, y: Float[Array, " y"]) -> Float[Array, " out"]:
+        """f(x, y) from ``prepare(x)``: the z-path of the recurrence, convex in y."""
+        z = jnp.zeros((0,), y.dtype)
+        for k, (layer, gates) in enumerate(zip(self.z_layers, prepared)):
+            z = layer.apply(gates, z, y)
             if k < len(self.z_layers) - 1:
                 z = jax.nn.softplus(z)
-                u = jnp.tanh(self.x_layers[k](u))
         return z
+
+    def __call__(self, x: Float[Array, " x"], y: Float[Array, " y"]) -> Float[Array, " out"]:
+        return self.convex_part(self.prepare(x), y)

@@ -59,14 +59,20 @@ class AbstractEnergyGNN(AbstractGNN):
 
     @abc.abstractmethod
     def node_energies(self, graph: Graph, h: Float[Array, "nodes hidden"],
-                      h_view: Float[Array, "edges hidden"]) -> Float[Array, " nodes"]:
-        """e_i for every node from its own state and its views of its neighbours."""
+                      h_view: Float[Array, "edges hidden"], prepared=None) -> Float[Array, " nodes"]:
+        """e_i for every node from its own state and its views of its neighbours.
 
-    def energy(self, graph: Graph, h: Float[Array, "nodes hidden"]) -> Float[Array, ""]:
+        ``prepared`` is ``self.prepare(graph)`` (computed when None)."""
+
+    def prepare(self, graph: Graph):
+        """The H-independent part of the energy, computed once per solve (None: nothing)."""
+        del graph
+
+    def energy(self, graph: Graph, h: Float[Array, "nodes hidden"], prepared=None) -> Float[Array, ""]:
         """E(G, H) = Σ_i e_i(h_i, {h_j : j ∈ N(i)}) (Eq. 4), the synchronous energy."""
-        return jnp.sum(self.node_energies(graph, h, h[graph.senders]))
+        return jnp.sum(self.node_energies(graph, h, h[graph.senders], prepared))
 
-    def local_gradients(self, graph: Graph, h, h_view):
+    def local_gradients(self, graph: Graph, h, h_view, prepared=None):
         """Own gradients ∂e_i/∂h_i and outgoing packets g_ji = ∂e_j/∂h_i (Eq. 13).
 
         Returns ``(own, packets)``: ``own`` (nodes, hidden) and ``packets`` (edges, hidden),
@@ -74,4 +80,7 @@ class AbstractEnergyGNN(AbstractGNN):
         sender i. Summing ``own + segment_sum(packets, senders)`` gives ∇_H E when the views
         are current.
         """
-        return jax.grad(lambda a, b: jnp.sum(self.node_energies(graph, a, b)), (0, 1))(h, h_view)
+        def total(a, b):
+            return jnp.sum(self.node_energies(graph, a, b, prepared))
+
+        return jax.grad(total, (0, 1))(h, h_view)

@@ -95,29 +95,46 @@ class EnergyGNN(AbstractEnergyGNN):
         self.readout = Readout(hidden, out_size, graph_level=graph_level, key=keys[4])
         self.hidden, self.variant, self.beta = hidden, variant, float(beta)
 
-    def _message_inputs(self, graph: Graph, h, h_view):
-        """(x, y) of the message PICNN on every edge and on the self-loop of every node."""
-        x_i, h_i = graph.nodes[graph.receivers], h[graph.receivers]
+    def _message_features(self, graph: Graph):
+        """Free (x) inputs of the message PICNN on every edge and on every self-loop."""
         if self.variant == "node":
-            return (graph.nodes[graph.senders], h_view), (graph.nodes, h)
+            return graph.nodes[graph.senders], graph.nodes
         zeros = jnp.zeros((graph.num_nodes, graph.edges.shape[1]), graph.edges.dtype)
-        edge_x = jnp.concatenate([x_i, graph.nodes[graph.senders], graph.edges], -1)
-        self_x = jnp.concatenate([graph.nodes, graph.nodes, zeros], -1)
-        return (edge_x, jnp.concatenate([h_i, h_view], -1)), (self_x, jnp.concatenate([h, h], -1))
+        edge_x = jnp.concatenate([graph.nodes[graph.receivers], graph.nodes[graph.senders],
+                                  graph.edges], -1)
+        return edge_x, jnp.concatenate([graph.nodes, graph.nodes, zeros], -1)
 
-    def aggregate(self, graph: Graph, h, h_view) -> Float[Array, "nodes message"]:
+    def _message_states(self, graph: Graph, h, h_view):
+        """Convex (y) inputs of the message PICNN: (h_j) or (h_i, h_j) per edge and self-loop."""
+        if self.variant == "node":
+            return h_view, h
+        return jnp.concatenate([h[graph.receivers], h_view], -1), jnp.concatenate([h, h], -1)
+
+    def prepare(self, graph: Graph):
+        """Everything in E that does not depend on H: PICNN gates of the features, attention.
+
+        A solver computes this once per solve instead of at every energy evaluation.
+        """
+        edge_x, self_x = self._message_features(graph)
+        alpha = None if self.attention is None else self.attention(graph)
+        return (tuple(jax.vmap(m.prepare)(edge_x) for m in self.message),
+                jax.vmap(self.self_message.prepare)(self_x),
+                jax.vmap(self.update.prepare)(graph.nodes), alpha)
+
+    def aggregate(self, graph: Graph, h, h_view, prepared=None) -> Float[Array, "nodes message"]:
         """m_i of Eq. 16 (with attention, Eq. 25, heads concatenated)."""
-        (ex, ey), (sx, sy) = self._message_inputs(graph, h, h_view)
-        per_head = [jax.vmap(m)(ex, ey) for m in self.message]
-        if self.attention is not None:
-            alpha = self.attention(graph)
+        edge_prep, self_prep, _, alpha = self.prepare(graph) if prepared is None else prepared
+        edge_y, self_y = self._message_states(graph, h, h_view)
+        per_head = [jax.vmap(m.convex_part)(p, edge_y) for m, p in zip(self.message, edge_prep)]
+        if alpha is not None:
             per_head = [alpha[:, k:k + 1] * msg for k, msg in enumerate(per_head)]
         msgs = jnp.concatenate(per_head, -1) * graph.edge_weight[:, None]
         m = jax.ops.segment_sum(msgs, graph.receivers, num_segments=graph.num_nodes)
-        return m + jax.vmap(self.self_message)(sx, sy)
+        return m + jax.vmap(self.self_message.convex_part)(self_prep, self_y)
 
-    def node_energies(self, graph: Graph, h, h_view) -> Float[Array, " nodes"]:
+    def node_energies(self, graph: Graph, h, h_view, prepared=None) -> Float[Array, " nodes"]:
         """e_i = u(m_i, h_i, x_i) + (β/2)‖h_i‖² (Eq. 15); padding nodes keep only the β term."""
-        m = self.aggregate(graph, h, h_view)
-        u = jax.vmap(self.update)(graph.nodes, jnp.concatenate([m, h], -1))[:, 0]
+        prepared = self.prepare(graph) if prepared is None else prepared
+        m = self.aggregate(graph, h, h_view, prepared)
+        u = jax.vmap(self.update.convex_part)(prepared[2], jnp.concatenate([m, h], -1))[:, 0]
         return jnp.where(graph.node_mask, u, 0.0) + 0.5 * self.beta * jnp.sum(h * h, -1)

@@ -40,8 +40,14 @@ class Solution(eqx.Module):
     stats: SolveStats
 
 
+def _energy_of_states(model, graph: Graph):
+    """H -> E(G, H) with the H-independent part of the energy computed once."""
+    prepared = model.prepare(graph)
+    return lambda h: model.energy(graph, h, prepared)
+
+
 def _run(model, graph: Graph, h0, solver: AbstractSolver) -> Solution:
-    h, stats = solver.run(lambda h: model.energy(graph, h), h0)
+    h, stats = solver.run(_energy_of_states(model, graph), h0)
     return Solution(h, stats)
 
 
@@ -59,7 +65,7 @@ def _implicit_fwd(perturbed, model, graph, h0, solver, adjoint):
 
 def adjoint_solve(model, graph: Graph, h_star, cotangent, adjoint: ImplicitAdjoint):
     """λ solving (∇²_H E(H*)) λ = cotangent by CG (the dual system, Eq. 37 up to sign)."""
-    _, hvp = jax.linearize(jax.grad(lambda h: model.energy(graph, h)), h_star)
+    _, hvp = jax.linearize(jax.grad(_energy_of_states(model, graph)), h_star)
     lam, _ = cg(hvp, cotangent, tol=adjoint.tolerance(h_star.dtype), atol=0.0,
                 maxiter=adjoint.cg_max_steps)
     return lam
