@@ -37,8 +37,7 @@ def chain_batch(chains: int, length: int, dtype=np.float64):
 
 def to_dtype(tree, dtype):
     """Cast every floating array leaf of a pytree (e.g. a model) to ``dtype``."""
-    return jax.tree_util.tree_map(
-        lambda a: a.astype(dtype) if eqx.is_inexact_array(a) else a, tree)
+    return jax.tree_util.tree_map(lambda a: a.astype(dtype) if eqx.is_inexact_array(a) else a, tree)
 
 
 def bce_with_logits(logits, labels, mask):

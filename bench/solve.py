@@ -81,6 +81,7 @@ def parse_args(argv=None):
 # 1. Solver speed
 # --------------------------------------------------------------------------------------
 
+
 def bench_solvers(model, graph, repeats):
     gd = GradientDescent(tol=SOLVE_TOL, max_steps=GD_MAX_STEPS)
     lbfgs = LBFGS(tol=SOLVE_TOL)
@@ -94,7 +95,8 @@ def bench_solvers(model, graph, repeats):
         return minimise(model, graph, solver=lbfgs)
 
     (gd_s, gd_sol, gd_best), (lb_s, lb_sol, lb_best) = timed_interleaved(
-        [(solve_gd, (model, graph)), (solve_lbfgs, (model, graph))], repeats=repeats)
+        [(solve_gd, (model, graph)), (solve_lbfgs, (model, graph))], repeats=repeats
+    )
 
     emit("gd_seconds", gd_s)
     emit("gd_steps", int(gd_sol.stats.steps))
@@ -104,11 +106,15 @@ def bench_solvers(model, graph, repeats):
     emit("lbfgs_residual", float(lb_sol.stats.residual))
     for name, sol in (("gd", gd_sol), ("lbfgs", lb_sol)):
         if not bool(sol.stats.converged):
-            warn(f"{name} did not reach ||grad E|| < {SOLVE_TOL:g} "
-                 f"(residual {float(sol.stats.residual):.3e} after {int(sol.stats.steps)} steps)")
+            warn(
+                f"{name} did not reach ||grad E|| < {SOLVE_TOL:g} "
+                f"(residual {float(sol.stats.residual):.3e} after {int(sol.stats.steps)} steps)"
+            )
     mask = graph.node_mask[:, None]
-    emit("solution_max_abs_diff_gd_vs_lbfgs",
-         float(jnp.max(jnp.abs(jnp.where(mask, gd_sol.value - lb_sol.value, 0.0)))))
+    emit(
+        "solution_max_abs_diff_gd_vs_lbfgs",
+        float(jnp.max(jnp.abs(jnp.where(mask, gd_sol.value - lb_sol.value, 0.0)))),
+    )
     speedup = gd_s / lb_s
     emit("solver_speedup_vs_gd", speedup)
     emit("target_met_solver_speedup_vs_gd_ge_50", speedup >= SPEEDUP_TARGET)
@@ -157,10 +163,16 @@ def count_cg_iterations(model, graph, labels, h_star, adjoint: ImplicitAdjoint) 
     @eqx.filter_jit
     def run(model, h_star):
         cotangent = jax.grad(
-            lambda h: bce_with_logits(model.readout(graph, h)[:, 0], labels, mask))(h_star)
+            lambda h: bce_with_logits(model.readout(graph, h)[:, 0], labels, mask)
+        )(h_star)
         _, hvp = jax.linearize(jax.grad(lambda h: model.energy(graph, h)), h_star)
-        lam, _ = cg(counter.wrap(hvp), cotangent, tol=adjoint.tolerance(h_star.dtype),
-                    atol=0.0, maxiter=adjoint.cg_max_steps)
+        lam, _ = cg(
+            counter.wrap(hvp),
+            cotangent,
+            tol=adjoint.tolerance(h_star.dtype),
+            atol=0.0,
+            maxiter=adjoint.cg_max_steps,
+        )
         return lam
 
     jax.block_until_ready(run(model, h_star))
@@ -172,6 +184,7 @@ def count_cg_iterations(model, graph, labels, h_star, adjoint: ImplicitAdjoint) 
 # --------------------------------------------------------------------------------------
 # 2. Training-step cost
 # --------------------------------------------------------------------------------------
+
 
 def make_steps(graph, labels):
     """Jitted (loss, grad) training steps: implicit (h0 given) and unrolled (cold)."""
@@ -190,8 +203,9 @@ def make_steps(graph, labels):
 
     @eqx.filter_jit
     def unrolled_step(model, h0):
-        return grad_fn(model, h0, GradientDescent(unrolled=True, max_steps=UNROLL_STEPS),
-                       UnrolledAdjoint())
+        return grad_fn(
+            model, h0, GradientDescent(unrolled=True, max_steps=UNROLL_STEPS), UnrolledAdjoint()
+        )
 
     return implicit_step, unrolled_step
 
@@ -205,7 +219,8 @@ def bench_training_step(model, graph, labels, h_star, repeats):
     # several GiB per call, and an implicit step run right after it measured ~3x slower
     # (page faults / memory reclaim), a cost that belongs to neither method's own step.
     cold, warm = timed_interleaved(
-        [(implicit_step, (model, h_cold)), (implicit_step, (model, h_warm))], repeats=repeats)
+        [(implicit_step, (model, h_cold)), (implicit_step, (model, h_warm))], repeats=repeats
+    )
     (unrolled,) = timed_interleaved([(unrolled_step, (model, h_cold))], repeats=repeats)
     cold_s, ((cold_loss, cold_stats), cold_grad), cold_best = cold
     warm_s, ((warm_loss, warm_stats), warm_grad), _ = warm
@@ -222,8 +237,10 @@ def bench_training_step(model, graph, labels, h_star, repeats):
     emit("implicit_grad_rel_diff_cold_vs_warm", rel_error(warm_grad, cold_grad))
     emit("unrolled300_grad_rel_error", rel_error(unr_grad, cold_grad))
     cold_h = minimise(model, graph, h_cold).value  # the implicit step's default solve
-    emit("implicit_adjoint_cg_hvps", count_cg_iterations(model, graph, labels, cold_h,
-                                                         ImplicitAdjoint()))
+    emit(
+        "implicit_adjoint_cg_hvps",
+        count_cg_iterations(model, graph, labels, cold_h, ImplicitAdjoint()),
+    )
 
     cold_ratio, warm_ratio = cold_s / unr_s, warm_s / unr_s
     emit("implicit_step_vs_unrolled", cold_ratio)
@@ -239,23 +256,27 @@ def bench_training_step(model, graph, labels, h_star, repeats):
             emit(f"{name}_compiled_temp_mib", float("nan"))
             continue
         emit(f"{name}_compiled_temp_mib", mem["temp"] / 2**20)
-        emit(f"{name}_compiled_total_mib",
-             (mem["temp"] + mem["argument"] + mem["output"]) / 2**20)
+        emit(f"{name}_compiled_total_mib", (mem["temp"] + mem["argument"] + mem["output"]) / 2**20)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     graph, labels = chain_batch(args.chains, args.length, dtype=np.float64)
     model = to_dtype(EnergyGNN(2, 0, 1, variant="edge", key=jr.PRNGKey(args.seed)), jnp.float64)
-    print(f"# bench/solve.py  jax {jax.__version__}  backend {jax.default_backend()}  "
-          f"dtype float64  batch {args.chains} chains x {args.length} nodes "
-          f"(padded {graph.num_nodes} nodes, {graph.senders.shape[0]} edges)  "
-          f"seed {args.seed}  repeats {args.repeats}  tol {SOLVE_TOL:g}  {load_note()}", flush=True)
+    print(
+        f"# bench/solve.py  jax {jax.__version__}  backend {jax.default_backend()}  "
+        f"dtype float64  batch {args.chains} chains x {args.length} nodes "
+        f"(padded {graph.num_nodes} nodes, {graph.senders.shape[0]} edges)  "
+        f"seed {args.seed}  repeats {args.repeats}  tol {SOLVE_TOL:g}  {load_note()}",
+        flush=True,
+    )
     lbfgs_solution = bench_solvers(model, graph, args.repeats)
     bench_training_step(model, graph, labels, lbfgs_solution.value, args.repeats)
-    print("# *_compiled_*_mib: XLA's static memory_analysis() of the compiled jitted step "
-          "(temp = scratch buffers; total adds arguments and outputs), not a measured peak RSS",
-          flush=True)
+    print(
+        "# *_compiled_*_mib: XLA's static memory_analysis() of the compiled jitted step "
+        "(temp = scratch buffers; total adds arguments and outputs), not a measured peak RSS",
+        flush=True,
+    )
     print(f"# end  {load_note()}", flush=True)
     return 0
 

@@ -33,8 +33,15 @@ class GraphFactory:
     def __init__(self, seed: int = 0):
         self.rng = np.random.default_rng(seed)
 
-    def chain(self, length: int, *, in_size: int = 2, hot: int = 0, edge_size: int = 0,
-              directed: bool = False) -> hogwild.GraphData:
+    def chain(
+        self,
+        length: int,
+        *,
+        in_size: int = 2,
+        hot: int = 0,
+        edge_size: int = 0,
+        directed: bool = False,
+    ) -> hogwild.GraphData:
         """Path 0 - 1 - ... - (length-1); node 0 carries a one-hot feature, the rest zeros."""
         x = np.zeros((length, in_size))
         x[0, hot % in_size] = 1.0
@@ -42,8 +49,15 @@ class GraphFactory:
         edges = self.rng.normal(size=(len(pairs), edge_size)) if edge_size else None
         return hogwild.graph_from_edges(x, pairs, edges=edges, directed=directed)
 
-    def random(self, n: int, *, in_size: int = 2, edge_size: int = 0, extra: int = 2,
-               directed: bool = False) -> hogwild.GraphData:
+    def random(
+        self,
+        n: int,
+        *,
+        in_size: int = 2,
+        edge_size: int = 0,
+        extra: int = 2,
+        directed: bool = False,
+    ) -> hogwild.GraphData:
         """Connected random graph: a random spanning tree plus ``extra`` random further edges."""
         perm = self.rng.permutation(n)
         pairs = {(int(perm[k]), int(perm[self.rng.integers(k)])) for k in range(1, n)}
@@ -80,8 +94,13 @@ def energy_model():
         name = (variant, seed, tuple(sorted(kwargs.items())))
         if name not in cache:
             cache[name] = hogwild.EnergyGNN(
-                kwargs.pop("in_size"), kwargs.pop("edge_size"), kwargs.pop("out_size"),
-                variant=variant, key=jr.PRNGKey(seed), **kwargs)
+                kwargs.pop("in_size"),
+                kwargs.pop("edge_size"),
+                kwargs.pop("out_size"),
+                variant=variant,
+                key=jr.PRNGKey(seed),
+                **kwargs,
+            )
         return cache[name]
 
     return get

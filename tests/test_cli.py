@@ -9,8 +9,19 @@ import pytest
 
 from hogwild.cli import main
 
-TINY = ["--task", "chains", "--model", "energy-node", "--length", "6", "--graphs", "6",
-        "--epochs", "4", "--quiet"]
+TINY = [
+    "--task",
+    "chains",
+    "--model",
+    "energy-node",
+    "--length",
+    "6",
+    "--graphs",
+    "6",
+    "--epochs",
+    "4",
+    "--quiet",
+]
 
 
 @pytest.fixture(scope="module")
@@ -51,14 +62,20 @@ def test_cli_evaluate_refuses_corrupt_checkpoint(tiny_run, tmp_path, capsys):
     assert "corrupt" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--task", "nope"], "unknown task 'nope'; valid: chains"),
-    (["--model", "gcn"], "unknown model 'gcn'; valid: energy-node, energy-edge, energy-attention"),
-    (["--set", "colour=red"], "unknown option 'colour'; valid: batch_size"),
-    (["--set", "length"], "--set expects KEY=VALUE"),
-    (["--length", "1"], "`length` must be >= 2"),
-    (["--epochs", "0"], "`epochs` must be > 0"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--task", "nope"], "unknown task 'nope'; valid: chains"),
+        (
+            ["--model", "gcn"],
+            "unknown model 'gcn'; valid: energy-node, energy-edge, energy-attention",
+        ),
+        (["--set", "colour=red"], "unknown option 'colour'; valid: batch_size"),
+        (["--set", "length"], "--set expects KEY=VALUE"),
+        (["--length", "1"], "`length` must be >= 2"),
+        (["--epochs", "0"], "`epochs` must be > 0"),
+    ],
+)
 def test_cli_bad_input_is_one_line_error(args, message, tmp_path, capsys):
     assert main(["train", "--out", str(tmp_path / "x"), *args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -85,3 +102,12 @@ def test_console_script_installed():
     done = subprocess.run([exe, "--help"], capture_output=True, text=True, check=True)
     assert "train" in done.stdout and "evaluate" in done.stdout
     assert sys.executable
+
+
+def test_cli_summarise_tabulates_runs(tiny_run, tmp_path, capsys):
+    assert main(["summarise", str(tiny_run), str(tmp_path), "--task", "chains"]) == 0
+    out = capsys.readouterr().out
+    saved = json.loads((tiny_run / "metrics.json").read_text())
+    assert f"| energy-node | {100 * saved['test']['error']:.1f} ± 0.0 |" in out
+    assert "15.8 ± 17.9" in out  # the paper's node-wise chains entry beside ours
+    assert main(["summarise", str(tmp_path)]) == 2

@@ -104,11 +104,9 @@ def test_energy_strong_convexity_modulus_is_beta_on_padding(variant, graphs, ene
     pad = ~_np(graph, "node_mask")
     d = np.where(pad[:, None], rng.normal(size=h1.shape), 0.0)
     e_mid, e1, e2 = _energies(model, graph, np.stack([h1 + d / 2, h1, h1 + d]))
-    np.testing.assert_allclose(e_mid, (e1 + e2) / 2 - model.beta / 8 * np.sum(d**2),
-                               rtol=1e-12)
+    np.testing.assert_allclose(e_mid, (e1 + e2) / 2 - model.beta / 8 * np.sum(d**2), rtol=1e-12)
     pad_sq = lambda h: np.sum(h[pad] ** 2)  # noqa: E731
-    np.testing.assert_allclose(e2 - e1, model.beta / 2 * (pad_sq(h1 + d) - pad_sq(h1)),
-                               rtol=1e-10)
+    np.testing.assert_allclose(e2 - e1, model.beta / 2 * (pad_sq(h1 + d) - pad_sq(h1)), rtol=1e-10)
 
 
 # --- monotonicity ------------------------------------------------------------------------
@@ -126,8 +124,11 @@ def test_energy_message_nondecreasing_in_embeddings(variant, graphs, energy_mode
         dh = rng.exponential(size=h.shape)
         dv = rng.exponential(size=(len(senders), 2))
         base = np.asarray(_aggregate_one(model, graph, h, h[senders]))
-        for label, (h2, v2) in {"own": (h + dh, h[senders]), "views": (h, h[senders] + dv),
-                                "both": (h + dh, (h + dh)[senders])}.items():
+        for label, (h2, v2) in {
+            "own": (h + dh, h[senders]),
+            "views": (h, h[senders] + dv),
+            "both": (h + dh, (h + dh)[senders]),
+        }.items():
             moved = np.asarray(_aggregate_one(model, graph, h2, v2))
             drop = np.max(base - moved)
             assert drop <= 1e-12 * (1 + np.max(np.abs(base))), (label, drop)
@@ -154,8 +155,11 @@ def test_energy_messages_scale_with_edge_weight(variant, graphs, energy_model):
     w = np.where(real, rng.uniform(0.5, 2.0, size=real.shape), 0.0)
 
     def aggregate(weight):
-        return np.asarray(_aggregate_one(model, eqx.tree_at(lambda g: g.edge_weight, graph,
-                                                            jnp.asarray(weight)), h, view))
+        return np.asarray(
+            _aggregate_one(
+                model, eqx.tree_at(lambda g: g.edge_weight, graph, jnp.asarray(weight)), h, view
+            )
+        )
 
     m0, m1, m2 = aggregate(0 * w), aggregate(w), aggregate(2 * w)
     np.testing.assert_allclose(m2 - m1, m1 - m0, rtol=1e-10, atol=1e-12)
@@ -222,7 +226,7 @@ def test_energy_of_batch_is_sum_of_graph_energies(variant, graphs, energy_model)
         h_alone = np.zeros((g.num_nodes, 2))
         h_alone[: part.num_nodes] = h_part
         e = _node_energies(model, g, h_alone[None])[0]
-        np.testing.assert_array_equal(e[part.num_nodes:], 0.0)  # padding adds nothing
+        np.testing.assert_array_equal(e[part.num_nodes :], 0.0)  # padding adds nothing
         alone.append(e[: part.num_nodes])
     alone = np.concatenate(alone)
     n_real = alone.shape[0]
@@ -238,8 +242,9 @@ def test_energy_padding_nodes_hold_only_the_beta_term(variant, graphs, energy_mo
     mask = _np(graph, "node_mask")
     h = _random_h(graph, rng)
     e_full, e_real = _node_energies(model, graph, np.stack([h, h * mask[:, None]]))
-    np.testing.assert_allclose(e_full[~mask], 0.5 * model.beta * np.sum(h[~mask] ** 2, -1),
-                               rtol=1e-13)
+    np.testing.assert_allclose(
+        e_full[~mask], 0.5 * model.beta * np.sum(h[~mask] ** 2, -1), rtol=1e-13
+    )
     np.testing.assert_allclose(e_full[mask], e_real[mask], rtol=1e-13, atol=1e-14)
 
 
@@ -295,9 +300,8 @@ def test_readout_shapes_and_graph_level_isolation(graphs, energy_model):
     for k, part in enumerate(parts):
         g = graphs.batch([part])
         h_alone = rng.normal(size=(g.num_nodes, 2))
-        h_alone[: part.num_nodes] = h[offsets[k]: offsets[k + 1]]
-        np.testing.assert_allclose(model.readout(g, jnp.asarray(h_alone))[0], out[k],
-                                   rtol=1e-12)
+        h_alone[: part.num_nodes] = h[offsets[k] : offsets[k + 1]]
+        np.testing.assert_allclose(model.readout(g, jnp.asarray(h_alone))[0], out[k], rtol=1e-12)
     # ... while moving one node of graph 1 changes graph 1's prediction only.
     moved = np.asarray(model.readout(batch, h.at[offsets[1]].add(1.0)))
     assert np.max(np.abs(moved[1] - out[1])) > 1e-9

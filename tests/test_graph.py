@@ -59,7 +59,7 @@ def test_batch_graphs_masks(graphs):
     pad_graphs = np.asarray(b.node_graph)[~np.asarray(b.node_mask)]
     assert not np.any(np.asarray(b.graph_mask)[pad_graphs])
     np.testing.assert_array_equal(np.asarray(b.nodes)[n_real:], 0.0)
-    np.testing.assert_array_equal(np.asarray(b.n_node)[len(gs):], 0)
+    np.testing.assert_array_equal(np.asarray(b.n_node)[len(gs) :], 0)
 
 
 def test_batch_graphs_padding_edges_are_inert(graphs):
@@ -84,9 +84,11 @@ def test_batch_graphs_padded_sizes_are_powers_of_two(graphs):
         b = graphs.batch([graphs.chain(n) for n in sizes])
         n_real = sum(sizes)
         m_real = sum(2 * (n - 1) for n in sizes)
-        for size, real, smallest in ((b.num_nodes, n_real + 1, 8),
-                                     (b.senders.shape[0], m_real, 8),
-                                     (b.num_graphs, len(sizes) + 1, 2)):
+        for size, real, smallest in (
+            (b.num_nodes, n_real + 1, 8),
+            (b.senders.shape[0], m_real, 8),
+            (b.num_graphs, len(sizes) + 1, 2),
+        ):
             # The smallest power of two that fits (and is at least the minimum bucket).
             assert _is_power_of_two(size), size
             assert real <= size and (size == smallest or size // 2 < real), (size, real)
@@ -172,8 +174,10 @@ def test_graph_from_networkx_equals_graph_from_edges():
     pairs = list(nxg.edges)
     feats = np.stack([nxg.edges[p]["e"] for p in pairs])
     _assert_same_graph(hogwild.graph_from_networkx(nxg), hogwild.graph_from_edges(x, pairs))
-    _assert_same_graph(hogwild.graph_from_networkx(nxg, edge_feature="e"),
-                       hogwild.graph_from_edges(x, pairs, edges=feats))
+    _assert_same_graph(
+        hogwild.graph_from_networkx(nxg, edge_feature="e"),
+        hogwild.graph_from_edges(x, pairs, edges=feats),
+    )
 
 
 def test_graph_from_networkx_relabels_and_keeps_direction():
@@ -182,8 +186,9 @@ def test_graph_from_networkx_relabels_and_keeps_direction():
         nxg.add_node(name, x=[float(k), 1.0])
     nxg.add_edges_from([("c", "a"), ("a", "b"), ("b", "a")])
     g = hogwild.graph_from_networkx(nxg)
-    ref = hogwild.graph_from_edges(np.array([[0, 1], [1, 1], [2, 1]], np.float32),
-                                   [(0, 1), (1, 2), (2, 1)], directed=True)
+    ref = hogwild.graph_from_edges(
+        np.array([[0, 1], [1, 1], [2, 1]], np.float32), [(0, 1), (1, 2), (2, 1)], directed=True
+    )
     _assert_same_graph(g, ref)
 
 
@@ -200,8 +205,13 @@ X3 = np.zeros((3, 2))
 
 def _raw(**overrides):
     """A valid directed 3-node `GraphData` with some fields replaced."""
-    fields = dict(nodes=X3, senders=np.array([0, 1]), receivers=np.array([1, 2]),
-                  edges=np.zeros((2, 0)), edge_weight=np.ones(2))
+    fields = dict(
+        nodes=X3,
+        senders=np.array([0, 1]),
+        receivers=np.array([1, 2]),
+        edges=np.zeros((2, 0)),
+        edge_weight=np.ones(2),
+    )
     fields.update(overrides)
     return GraphData(**fields)
 
@@ -241,8 +251,13 @@ def test_graph_error_empty_graph():
     with pytest.raises(hogwild.GraphError, match=r"empty \(0 nodes\)"):
         hogwild.graph_from_edges(np.zeros((0, 2)), [], allow_no_edges=True)
     with pytest.raises(hogwild.GraphError, match=r"empty \(0 nodes\)"):
-        _raw(nodes=np.zeros((0, 2)), senders=np.zeros(0, int), receivers=np.zeros(0, int),
-             edges=np.zeros((0, 0)), edge_weight=np.zeros(0))
+        _raw(
+            nodes=np.zeros((0, 2)),
+            senders=np.zeros(0, int),
+            receivers=np.zeros(0, int),
+            edges=np.zeros((0, 0)),
+            edge_weight=np.zeros(0),
+        )
 
 
 def test_graph_error_integer_node_features():
@@ -275,9 +290,10 @@ def test_graph_error_self_loop():
         hogwild.graph_from_edges(X3, [(0, 1), (2, 2)])
 
 
-@pytest.mark.parametrize("pairs, directed", [([(0, 1), (0, 1)], True),
-                                             ([(0, 1), (1, 0)], False),
-                                             ([(1, 2), (0, 1), (2, 1)], False)])
+@pytest.mark.parametrize(
+    "pairs, directed",
+    [([(0, 1), (0, 1)], True), ([(0, 1), (1, 0)], False), ([(1, 2), (0, 1), (2, 1)], False)],
+)
 def test_graph_error_duplicate_edge(pairs, directed):
     with pytest.raises(hogwild.GraphError, match="duplicate directed edge"):
         hogwild.graph_from_edges(X3, pairs, directed=directed)
@@ -312,8 +328,9 @@ def test_graph_error_targets():
 
 
 def test_graph_error_batch_feature_sizes(graphs):
-    with pytest.raises(hogwild.GraphError, match="graph 1 has 3 node / 0 edge features; "
-                                                 "graph 0 has 2 / 0"):
+    with pytest.raises(
+        hogwild.GraphError, match="graph 1 has 3 node / 0 edge features; graph 0 has 2 / 0"
+    ):
         graphs.batch([graphs.chain(3), graphs.chain(3, in_size=3)])
     with pytest.raises(hogwild.GraphError, match="graph 2 has 2 node / 1 edge.*must agree"):
         graphs.batch([graphs.chain(3), graphs.chain(4), graphs.chain(3, edge_size=1)])

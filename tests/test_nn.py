@@ -1,10 +1,10 @@
 """The partially input-convex network (Appendix B): convex in y, monotone where flagged.
 
 The constraints are imposed by reparameterisation (nonnegative functions of raw weights),
-so they must hold for *any* raw parameter values, not only near the initialisation. The property tests
-therefore draw every raw parameter (and every input) from a seeded numpy generator; the
-network structure comes from `eqx.filter_eval_shape`, so drawing is cheap and the jitted
-checks compile once per structure.
+so they must hold for *any* raw parameter values, not only near the initialisation. The
+property tests therefore draw every raw parameter (and every input) from a seeded numpy
+generator; the network structure comes from `eqx.filter_eval_shape`, so drawing is cheap
+and the jitted checks compile once per structure.
 """
 
 from __future__ import annotations
@@ -41,8 +41,9 @@ def _with_random_params(structure, rng: np.random.Generator, scale: float):
 
 def _picnn(config, monotone, seed: int, scale: float):
     x_size, y_size, sizes = config
-    structure = eqx.filter_eval_shape(PICNN, x_size, y_size, sizes, monotone=monotone,
-                                      key=jr.PRNGKey(0))
+    structure = eqx.filter_eval_shape(
+        PICNN, x_size, y_size, sizes, monotone=monotone, key=jr.PRNGKey(0)
+    )
     return _with_random_params(structure, np.random.default_rng(seed), scale)
 
 
@@ -67,8 +68,13 @@ def _properties(f, xs, y1, y2, d, mask):
     n = len(T)
     # Rows 0..n-1: t y1 + (1 - t) y2 for t in T (so row n-1 is y1 and row 0 is y2); row n:
     # y1 + d ∘ mask. One vmapped call keeps the compiled program small.
-    ys = jnp.concatenate([T[None, :, None] * y1[:, None] + (1 - T[None, :, None]) * y2[:, None],
-                          (y1 + d * mask)[:, None]], 1)
+    ys = jnp.concatenate(
+        [
+            T[None, :, None] * y1[:, None] + (1 - T[None, :, None]) * y2[:, None],
+            (y1 + d * mask)[:, None],
+        ],
+        1,
+    )
     values = jax.vmap(lambda x, ys: jax.vmap(lambda y: f(x, y))(ys))(xs, ys)
     f1, f2, after = values[:, n - 1], values[:, 0], values[:, n]
     chord = T[None, :, None] * f1[:, None] + (1 - T[None, :, None]) * f2[:, None]
@@ -105,8 +111,11 @@ def test_picnn_monotone_nondecreasing_in_y(seed, config, scale):
 
 
 @settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 2**31 - 1), scale=st.sampled_from([0.3, 1.0, 3.0]),
-       flags=st.tuples(st.booleans(), st.booleans(), st.booleans()))
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    scale=st.sampled_from([0.3, 1.0, 3.0]),
+    flags=st.tuples(st.booleans(), st.booleans(), st.booleans()),
+)
 def test_picnn_mixed_mask_nondecreasing_in_flagged(seed, scale, flags):
     f = _picnn(MIXED_CONFIG, flags, seed, scale)
     mask = jnp.asarray(flags, float)
@@ -143,13 +152,16 @@ def test_picnn_monotone_constraint_matters_at_initialisation(getkey):
 
 def test_picnn_convexity_check_detects_a_nonconvex_function():
     """The chord test used above is not vacuous: a plain tanh MLP in y fails it."""
-    mlp = _with_random_params(eqx.filter_eval_shape(MLP, 3, (4, 4, 1), key=jr.PRNGKey(0)),
-                              np.random.default_rng(0), 1.0)
+    mlp = _with_random_params(
+        eqx.filter_eval_shape(MLP, 3, (4, 4, 1), key=jr.PRNGKey(0)), np.random.default_rng(0), 1.0
+    )
     _, y1, y2, _ = _inputs((0, 3, (1,)), 0)
     points = T[None, :, None] * y1[:, None] + (1 - T[None, :, None]) * y2[:, None]
     on_segment = jax.vmap(jax.vmap(mlp))(points)
-    chord = (T[None, :, None] * jax.vmap(mlp)(y1)[:, None]
-             + (1 - T[None, :, None]) * jax.vmap(mlp)(y2)[:, None])
+    chord = (
+        T[None, :, None] * jax.vmap(mlp)(y1)[:, None]
+        + (1 - T[None, :, None]) * jax.vmap(mlp)(y2)[:, None]
+    )
     assert float(jnp.max(on_segment - chord)) > 1e-3
 
 

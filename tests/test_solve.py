@@ -147,15 +147,21 @@ def test_implicit_gradient_matches_finite_differences(variant, graphs, energy_mo
     assert g.shape == flat.shape and np.linalg.norm(g) > 1e-3
 
     rng = np.random.default_rng(1)
-    directions = {"gradient": g, "random-0": rng.normal(size=g.shape),
-                  "random-1": rng.normal(size=g.shape)}
+    directions = {
+        "gradient": g,
+        "random-0": rng.normal(size=g.shape),
+        "random-1": rng.normal(size=g.shape),
+    }
     for group in ("message", "self_message", "update", "readout", "attention"):
         if getattr(model, group) is None:
             continue
         # The gradient restricted to one group: the strongest signal within the group.
         sub = eqx.filter(getattr(model, group), eqx.is_inexact_array)
-        mask_tree = eqx.tree_at(lambda m: getattr(m, group), jax.tree_util.tree_map(
-            jnp.zeros_like, params), jax.tree_util.tree_map(jnp.ones_like, sub))
+        mask_tree = eqx.tree_at(
+            lambda m: getattr(m, group),
+            jax.tree_util.tree_map(jnp.zeros_like, params),
+            jax.tree_util.tree_map(jnp.ones_like, sub),
+        )
         directions[group] = g * np.asarray(ravel_pytree(mask_tree)[0])
 
     def loss_at(v):
@@ -183,8 +189,13 @@ UNROLLED_STEPS = 8000
 @eqx.filter_jit
 def _unrolled_grad(model, graph, target, h0):
     def loss(m):
-        sol = minimise(m, graph, h0, adjoint=UnrolledAdjoint(),
-                       solver=GradientDescent(unrolled=True, max_steps=UNROLLED_STEPS))
+        sol = minimise(
+            m,
+            graph,
+            h0,
+            adjoint=UnrolledAdjoint(),
+            solver=GradientDescent(unrolled=True, max_steps=UNROLLED_STEPS),
+        )
         return _loss(m, graph, sol.value, target), sol
 
     (value, sol), grads = eqx.filter_value_and_grad(loss, has_aux=True)(model)

@@ -15,7 +15,8 @@ def test_chains_class_only_in_head_node():
         np.testing.assert_array_equal(g.nodes, expected)
         np.testing.assert_array_equal(g.node_targets[:, 0], label)
         assert sorted(zip(g.senders.tolist(), g.receivers.tolist())) == sorted(
-            [(i, i + 1) for i in range(6)] + [(i + 1, i) for i in range(6)])
+            [(i, i + 1) for i in range(6)] + [(i + 1, i) for i in range(6)]
+        )
     assert data.kind == "multiclass" and data.out_size == 3
 
 

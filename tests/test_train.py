@@ -48,8 +48,9 @@ def test_regression_metric_is_relative_rmse():
 
 
 def test_train_run_writes_everything(tmp_path):
-    config = RunConfig("chains", "energy-node", {"num_graphs": 6, "length": 6},
-                       TrainConfig(epochs=3, x64=True))
+    config = RunConfig(
+        "chains", "energy-node", {"num_graphs": 6, "length": 6}, TrainConfig(epochs=3, x64=True)
+    )
     metrics = train_run(config, tmp_path)
     for name in ("config.json", "checkpoint.eqx", "metrics.json", "history.jsonl", "training.png"):
         assert (tmp_path / name).is_file(), name

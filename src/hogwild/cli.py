@@ -34,11 +34,19 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--length", type=int, help="chains: nodes per chain (100)")
     train.add_argument("--classes", type=int, help="chains: number of classes p (2)")
     train.add_argument("--x64", action="store_true", help="train in float64")
-    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                       help="override any task or training option, e.g. --set decay_every=100")
+    train.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any task or training option, e.g. --set decay_every=100",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress lines")
     evaluate = sub.add_parser("evaluate", help="re-evaluate a saved run")
     evaluate.add_argument("--run", required=True, help="run directory written by `train`")
+    summary = sub.add_parser("summarise", help="table of finished runs beside the paper")
+    summary.add_argument("runs", nargs="+", help="run directories")
+    summary.add_argument("--task", default="chains", help="which paper column to compare with")
     sub.add_parser("models", help="list the registered models")
     sub.add_parser("tasks", help="list the registered tasks and their options")
     return parser
@@ -57,12 +65,23 @@ def _overrides(args) -> tuple[dict, dict]:
 
     task_fields = {f.name for f in dataclasses.fields(TASKS[args.task][0])}
     train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    task = {name: getattr(args, flag) for flag, name in _TASK_FLAGS.items()
-            if getattr(args, flag) is not None}
+    task = {
+        name: getattr(args, flag)
+        for flag, name in _TASK_FLAGS.items()
+        if getattr(args, flag) is not None
+    }
     if args.data_seed is not None:
         task["seed"] = args.data_seed
-    train = {k: v for k, v in {"epochs": args.epochs, "patience": args.patience,
-                               "seed": args.seed, "learning_rate": args.lr}.items() if v is not None}
+    train = {
+        k: v
+        for k, v in {
+            "epochs": args.epochs,
+            "patience": args.patience,
+            "seed": args.seed,
+            "learning_rate": args.lr,
+        }.items()
+        if v is not None
+    }
     train["x64"] = args.x64
     for item in args.set:
         key, sep, value = item.partition("=")
@@ -84,10 +103,13 @@ def _progress(record: dict, every: int, started: list) -> None:
         return
     started[0] = now
     metric = "validation_error" if "validation_error" in record else "validation_relative_rmse"
-    print(f"epoch {record['epoch']:5d}  train loss {record['train_loss']:.4f}  "
-          f"val loss {record['validation_loss']:.4f}  {metric.split('_', 1)[1]} {record[metric]:.4f}"
-          f"  solver steps {record['solver_mean_steps']:.1f}  {record['seconds']:.0f}s",
-          file=sys.stderr, flush=True)
+    print(
+        f"epoch {record['epoch']:5d}  train loss {record['train_loss']:.4f}  "
+        f"val loss {record['validation_loss']:.4f}  {metric.split('_', 1)[1]} {record[metric]:.4f}"
+        f"  solver steps {record['solver_mean_steps']:.1f}  {record['seconds']:.0f}s",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _train(args) -> int:
@@ -113,9 +135,11 @@ def _print_metrics(metrics: dict) -> None:
     key = metrics["primary_metric"]
     for split in ("train", "validation", "test"):
         m = metrics[split]
-        print(f"{split:>10}: {key} {m[key]:.4f}  loss {m['loss']:.4f}  "
-              f"solver steps {m['solver']['mean_steps']:.0f} "
-              f"(unconverged {m['solver']['unconverged']})")
+        print(
+            f"{split:>10}: {key} {m[key]:.4f}  loss {m['loss']:.4f}  "
+            f"solver steps {m['solver']['mean_steps']:.0f} "
+            f"(unconverged {m['solver']['unconverged']})"
+        )
 
 
 def _evaluate(args) -> int:
@@ -123,6 +147,16 @@ def _evaluate(args) -> int:
 
     _print_metrics(evaluate_run(args.run))
     print(f"wrote {args.run}/evaluation.json", file=sys.stderr)
+    return 0
+
+
+def _summarise(args) -> int:
+    from .experiments import summarise_runs, summary_markdown
+
+    summary = summarise_runs(args.runs)
+    if not summary:
+        raise FileNotFoundError("none of the given directories holds a metrics.json.")
+    print(summary_markdown(summary, args.task), end="")
     return 0
 
 
@@ -143,7 +177,13 @@ def _tasks(_args) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``hogwild`` console script."""
     args = _parser().parse_args(argv)
-    handlers = {"train": _train, "evaluate": _evaluate, "models": _models, "tasks": _tasks}
+    handlers = {
+        "train": _train,
+        "evaluate": _evaluate,
+        "summarise": _summarise,
+        "models": _models,
+        "tasks": _tasks,
+    }
     try:
         return handlers[args.command](args)
     except (ValueError, FileNotFoundError) as err:

@@ -170,7 +170,10 @@ def graph_from_edges(
     weight = np.ones(len(pairs), nodes.dtype) if edge_weight is None else np.asarray(edge_weight)
     senders, receivers = pairs[:, 0], pairs[:, 1]
     if not directed:
-        senders, receivers = np.concatenate([senders, receivers]), np.concatenate([receivers, senders])
+        senders, receivers = (
+            np.concatenate([senders, receivers]),
+            np.concatenate([receivers, senders]),
+        )
         feats, weight = np.concatenate([feats, feats]), np.concatenate([weight, weight])
     return GraphData(
         nodes=nodes,
@@ -183,8 +186,9 @@ def graph_from_edges(
     )
 
 
-def graph_from_networkx(nx_graph, node_feature: str = "x", edge_feature: str | None = None,
-                        **kwargs) -> GraphData:
+def graph_from_networkx(
+    nx_graph, node_feature: str = "x", edge_feature: str | None = None, **kwargs
+) -> GraphData:
     """Build a `GraphData` from a networkx graph whose nodes carry features ``node_feature``.
 
     Nodes are renumbered 0..n-1 in ``nx_graph.nodes`` order; directed networkx graphs give
@@ -192,15 +196,23 @@ def graph_from_networkx(nx_graph, node_feature: str = "x", edge_feature: str | N
     """
     order = {v: k for k, v in enumerate(nx_graph.nodes)}
     try:
-        nodes = np.stack([np.atleast_1d(np.asarray(d[node_feature], dtype=np.float32))
-                          for _, d in nx_graph.nodes(data=True)])
+        nodes = np.stack(
+            [
+                np.atleast_1d(np.asarray(d[node_feature], dtype=np.float32))
+                for _, d in nx_graph.nodes(data=True)
+            ]
+        )
     except KeyError as err:
         raise GraphError(f"a networkx node has no feature {node_feature!r}.") from err
     pairs = [(order[a], order[b]) for a, b in nx_graph.edges]
     feats = None
     if edge_feature is not None:
-        feats = np.stack([np.atleast_1d(np.asarray(d[edge_feature], dtype=np.float32))
-                          for *_, d in nx_graph.edges(data=True)])
+        feats = np.stack(
+            [
+                np.atleast_1d(np.asarray(d[edge_feature], dtype=np.float32))
+                for *_, d in nx_graph.edges(data=True)
+            ]
+        )
     return graph_from_edges(nodes, pairs, edges=feats, directed=nx_graph.is_directed(), **kwargs)
 
 
@@ -290,7 +302,9 @@ def batch_graphs(graphs: Sequence[GraphData], *, pad: bool = True, dtype=np.floa
         edges=jnp.asarray(_fill([g.edges for g in graphs], num_m, graphs[0].edges.shape[1], dtype)),
         senders=jnp.asarray(senders),
         receivers=jnp.asarray(receivers),
-        edge_weight=jnp.asarray(_fill([g.edge_weight[:, None] for g in graphs], num_m, 1, dtype)[:, 0]),
+        edge_weight=jnp.asarray(
+            _fill([g.edge_weight[:, None] for g in graphs], num_m, 1, dtype)[:, 0]
+        ),
         node_graph=jnp.asarray(node_graph),
         node_mask=jnp.asarray(np.arange(num_n) < n_real),
         edge_mask=jnp.asarray(np.arange(num_m) < m_real),

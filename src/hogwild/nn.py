@@ -118,8 +118,15 @@ class PICNN(eqx.Module):
     x_layers: tuple[Linear, ...]
     z_layers: tuple[PICNNLayer, ...]
 
-    def __init__(self, x_size: int, y_size: int, sizes: tuple[int, ...], *,
-                 monotone: bool | tuple[bool, ...] = False, key: PRNGKeyArray):
+    def __init__(
+        self,
+        x_size: int,
+        y_size: int,
+        sizes: tuple[int, ...],
+        *,
+        monotone: bool | tuple[bool, ...] = False,
+        key: PRNGKeyArray,
+    ):
         flags = (monotone,) * y_size if isinstance(monotone, bool) else tuple(monotone)
         if len(flags) != y_size:
             raise ValueError(f"`monotone` needs {y_size} flags; got {len(flags)}.")
@@ -132,7 +139,7 @@ class PICNN(eqx.Module):
         last = len(sizes) - 1
         self.z_layers = tuple(
             PICNNLayer(zs, y_size, us, out, flags, key=k, y_scale=1e-3 if i == last else 1.0)
-            for i, (zs, us, out, k) in enumerate(zip(z_sizes, u_sizes, sizes, keys[len(sizes):]))
+            for i, (zs, us, out, k) in enumerate(zip(z_sizes, u_sizes, sizes, keys[len(sizes) :]))
         )
 
     def prepare(self, x: Float[Array, " x"]) -> tuple:

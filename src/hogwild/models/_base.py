@@ -32,8 +32,11 @@ class Readout(eqx.Module):
         y = jax.vmap(self.node)(h)
         if self.graph is None:
             return y
-        sums = jax.ops.segment_sum(jnp.where(graph.node_mask[:, None], y, 0.0),
-                                   graph.node_graph, num_segments=graph.num_graphs)
+        sums = jax.ops.segment_sum(
+            jnp.where(graph.node_mask[:, None], y, 0.0),
+            graph.node_graph,
+            num_segments=graph.num_graphs,
+        )
         mean = sums / jnp.maximum(graph.n_node, 1)[:, None]
         return jax.vmap(self.graph)(mean)
 
@@ -58,8 +61,13 @@ class AbstractEnergyGNN(AbstractGNN):
     family: ClassVar[str] = "optimisation"
 
     @abc.abstractmethod
-    def node_energies(self, graph: Graph, h: Float[Array, "nodes hidden"],
-                      h_view: Float[Array, "edges hidden"], prepared=None) -> Float[Array, " nodes"]:
+    def node_energies(
+        self,
+        graph: Graph,
+        h: Float[Array, "nodes hidden"],
+        h_view: Float[Array, "edges hidden"],
+        prepared=None,
+    ) -> Float[Array, " nodes"]:
         """e_i for every node from its own state and its views of its neighbours.
 
         ``prepared`` is ``self.prepare(graph)`` (computed when None)."""
@@ -68,7 +76,9 @@ class AbstractEnergyGNN(AbstractGNN):
         """The H-independent part of the energy, computed once per solve (None: nothing)."""
         del graph
 
-    def energy(self, graph: Graph, h: Float[Array, "nodes hidden"], prepared=None) -> Float[Array, ""]:
+    def energy(
+        self, graph: Graph, h: Float[Array, "nodes hidden"], prepared=None
+    ) -> Float[Array, ""]:
         """E(G, H) = Σ_i e_i(h_i, {h_j : j ∈ N(i)}) (Eq. 4), the synchronous energy."""
         return jnp.sum(self.node_energies(graph, h, h[graph.senders], prepared))
 
@@ -80,6 +90,7 @@ class AbstractEnergyGNN(AbstractGNN):
         sender i. Summing ``own + segment_sum(packets, senders)`` gives ∇_H E when the views
         are current.
         """
+
         def total(a, b):
             return jnp.sum(self.node_energies(graph, a, b, prepared))
 

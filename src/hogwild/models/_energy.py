@@ -44,7 +44,9 @@ class FeatureAttention(eqx.Module):
         x_i, x_j = graph.nodes[graph.receivers], graph.nodes[graph.senders]
         heads = []
         for wx, we, a in zip(self.node_proj, self.edge_proj, self.score):
-            feats = jnp.concatenate([jax.vmap(wx)(x_i), jax.vmap(wx)(x_j), jax.vmap(we)(graph.edges)], -1)
+            feats = jnp.concatenate(
+                [jax.vmap(wx)(x_i), jax.vmap(wx)(x_j), jax.vmap(we)(graph.edges)], -1
+            )
             heads.append(jax.nn.leaky_relu(jax.vmap(a)(feats)[:, 0], 0.2))
         return segment_softmax(jnp.stack(heads, -1), graph.receivers, graph.num_nodes)
 
@@ -71,10 +73,21 @@ class EnergyGNN(AbstractEnergyGNN):
     variant: str = eqx.field(static=True)
     beta: float = eqx.field(static=True)
 
-    def __init__(self, in_size: int, edge_size: int, out_size: int, *, variant: str = "edge",
-                 hidden: int = 2, message_sizes=(4, 4, 2), update_sizes=(4, 4, 1),
-                 heads: int = 2, beta: float = 0.04, graph_level: bool = False,
-                 key: PRNGKeyArray):
+    def __init__(
+        self,
+        in_size: int,
+        edge_size: int,
+        out_size: int,
+        *,
+        variant: str = "edge",
+        hidden: int = 2,
+        message_sizes=(4, 4, 2),
+        update_sizes=(4, 4, 1),
+        heads: int = 2,
+        beta: float = 0.04,
+        graph_level: bool = False,
+        key: PRNGKeyArray,
+    ):
         if variant not in VARIANTS:
             raise ValueError(f"unknown energy variant {variant!r}; valid: {', '.join(VARIANTS)}.")
         if update_sizes[-1] != 1:
@@ -83,15 +96,21 @@ class EnergyGNN(AbstractEnergyGNN):
         num_heads = heads if variant == "attention" else 1
         x_msg = in_size if variant == "node" else 2 * in_size + edge_size
         y_msg = hidden if variant == "node" else 2 * hidden
-        self.message = tuple(PICNN(x_msg, y_msg, message_sizes, monotone=True, key=k)
-                             for k in jr.split(keys[0], num_heads))
+        self.message = tuple(
+            PICNN(x_msg, y_msg, message_sizes, monotone=True, key=k)
+            for k in jr.split(keys[0], num_heads)
+        )
         msg_size = message_sizes[-1] * num_heads
-        self.self_message = PICNN(x_msg, y_msg, (*message_sizes[:-1], msg_size), monotone=True,
-                                  key=keys[1])
+        self.self_message = PICNN(
+            x_msg, y_msg, (*message_sizes[:-1], msg_size), monotone=True, key=keys[1]
+        )
         flags = (True,) * msg_size + (False,) * hidden
         self.update = PICNN(in_size, msg_size + hidden, update_sizes, monotone=flags, key=keys[2])
-        self.attention = (FeatureAttention(in_size, edge_size, heads, 4, key=keys[3])
-                          if variant == "attention" else None)
+        self.attention = (
+            FeatureAttention(in_size, edge_size, heads, 4, key=keys[3])
+            if variant == "attention"
+            else None
+        )
         self.readout = Readout(hidden, out_size, graph_level=graph_level, key=keys[4])
         self.hidden, self.variant, self.beta = hidden, variant, float(beta)
 
@@ -100,8 +119,9 @@ class EnergyGNN(AbstractEnergyGNN):
         if self.variant == "node":
             return graph.nodes[graph.senders], graph.nodes
         zeros = jnp.zeros((graph.num_nodes, graph.edges.shape[1]), graph.edges.dtype)
-        edge_x = jnp.concatenate([graph.nodes[graph.receivers], graph.nodes[graph.senders],
-                                  graph.edges], -1)
+        edge_x = jnp.concatenate(
+            [graph.nodes[graph.receivers], graph.nodes[graph.senders], graph.edges], -1
+        )
         return edge_x, jnp.concatenate([graph.nodes, graph.nodes, zeros], -1)
 
     def _message_states(self, graph: Graph, h, h_view):
@@ -117,9 +137,12 @@ class EnergyGNN(AbstractEnergyGNN):
         """
         edge_x, self_x = self._message_features(graph)
         alpha = None if self.attention is None else self.attention(graph)
-        return (tuple(jax.vmap(m.prepare)(edge_x) for m in self.message),
-                jax.vmap(self.self_message.prepare)(self_x),
-                jax.vmap(self.update.prepare)(graph.nodes), alpha)
+        return (
+            tuple(jax.vmap(m.prepare)(edge_x) for m in self.message),
+            jax.vmap(self.self_message.prepare)(self_x),
+            jax.vmap(self.update.prepare)(graph.nodes),
+            alpha,
+        )
 
     def aggregate(self, graph: Graph, h, h_view, prepared=None) -> Float[Array, "nodes message"]:
         """m_i of Eq. 16 (with attention, Eq. 25, heads concatenated)."""
@@ -127,7 +150,7 @@ class EnergyGNN(AbstractEnergyGNN):
         edge_y, self_y = self._message_states(graph, h, h_view)
         per_head = [jax.vmap(m.convex_part)(p, edge_y) for m, p in zip(self.message, edge_prep)]
         if alpha is not None:
-            per_head = [alpha[:, k:k + 1] * msg for k, msg in enumerate(per_head)]
+            per_head = [alpha[:, k : k + 1] * msg for k, msg in enumerate(per_head)]
         msgs = jnp.concatenate(per_head, -1) * graph.edge_weight[:, None]
         m = jax.ops.segment_sum(msgs, graph.receivers, num_segments=graph.num_nodes)
         return m + jax.vmap(self.self_message.convex_part)(self_prep, self_y)

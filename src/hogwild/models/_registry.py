@@ -22,8 +22,10 @@ class ModelSpec:
 
 def _energy(variant: str):
     def build(in_size, edge_size, out_size, graph_level, key):
-        return EnergyGNN(in_size, edge_size, out_size, variant=variant,
-                         graph_level=graph_level, key=key)
+        return EnergyGNN(
+            in_size, edge_size, out_size, variant=variant, graph_level=graph_level, key=key
+        )
+
     return build
 
 
@@ -34,8 +36,15 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
-def make_model(name: str, in_size: int, edge_size: int, out_size: int, *,
-               graph_level: bool = False, seed: int = 0):
+def make_model(
+    name: str,
+    in_size: int,
+    edge_size: int,
+    out_size: int,
+    *,
+    graph_level: bool = False,
+    seed: int = 0,
+):
     """Build the registered model ``name`` with parameters drawn from ``seed``."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; valid: {', '.join(MODELS)}.")

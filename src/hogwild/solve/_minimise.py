@@ -66,8 +66,9 @@ def _implicit_fwd(perturbed, model, graph, h0, solver, adjoint):
 def adjoint_solve(model, graph: Graph, h_star, cotangent, adjoint: ImplicitAdjoint):
     """λ solving (∇²_H E(H*)) λ = cotangent by CG (the dual system, Eq. 37 up to sign)."""
     _, hvp = jax.linearize(jax.grad(_energy_of_states(model, graph)), h_star)
-    lam, _ = cg(hvp, cotangent, tol=adjoint.tolerance(h_star.dtype), atol=0.0,
-                maxiter=adjoint.cg_max_steps)
+    lam, _ = cg(
+        hvp, cotangent, tol=adjoint.tolerance(h_star.dtype), atol=0.0, maxiter=adjoint.cg_max_steps
+    )
     return lam
 
 
@@ -87,8 +88,9 @@ def _implicit_bwd(h_star, grad_obj, perturbed, model, graph, h0, solver, adjoint
     return grads
 
 
-def minimise(model, graph: Graph, h0=None, *, solver: AbstractSolver | None = None,
-             adjoint=None) -> Solution:
+def minimise(
+    model, graph: Graph, h0=None, *, solver: AbstractSolver | None = None, adjoint=None
+) -> Solution:
     """H* = argmin_H model.energy(graph, H), differentiable with respect to the model.
 
     Args:

@@ -49,9 +49,11 @@ def split_indices(num: int, fractions: tuple[float, float, float], seed: int):
     if num < 3:
         raise ValueError(f"need at least 3 graphs to split into train/validation/test; got {num}.")
     if len(fractions) != 3 or min(fractions) <= 0 or abs(sum(fractions) - 1) > 1e-6:
-        raise ValueError(f"split fractions must be 3 positive numbers summing to 1; got {fractions}.")
+        raise ValueError(
+            f"split fractions must be 3 positive numbers summing to 1; got {fractions}."
+        )
     order = np.random.default_rng(seed).permutation(num)
     n_train = max(1, int(round(fractions[0] * num)))
     n_val = max(1, int(round(fractions[1] * num)))
     n_train = min(n_train, num - n_val - 1)
-    return order[:n_train], order[n_train:n_train + n_val], order[n_train + n_val:]
+    return order[:n_train], order[n_train : n_train + n_val], order[n_train + n_val :]

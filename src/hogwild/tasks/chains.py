@@ -33,8 +33,10 @@ class ChainsConfig:
         if self.num_classes < 2:
             raise ValueError(f"`num_classes` must be >= 2; got {self.num_classes}.")
         if self.num_graphs < 3 * self.num_classes:
-            raise ValueError(f"`num_graphs` must be >= 3 * num_classes = {3 * self.num_classes} "
-                             f"(every split holds every class); got {self.num_graphs}.")
+            raise ValueError(
+                f"`num_graphs` must be >= 3 * num_classes = {3 * self.num_classes} "
+                f"(every split holds every class); got {self.num_graphs}."
+            )
 
 
 def make_chain(length: int, label: int, num_classes: int) -> GraphData:
@@ -52,7 +54,9 @@ def make_chains(config: ChainsConfig = ChainsConfig()) -> Dataset:
     parts = [[], [], []]
     for label in range(p):
         members = np.arange(label, config.num_graphs, p)
-        for part, idx in zip(parts, split_indices(len(members), config.fractions, config.seed + label)):
+        for part, idx in zip(
+            parts, split_indices(len(members), config.fractions, config.seed + label)
+        ):
             part.extend(members[idx].tolist())
     tr, va, te = (np.random.default_rng(config.seed).permutation(part) for part in parts)
     binary = config.num_classes == 2

@@ -41,11 +41,12 @@ def make_batch(graphs: Sequence[GraphData], level: str, dtype=np.float32) -> Bat
     return Batch(graph, jnp.asarray(targets, dtype), jnp.asarray(mask))
 
 
-def make_batches(graphs: Sequence[GraphData], level: str, batch_size: int | None = None,
-                 dtype=np.float32) -> list[Batch]:
+def make_batches(
+    graphs: Sequence[GraphData], level: str, batch_size: int | None = None, dtype=np.float32
+) -> list[Batch]:
     """Fixed batches of at most ``batch_size`` graphs (all graphs in one when None).
 
     Batches are fixed so that each keeps its own warm-start states across epochs.
     """
     size = len(graphs) if batch_size is None else max(1, batch_size)
-    return [make_batch(graphs[k:k + size], level, dtype) for k in range(0, len(graphs), size)]
+    return [make_batch(graphs[k : k + size], level, dtype) for k in range(0, len(graphs), size)]

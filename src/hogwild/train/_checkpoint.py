@@ -62,12 +62,14 @@ def read_header(path) -> tuple[dict, bytes]:
     raw = path.read_bytes()
     if not raw.startswith(MAGIC):
         raise CheckpointError(f"{path} is not a hogwild checkpoint (bad magic line).")
-    line, _, payload = raw[len(MAGIC):].partition(b"\n")
+    line, _, payload = raw[len(MAGIC) :].partition(b"\n")
     try:
         header = json.loads(line)
     except json.JSONDecodeError as err:
         raise CheckpointError(f"{path} is corrupt: unreadable header ({err}).") from err
-    if len(payload) != header.get("bytes") or hashlib.sha256(payload).hexdigest() != header.get("sha256"):
+    if len(payload) != header.get("bytes") or hashlib.sha256(payload).hexdigest() != header.get(
+        "sha256"
+    ):
         raise CheckpointError(f"{path} is corrupt or truncated: checksum mismatch.")
     return header, payload
 
@@ -76,11 +78,14 @@ def load_checkpoint(path, skeleton, spec: dict):
     """Load leaves into ``skeleton`` (a model built from ``spec``) after checking the spec."""
     header, payload = read_header(path)
     if header["spec"] != spec:
-        diff = sorted(k for k in set(spec) | set(header["spec"])
-                      if spec.get(k) != header["spec"].get(k))
-        raise CheckpointError(f"{path} was saved for a different model: {', '.join(diff)} differ "
-                              f"(saved {[header['spec'].get(k) for k in diff]}, "
-                              f"expected {[spec.get(k) for k in diff]}).")
+        diff = sorted(
+            k for k in set(spec) | set(header["spec"]) if spec.get(k) != header["spec"].get(k)
+        )
+        raise CheckpointError(
+            f"{path} was saved for a different model: {', '.join(diff)} differ "
+            f"(saved {[header['spec'].get(k) for k in diff]}, "
+            f"expected {[spec.get(k) for k in diff]})."
+        )
     try:
         return eqx.tree_deserialise_leaves(io.BytesIO(payload), skeleton)
     except Exception as err:  # shapes/dtypes of leaves disagree

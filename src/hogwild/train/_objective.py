@@ -43,10 +43,13 @@ def predicted_labels(kind: str, pred):
 def batch_sums(kind: str, pred, batch: Batch) -> dict:
     """Sufficient statistics of the metrics over the real rows (summable across batches)."""
     m = batch.mask
-    sums = {"count": jnp.sum(m), "loss": jnp.sum(jnp.where(m, row_losses(kind, pred, batch.targets), 0.0))}
+    sums = {
+        "count": jnp.sum(m),
+        "loss": jnp.sum(jnp.where(m, row_losses(kind, pred, batch.targets), 0.0)),
+    }
     if kind == "regression":
         sums["squared_error"] = jnp.sum(jnp.where(m[:, None], (pred - batch.targets) ** 2, 0.0))
-        sums["squared_target"] = jnp.sum(jnp.where(m[:, None], batch.targets ** 2, 0.0))
+        sums["squared_target"] = jnp.sum(jnp.where(m[:, None], batch.targets**2, 0.0))
         sums["values"] = jnp.sum(m) * pred.shape[1]
     else:
         wrong = predicted_labels(kind, pred) != batch.targets[:, 0].astype(jnp.int32)

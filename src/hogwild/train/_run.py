@@ -44,33 +44,54 @@ class RunConfig:
         valid = {f.name for f in dataclasses.fields(config_cls)}
         unknown = sorted(set(self.task_options) - valid)
         if unknown:
-            raise ValueError(f"unknown option(s) {', '.join(unknown)} for task {self.task!r}; "
-                             f"valid: {', '.join(sorted(valid))}.")
+            raise ValueError(
+                f"unknown option(s) {', '.join(unknown)} for task {self.task!r}; "
+                f"valid: {', '.join(sorted(valid))}."
+            )
         options = {k: tuple(v) if isinstance(v, list) else v for k, v in self.task_options.items()}
         return config_cls(**options)
 
     def to_json(self) -> dict:
-        return {"task": self.task, "model": self.model, "task_options": self.task_options,
-                "train": dataclasses.asdict(self.train)}
+        return {
+            "task": self.task,
+            "model": self.model,
+            "task_options": self.task_options,
+            "train": dataclasses.asdict(self.train),
+        }
 
     @classmethod
     def from_json(cls, obj: dict) -> RunConfig:
-        return cls(obj["task"], obj["model"], dict(obj["task_options"]), TrainConfig(**obj["train"]))
+        return cls(
+            obj["task"], obj["model"], dict(obj["task_options"]), TrainConfig(**obj["train"])
+        )
 
 
 def model_spec(config: RunConfig, data) -> dict:
     """Everything that fixes the shapes of a model's parameters (stored in checkpoints)."""
-    return {"model": config.model, "in_size": data.in_size, "edge_size": data.edge_size,
-            "out_size": data.out_size, "graph_level": data.level == "graph",
-            "dtype": "float64" if config.train.x64 else "float32"}
+    return {
+        "model": config.model,
+        "in_size": data.in_size,
+        "edge_size": data.edge_size,
+        "out_size": data.out_size,
+        "graph_level": data.level == "graph",
+        "dtype": "float64" if config.train.x64 else "float32",
+    }
 
 
 def build_model(spec: dict, seed: int):
     """A model from its spec with parameters from ``seed``, in the spec's dtype."""
-    model = make_model(spec["model"], spec["in_size"], spec["edge_size"], spec["out_size"],
-                       graph_level=spec["graph_level"], seed=seed)
+    model = make_model(
+        spec["model"],
+        spec["in_size"],
+        spec["edge_size"],
+        spec["out_size"],
+        graph_level=spec["graph_level"],
+        seed=seed,
+    )
     dtype = jnp.dtype(spec["dtype"])
-    return jax.tree_util.tree_map(lambda a: a.astype(dtype) if eqx.is_inexact_array(a) else a, model)
+    return jax.tree_util.tree_map(
+        lambda a: a.astype(dtype) if eqx.is_inexact_array(a) else a, model
+    )
 
 
 def _check_precision(config: RunConfig) -> None:
@@ -91,11 +112,17 @@ def train_run(config: RunConfig, out: str | Path, progress=None) -> dict:
     history = "".join(json.dumps(r) + "\n" for r in result.history)
     write_atomic(out / "history.jsonl", history.encode())
     plot_history(result.history, out / "training.png", title=f"{config.model} on {config.task}")
-    metrics = {**evaluate(result.model, data, config.train), "task": config.task,
-               "model": config.model, "best_epoch": result.best_epoch,
-               "epochs_run": result.epochs_run, "stopped": result.stopped,
-               "train_solver": result.train_solver, "train_seconds": result.seconds,
-               "num_parameters": count_parameters(result.model)}
+    metrics = {
+        **evaluate(result.model, data, config.train),
+        "task": config.task,
+        "model": config.model,
+        "best_epoch": result.best_epoch,
+        "epochs_run": result.epochs_run,
+        "stopped": result.stopped,
+        "train_solver": result.train_solver,
+        "train_seconds": result.seconds,
+        "num_parameters": count_parameters(result.model),
+    }
     write_json(out / "metrics.json", metrics)
     return metrics
 

@@ -44,9 +44,15 @@ def eval_step(model, batch: Batch, h0, kind, solver):
     return batch_sums(kind, pred, batch), sol.value, sol.stats, pred
 
 
-def make_optimiser(learning_rate: float, decay_rate: float, decay_every: int,
-                   weight_decay: float, steps_per_epoch: int):
+def make_optimiser(
+    learning_rate: float,
+    decay_rate: float,
+    decay_every: int,
+    weight_decay: float,
+    steps_per_epoch: int,
+):
     """Adam with decoupled weight decay; lr × decay_rate every ``decay_every`` epochs."""
-    schedule = optax.exponential_decay(learning_rate, decay_every * steps_per_epoch, decay_rate,
-                                       staircase=True)
+    schedule = optax.exponential_decay(
+        learning_rate, decay_every * steps_per_epoch, decay_rate, staircase=True
+    )
     return optax.adamw(schedule, b1=0.9, b2=0.999, weight_decay=weight_decay)

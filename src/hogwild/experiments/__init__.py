@@ -1,0 +1,5 @@
+"""Experiments: summaries of run directories into the paper's tables."""
+
+from ._summary import PAPER_TABLE1 as PAPER_TABLE1
+from ._summary import summarise_runs as summarise_runs
+from ._summary import summary_markdown as summary_markdown
