@@ -105,7 +105,9 @@ def test_console_script_installed():
 
 
 def test_cli_summarise_tabulates_runs(tiny_run, tmp_path, capsys):
-    assert main(["summarise", str(tiny_run), str(tmp_path), "--task", "chains"]) == 0
+    fig = tmp_path / "fig.png"
+    assert main(["summarise", str(tiny_run), str(tmp_path), "--figure", str(fig)]) == 0
+    assert fig.stat().st_size > 0
     out = capsys.readouterr().out
     saved = json.loads((tiny_run / "metrics.json").read_text())
     assert f"| energy-node | {100 * saved['test']['error']:.1f} ± 0.0 |" in out

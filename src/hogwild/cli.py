@@ -47,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     summary = sub.add_parser("summarise", help="table of finished runs beside the paper")
     summary.add_argument("runs", nargs="+", help="run directories")
     summary.add_argument("--task", default="chains", help="which paper column to compare with")
+    summary.add_argument("--figure", help="also save a bar chart (PNG) here")
     sub.add_parser("models", help="list the registered models")
     sub.add_parser("tasks", help="list the registered tasks and their options")
     return parser
@@ -151,12 +152,14 @@ def _evaluate(args) -> int:
 
 
 def _summarise(args) -> int:
-    from .experiments import summarise_runs, summary_markdown
+    from .experiments import summarise_runs, summary_figure, summary_markdown
 
     summary = summarise_runs(args.runs)
     if not summary:
         raise FileNotFoundError("none of the given directories holds a metrics.json.")
     print(summary_markdown(summary, args.task), end="")
+    if args.figure:
+        summary_figure(summary, args.task, args.figure)
     return 0
 
 

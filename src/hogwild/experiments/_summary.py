@@ -76,3 +76,45 @@ def summary_markdown(summary: dict[str, dict], task: str) -> str:
                 f"{r['best_epoch']} | {r['epochs']} | {r['seconds']:.0f} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def summary_figure(summary: dict[str, dict], task: str, path) -> None:
+    """Bar chart: our test metric per model (mean ± std, dots per run) beside the paper's."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paper = PAPER_TABLE1.get(task, {})
+    models = list(summary)
+    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(models), 3.4))
+    for k, model in enumerate(models):
+        tests = np.asarray([r["test"] for r in summary[model]["runs"]])
+        ax.bar(
+            k - 0.2,
+            tests.mean(),
+            0.4,
+            yerr=tests.std(),
+            color="C0",
+            capsize=3,
+            label="hogwild" if k == 0 else None,
+        )
+        ax.plot(np.full(len(tests), k - 0.2), tests, "k.", ms=4)
+        if model in paper:
+            mean, std = paper[model]
+            ax.bar(
+                k + 0.2,
+                mean,
+                0.4,
+                yerr=std,
+                color="C1",
+                capsize=3,
+                label="paper" if k == 0 else None,
+            )
+    ax.set_xticks(range(len(models)), models, rotation=15)
+    metric = next(iter(summary.values()))["metric"].replace("_", " ")
+    ax.set(ylabel=f"test {metric} (%)", title=f"{task}: ours vs. paper Table 1")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
