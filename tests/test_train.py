@@ -60,3 +60,26 @@ def test_train_run_writes_everything(tmp_path):
         assert (tmp_path / name).is_file(), name
     assert metrics["epochs_run"] == 3 and len(metrics["test"]) > 0
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_fit_interrupted_keeps_best_model(monkeypatch):
+    """Ctrl-C (or SIGTERM via the CLI) ends training but loses nothing already learned."""
+    import hogwild.train._fit as fit_module
+
+    calls = {"n": 0}
+    real_epoch = fit_module._epoch
+
+    def epoch_then_interrupt(*args):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return real_epoch(*args)
+
+    monkeypatch.setattr(fit_module, "_epoch", epoch_then_interrupt)
+    data = make_chains(ChainsConfig(num_graphs=6, length=5))
+    config = TrainConfig(epochs=50, x64=True)
+    spec = model_spec(RunConfig("chains", "energy-node", {}, config), data)
+    result = fit(build_model(spec, seed=0), data, config)
+    assert result.stopped == "interrupted during epoch 4"
+    assert [r["epoch"] for r in result.history] == [1, 2, 3]
+    assert 1 <= result.best_epoch <= 3

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import signal
 import sys
 import time
 
@@ -123,6 +124,7 @@ def _train(args) -> int:
     task, train = _overrides(args)
     config = RunConfig(args.task, args.model, task, TrainConfig(**train))
     config.task_config()  # validates task options before any work
+    signal.signal(signal.SIGTERM, _interrupt)
     started = [time.perf_counter()]
     progress = None if args.quiet else (lambda r: _progress(r, 100, started))
     print(f"training {args.model} on {args.task} -> {args.out}", file=sys.stderr)
@@ -130,6 +132,12 @@ def _train(args) -> int:
     _print_metrics(metrics)
     print(f"wrote {args.out}/metrics.json, checkpoint.eqx, training.png", file=sys.stderr)
     return 0
+
+
+def _interrupt(signum, frame):
+    """SIGTERM ends training like Ctrl-C: the best model so far is saved and evaluated."""
+    del signum, frame
+    raise KeyboardInterrupt
 
 
 def _print_metrics(metrics: dict) -> None:

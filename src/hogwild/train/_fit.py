@@ -140,8 +140,9 @@ def fit(
     """Train ``model`` on ``data.train``; keep the parameters with the best validation loss.
 
     Stops after ``config.epochs`` epochs, after ``config.patience`` epochs without a better
-    validation loss, or when the training loss becomes non-finite (the best model so far
-    is kept and ``stopped`` says why).
+    validation loss, when the training loss becomes non-finite, or on KeyboardInterrupt
+    (Ctrl-C; the CLI turns SIGTERM into one): the best model so far is kept and ``stopped``
+    says why, so an interrupted run still saves its checkpoint and metrics.
     """
     start = time.perf_counter()
     level, kind, dtype = data.level, data.kind, config.dtype
@@ -160,35 +161,41 @@ def fit(
     h = [jnp.zeros((b.graph.num_nodes, model.hidden), dtype) for b in train]
     state = (model, optimiser.init(eqx.filter(model, eqx.is_inexact_array)), h)
     best = (math.inf, model, 0)
-    history, summary, stopped = [], SolverSummary(), "max_epochs"
-    for epoch in range(1, config.epochs + 1):
-        state, train_loss = _epoch(
-            state, train, kind, optimiser, solver, ImplicitAdjoint(), summary
-        )
-        if not math.isfinite(train_loss):
-            stopped = f"non-finite training loss at epoch {epoch}"
-            break
-        if epoch % config.eval_every and epoch != config.epochs:
-            continue
-        val = validate(state[0])
-        if val["loss"] < best[0]:
-            best = (val["loss"], state[0], epoch)
-        record = {
-            "epoch": epoch,
-            "train_loss": train_loss,
-            **{f"validation_{k}": v for k, v in val.items()},
-            "solver_mean_steps": summary.as_dict()["mean_steps"],
-            "seconds": time.perf_counter() - start,
-        }
-        history.append(record)
-        if progress is not None:
-            progress(record)
-        if epoch - best[2] >= config.patience:
-            stopped = f"early stop: no better validation loss for {config.patience} epochs"
-            break
+    history, summary, stopped, epoch = [], SolverSummary(), "max_epochs", 0
+    try:
+        for epoch in range(1, config.epochs + 1):
+            state, train_loss = _epoch(
+                state, train, kind, optimiser, solver, ImplicitAdjoint(), summary
+            )
+            if not math.isfinite(train_loss):
+                stopped = f"non-finite training loss at epoch {epoch}"
+                break
+            if epoch % config.eval_every and epoch != config.epochs:
+                continue
+            val = validate(state[0])
+            if val["loss"] < best[0]:
+                best = (val["loss"], state[0], epoch)
+            history.append(_record(epoch, train_loss, val, summary, start))
+            if progress is not None:
+                progress(history[-1])
+            if epoch - best[2] >= config.patience:
+                stopped = f"early stop: no better validation loss for {config.patience} epochs"
+                break
+    except KeyboardInterrupt:
+        stopped = f"interrupted during epoch {epoch}"
     return FitResult(
         best[1], best[2], epoch, stopped, history, summary.as_dict(), time.perf_counter() - start
     )
+
+
+def _record(epoch, train_loss, val, summary, start) -> dict:
+    return {
+        "epoch": epoch,
+        "train_loss": train_loss,
+        **{f"validation_{k}": v for k, v in val.items()},
+        "solver_mean_steps": summary.as_dict()["mean_steps"],
+        "seconds": time.perf_counter() - start,
+    }
 
 
 def evaluate(model, data: Dataset, config: TrainConfig = TrainConfig()) -> dict:
