@@ -55,6 +55,10 @@ class TrainConfig:
         if not 0 < self.decay_rate <= 1:
             raise ValueError(f"`decay_rate` must be in (0, 1]; got {self.decay_rate}.")
 
+    def solver(self) -> LBFGS:
+        """The forward solver these options describe."""
+        return LBFGS(self.solver_tol, self.solver_max_steps)
+
     @property
     def dtype(self):
         return np.float64 if self.x64 else np.float32
@@ -150,10 +154,10 @@ def fit(
     validate = _Evaluator(
         make_batches(data.validation, level, config.batch_size, dtype),
         kind,
-        LBFGS(config.solver_tol, config.solver_max_steps),
+        config.solver(),
         model.hidden,
     )
-    solver = LBFGS(config.solver_tol, config.solver_max_steps)
+    solver = config.solver()
     optimiser = make_optimiser(
         config.learning_rate, config.decay_rate, config.decay_every, config.weight_decay, len(train)
     )
@@ -203,9 +207,7 @@ def evaluate(model, data: Dataset, config: TrainConfig = TrainConfig()) -> dict:
     out = {}
     for name, graphs in data.splits().items():
         batches = make_batches(graphs, data.level, config.batch_size, config.dtype)
-        ev = _Evaluator(
-            batches, data.kind, LBFGS(config.solver_tol, config.solver_max_steps), model.hidden
-        )
+        ev = _Evaluator(batches, data.kind, config.solver(), model.hidden)
         out[name] = {**ev(model), "solver": ev.summary.as_dict()}
     out["primary_metric"] = primary_metric(data.kind)
     return out
