@@ -67,8 +67,8 @@ def test_cli_evaluate_refuses_corrupt_checkpoint(tiny_run, tmp_path, capsys):
     [
         (["--task", "nope"], "unknown task 'nope'; valid: chains"),
         (
-            ["--model", "gcn"],
-            "unknown model 'gcn'; valid: energy-node, energy-edge, energy-attention",
+            ["--model", "gin"],
+            "unknown model 'gin'; valid: energy-node, energy-edge, energy-attention, gsd, ignn,",
         ),
         (["--set", "colour=red"], "unknown option 'colour'; valid: batch_size"),
         (["--set", "length"], "--set expects KEY=VALUE"),

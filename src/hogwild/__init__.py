@@ -6,13 +6,23 @@ from .graph import GraphError as GraphError
 from .graph import batch_graphs as batch_graphs
 from .graph import graph_from_edges as graph_from_edges
 from .graph import graph_from_networkx as graph_from_networkx
+from .models import GAT as GAT
+from .models import GCN as GCN
+from .models import GSDGNN as GSDGNN
+from .models import IGNN as IGNN
+from .models import MODELS as MODELS
 from .models import EnergyGNN as EnergyGNN
+from .models import make_model as make_model
 from .nn import MLP as MLP
 from .nn import PICNN as PICNN
 from .solve import LBFGS as LBFGS
+from .solve import Anderson as Anderson
 from .solve import GradientDescent as GradientDescent
 from .solve import ImplicitAdjoint as ImplicitAdjoint
+from .solve import Picard as Picard
 from .solve import UnrolledAdjoint as UnrolledAdjoint
+from .solve import embed as embed
+from .solve import fixed_point as fixed_point
 from .solve import minimise as minimise
 
 __version__ = "0.1.0"

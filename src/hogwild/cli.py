@@ -40,7 +40,8 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override any task or training option, e.g. --set decay_every=100",
+        help="override any task, model or training option, e.g. --set decay_every=100 "
+        "or --set kappa=0.5 (see `hogwild models` and `hogwild tasks`)",
     )
     train.add_argument("--quiet", action="store_true", help="no progress lines")
     evaluate = sub.add_parser("evaluate", help="re-evaluate a saved run")
@@ -49,7 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     summary.add_argument("runs", nargs="+", help="run directories")
     summary.add_argument("--task", default="chains", help="which paper column to compare with")
     summary.add_argument("--figure", help="also save a bar chart (PNG) here")
-    sub.add_parser("models", help="list the registered models")
+    models = sub.add_parser("models", help="list the registered models")
+    models.add_argument("--task", default="chains", help="count parameters for this task")
     sub.add_parser("tasks", help="list the registered tasks and their options")
     return parser
 
@@ -61,12 +63,14 @@ def _parse_value(text: str):
         return text
 
 
-def _overrides(args) -> tuple[dict, dict]:
-    """(task options, training options) from the flags and ``--set``."""
+def _overrides(args) -> tuple[dict, dict, dict]:
+    """(task options, training options, model options) from the flags and ``--set``."""
     from .train import TrainConfig
 
     task_fields = {f.name for f in dataclasses.fields(TASKS[args.task][0])}
     train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    model_fields = set(MODELS[args.model].options)
+    model: dict = {}
     task = {
         name: getattr(args, flag)
         for flag, name in _TASK_FLAGS.items()
@@ -93,10 +97,12 @@ def _overrides(args) -> tuple[dict, dict]:
             task[key] = _parse_value(value)
         elif key in train_fields:
             train[key] = _parse_value(value)
+        elif key in model_fields:
+            model[key] = _parse_value(value)
         else:
-            valid = sorted(task_fields | train_fields)
+            valid = sorted(task_fields | train_fields | model_fields)
             raise ValueError(f"unknown option {key!r}; valid: {', '.join(valid)}.")
-    return task, train
+    return task, train, model
 
 
 def _progress(record: dict, every: int, started: list) -> None:
@@ -121,8 +127,8 @@ def _train(args) -> int:
         raise ValueError(f"unknown task {args.task!r}; valid: {', '.join(sorted(TASKS))}.")
     if args.model not in MODELS:
         raise ValueError(f"unknown model {args.model!r}; valid: {', '.join(MODELS)}.")
-    task, train = _overrides(args)
-    config = RunConfig(args.task, args.model, task, TrainConfig(**train))
+    task, train, model = _overrides(args)
+    config = RunConfig(args.task, args.model, task, TrainConfig(**train), model)
     config.task_config()  # validates task options before any work
     signal.signal(signal.SIGTERM, _interrupt)
     started = [time.perf_counter()]
@@ -171,10 +177,19 @@ def _summarise(args) -> int:
     return 0
 
 
-def _models(_args) -> int:
+def _models(args) -> int:
+    from .train import parameter_counts
+
+    if args.task not in TASKS:
+        raise ValueError(f"unknown task {args.task!r}; valid: {', '.join(sorted(TASKS))}.")
+    counts = parameter_counts(args.task)
+    print(f"{'model':17} {'family':12} {'asynchrony':10} {'params':>6}  why / options")
     for spec in MODELS.values():
-        robust = "robust" if spec.robust else "NOT robust"
-        print(f"{spec.name:18} {spec.family:13} {robust:11} {spec.why}")
+        robust = "robust" if spec.robust else "breaks"
+        options = ", ".join(f"{k}={v}" for k, v in spec.options.items())
+        print(f"{spec.name:17} {spec.family:12} {robust:10} {counts[spec.name]:6d}  {spec.why}")
+        print(f"{'':49}options: {options}")
+    print(f"(parameter counts on task {args.task!r} with its default options)")
     return 0
 
 

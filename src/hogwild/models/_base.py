@@ -49,6 +49,11 @@ class AbstractGNN(eqx.Module):
 
     family: eqx.AbstractClassVar[str]
 
+    def constrain(self):
+        """The model with its parameters put back where the family's guarantee holds
+        (applied after every optimiser step; most models need nothing)."""
+        return self
+
 
 class AbstractEnergyGNN(AbstractGNN):
     """Optimisation-based GNN: H* = argmin_H E(G, H) with E = Σ_i e_i strongly convex.

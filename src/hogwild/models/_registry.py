@@ -3,37 +3,92 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import jax.random as jr
 
 from ._energy import EnergyGNN
+from ._explicit import GAT, GCN
+from ._fixed_point import IGNN
+from ._gsd import GSDGNN
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
-    """How to build one registered model and what it promises under asynchrony."""
+    """How to build one registered model and what it promises under asynchrony.
+
+    ``build(in_size, edge_size, out_size, graph_level, key, **options)``; ``options`` are
+    the model's tunable hyperparameters with their defaults (settable with ``--set``).
+    """
 
     name: str
     family: str
     robust: bool
     why: str
-    build: object  # (in_size, edge_size, out_size, graph_level, key) -> model
+    build: Callable
+    options: dict = dataclasses.field(default_factory=dict)
 
 
 def _energy(variant: str):
-    def build(in_size, edge_size, out_size, graph_level, key):
+    def build(in_size, edge_size, out_size, graph_level, key, **options):
         return EnergyGNN(
-            in_size, edge_size, out_size, variant=variant, graph_level=graph_level, key=key
+            in_size,
+            edge_size,
+            out_size,
+            variant=variant,
+            graph_level=graph_level,
+            key=key,
+            **options,
         )
 
     return build
 
 
+def _features_only(cls):
+    """Builder for models that use node features only (edge features are ignored)."""
+
+    def build(in_size, edge_size, out_size, graph_level, key, **options):
+        del edge_size
+        return cls(in_size, out_size, graph_level=graph_level, key=key, **options)
+
+    return build
+
+
 _CONVEX = "strongly convex energy (beta > 0): asynchronous gradient steps converge (Prop. 4.2)"
+_QUADRATIC = "strongly convex quadratic energy (gamma > 0, L PSD): converges (Prop. 4.2)"
+_CONTRACTIVE = "contraction (|theta_m|_inf <= kappa/lambda_max(A) < 1): converges (Prop. 4.1)"
+_EXPLICIT = "neither: a fixed number of layers, and a stale view mixes layers (Fig. 1)"
+
 MODELS: dict[str, ModelSpec] = {
-    f"energy-{v}": ModelSpec(f"energy-{v}", "optimisation", True, _CONVEX, _energy(v))
-    for v in ("node", "edge", "attention")
+    **{
+        f"energy-{v}": ModelSpec(
+            f"energy-{v}", "optimisation", True, _CONVEX, _energy(v), {"beta": 0.04}
+        )
+        for v in ("node", "edge", "attention")
+    },
+    "gsd": ModelSpec(
+        "gsd", "optimisation", True, _QUADRATIC, _features_only(GSDGNN), {"gamma": 1.0, "beta": 5.0}
+    ),
+    "ignn": ModelSpec(
+        "ignn", "fixed-point", True, _CONTRACTIVE, _features_only(IGNN), {"kappa": 0.9}
+    ),
+    "gcn": ModelSpec("gcn", "explicit", False, _EXPLICIT, _features_only(GCN), {"layers": 5}),
+    "gat": ModelSpec("gat", "explicit", False, _EXPLICIT, _features_only(GAT), {"layers": 5}),
 }
+
+
+def check_model_options(name: str, options: dict) -> dict:
+    """``options`` completed with the model's defaults; unknown names are an error."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; valid: {', '.join(MODELS)}.")
+    defaults = MODELS[name].options
+    unknown = sorted(set(options) - set(defaults))
+    if unknown:
+        valid = ", ".join(sorted(defaults)) or "none"
+        raise ValueError(
+            f"unknown option(s) {', '.join(unknown)} for model {name!r}; valid: {valid}."
+        )
+    return {**defaults, **options}
 
 
 def make_model(
@@ -44,8 +99,9 @@ def make_model(
     *,
     graph_level: bool = False,
     seed: int = 0,
+    options: dict | None = None,
 ):
     """Build the registered model ``name`` with parameters drawn from ``seed``."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; valid: {', '.join(MODELS)}.")
-    return MODELS[name].build(in_size, edge_size, out_size, graph_level, jr.PRNGKey(seed))
+    options = check_model_options(name, options or {})
+    key = jr.PRNGKey(seed)
+    return MODELS[name].build(in_size, edge_size, out_size, graph_level, key, **options)

@@ -1,9 +1,15 @@
-"""Synchronous solvers and their gradients."""
+"""Synchronous solvers and their gradients, for every model family."""
 
-from ._minimise import ImplicitAdjoint as ImplicitAdjoint
-from ._minimise import Solution as Solution
-from ._minimise import UnrolledAdjoint as UnrolledAdjoint
-from ._minimise import adjoint_solve as adjoint_solve
+from ._embed import embed as embed
+from ._embed import propagate as propagate
+from ._fixed_point import Anderson as Anderson
+from ._fixed_point import Picard as Picard
+from ._fixed_point import fixed_point as fixed_point
+from ._implicit import ImplicitAdjoint as ImplicitAdjoint
+from ._implicit import Solution as Solution
+from ._implicit import UnrolledAdjoint as UnrolledAdjoint
+from ._implicit import adjoint_solve as adjoint_solve
+from ._implicit import root as root
 from ._minimise import minimise as minimise
 from ._solvers import LBFGS as LBFGS
 from ._solvers import AbstractSolver as AbstractSolver

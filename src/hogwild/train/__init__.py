@@ -19,7 +19,7 @@ from ._run import RunConfig as RunConfig
 from ._run import count_parameters as count_parameters
 from ._run import evaluate_run as evaluate_run
 from ._run import load_run as load_run
+from ._run import parameter_counts as parameter_counts
 from ._run import train_run as train_run
-from ._step import embed as embed
 from ._step import eval_step as eval_step
 from ._step import train_step as train_step

@@ -12,11 +12,13 @@ import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
-from ..solve import LBFGS, ImplicitAdjoint
+from ..solve import LBFGS, Anderson, ImplicitAdjoint, Picard
 from ..tasks import Dataset
 from ._batch import make_batches
 from ._objective import metrics_from_sums, primary_metric
 from ._step import eval_step, make_optimiser, train_step
+
+FIXED_POINT_SOLVERS = {"anderson": Anderson, "picard": Picard}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,7 +26,9 @@ class TrainConfig:
     """Training hyperparameters (defaults: Appendix F.2 of the paper).
 
     ``patience``: epochs without a better validation loss before stopping early.
-    ``solver_tol``: forward ‖∇E‖ tolerance (None: 1e-4 in float32, 1e-6 in float64).
+    ``solver_tol``: forward tolerance on ‖∇E‖ (energies) or ‖F(H) − H‖ (fixed points);
+    None: 1e-4 in float32, 1e-6 in float64.
+    ``fixed_point_solver``: "anderson" (default) or "picard" for fixed-point models.
     """
 
     epochs: int = 5000
@@ -39,6 +43,7 @@ class TrainConfig:
     solver_tol: float | None = None
     solver_max_steps: int = 500
     x64: bool = False
+    fixed_point_solver: str = "anderson"
 
     def __post_init__(self):
         positive = (
@@ -52,12 +57,24 @@ class TrainConfig:
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"`{name}` must be > 0; got {getattr(self, name)}.")
+        if self.fixed_point_solver not in FIXED_POINT_SOLVERS:
+            valid = ", ".join(FIXED_POINT_SOLVERS)
+            raise ValueError(
+                f"unknown fixed_point_solver {self.fixed_point_solver!r}; valid: {valid}."
+            )
         if not 0 < self.decay_rate <= 1:
             raise ValueError(f"`decay_rate` must be in (0, 1]; got {self.decay_rate}.")
 
-    def solver(self) -> LBFGS:
-        """The forward solver these options describe."""
-        return LBFGS(self.solver_tol, self.solver_max_steps)
+    def solver(self, family: str = "optimisation"):
+        """The forward solver these options describe for a model ``family`` (None: explicit
+        models have nothing to solve)."""
+        if family == "optimisation":
+            return LBFGS(self.solver_tol, self.solver_max_steps)
+        if family == "fixed-point":
+            return FIXED_POINT_SOLVERS[self.fixed_point_solver](
+                self.solver_tol, self.solver_max_steps
+            )
+        return None
 
     @property
     def dtype(self):
@@ -154,10 +171,10 @@ def fit(
     validate = _Evaluator(
         make_batches(data.validation, level, config.batch_size, dtype),
         kind,
-        config.solver(),
+        config.solver(model.family),
         model.hidden,
     )
-    solver = config.solver()
+    solver = config.solver(model.family)
     optimiser = make_optimiser(
         config.learning_rate, config.decay_rate, config.decay_every, config.weight_decay, len(train)
     )
@@ -207,7 +224,7 @@ def evaluate(model, data: Dataset, config: TrainConfig = TrainConfig()) -> dict:
     out = {}
     for name, graphs in data.splits().items():
         batches = make_batches(graphs, data.level, config.batch_size, config.dtype)
-        ev = _Evaluator(batches, data.kind, config.solver(), model.hidden)
+        ev = _Evaluator(batches, data.kind, config.solver(model.family), model.hidden)
         out[name] = {**ev(model), "solver": ev.summary.as_dict()}
     out["primary_metric"] = primary_metric(data.kind)
     return out

@@ -17,7 +17,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ..models import MODELS, make_model
+from ..models import MODELS, check_model_options, make_model
 from ..tasks import TASKS, make_task
 from ._checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_atomic, write_json
 from ._fit import TrainConfig, evaluate, fit
@@ -26,18 +26,19 @@ from ._plot import plot_history
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
-    """What to train: ``task`` with ``task_options`` (its config fields), ``model``, ``train``."""
+    """What to train: ``task`` with ``task_options`` (its config fields), ``model`` with
+    ``model_options`` (its registered hyperparameters, e.g. IGNN's kappa), ``train``."""
 
     task: str = "chains"
     model: str = "energy-edge"
     task_options: dict = dataclasses.field(default_factory=dict)
     train: TrainConfig = TrainConfig()
+    model_options: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}; valid: {', '.join(sorted(TASKS))}.")
-        if self.model not in MODELS:
-            raise ValueError(f"unknown model {self.model!r}; valid: {', '.join(MODELS)}.")
+        check_model_options(self.model, self.model_options)
 
     def task_config(self):
         config_cls = TASKS[self.task][0]
@@ -56,20 +57,28 @@ class RunConfig:
             "task": self.task,
             "model": self.model,
             "task_options": self.task_options,
+            "model_options": self.model_options,
             "train": dataclasses.asdict(self.train),
         }
 
     @classmethod
     def from_json(cls, obj: dict) -> RunConfig:
         return cls(
-            obj["task"], obj["model"], dict(obj["task_options"]), TrainConfig(**obj["train"])
+            obj["task"],
+            obj["model"],
+            dict(obj["task_options"]),
+            TrainConfig(**obj["train"]),
+            dict(obj.get("model_options", {})),
         )
 
 
 def model_spec(config: RunConfig, data) -> dict:
-    """Everything that fixes the shapes of a model's parameters (stored in checkpoints)."""
+    """Everything that fixes a model's skeleton (stored in checkpoints). Model options
+    appear only when set, so a checkpoint made with the defaults stays loadable."""
+    options = {"options": dict(config.model_options)} if config.model_options else {}
     return {
         "model": config.model,
+        **options,
         "in_size": data.in_size,
         "edge_size": data.edge_size,
         "out_size": data.out_size,
@@ -87,6 +96,7 @@ def build_model(spec: dict, seed: int):
         spec["out_size"],
         graph_level=spec["graph_level"],
         seed=seed,
+        options=spec.get("options", {}),
     )
     dtype = jnp.dtype(spec["dtype"])
     return jax.tree_util.tree_map(
@@ -147,6 +157,18 @@ def evaluate_run(run: str | Path) -> dict:
     metrics = {**evaluate(model, data, config.train), "seconds": time.perf_counter() - start}
     write_json(Path(run) / "evaluation.json", metrics)
     return metrics
+
+
+def parameter_counts(task: str = "chains", task_options: dict | None = None) -> dict[str, int]:
+    """Number of parameters of every registered model (default options) on ``task``."""
+    config = RunConfig(task, task_options=dict(task_options or {}))
+    data = make_task(task, config.task_config())
+    return {
+        name: count_parameters(
+            build_model(model_spec(dataclasses.replace(config, model=name), data), 0)
+        )
+        for name in MODELS
+    }
 
 
 def count_parameters(model) -> int:

@@ -6,16 +6,9 @@ import equinox as eqx
 import jax
 import optax
 
-from ..solve import minimise
+from ..solve import embed
 from ._batch import Batch
 from ._objective import batch_sums, loss
-
-
-def embed(model, graph, h0, solver, adjoint):
-    """Node states of ``model`` on ``graph`` as a `Solution` (value + solver stats)."""
-    if model.family == "optimisation":
-        return minimise(model, graph, h0, solver=solver, adjoint=adjoint)
-    raise ValueError(f"no solver for model family {model.family!r}.")
 
 
 @eqx.filter_jit
@@ -23,7 +16,8 @@ def train_step(model, opt_state, batch: Batch, h0, optimiser, kind, solver, adjo
     """One optimiser step on one batch: returns (model, opt_state, loss, H*, stats).
 
     H* (warm start for the next epoch) and the stats come out as auxiliaries; gradients
-    flow through the solve by implicit differentiation.
+    flow through the solve by implicit differentiation. After the step the model is
+    ``constrain``-ed (IGNN: θ_m projected so that F stays a contraction).
     """
 
     def objective(m):
@@ -33,7 +27,8 @@ def train_step(model, opt_state, batch: Batch, h0, optimiser, kind, solver, adjo
     (value, sol), grads = eqx.filter_value_and_grad(objective, has_aux=True)(model)
     params = eqx.filter(model, eqx.is_inexact_array)
     updates, opt_state = optimiser.update(grads, opt_state, params)
-    return eqx.apply_updates(model, updates), opt_state, value, sol.value, sol.stats
+    model = eqx.apply_updates(model, updates).constrain()
+    return model, opt_state, value, sol.value, sol.stats
 
 
 @eqx.filter_jit
