@@ -13,7 +13,7 @@ import signal
 import sys
 import time
 
-from .models import MODELS
+from .models import MODELS, make_model
 from .tasks import TASKS
 
 _TASK_FLAGS = {"graphs": "num_graphs", "length": "length", "classes": "num_classes"}
@@ -130,6 +130,7 @@ def _train(args) -> int:
     task, train, model = _overrides(args)
     config = RunConfig(args.task, args.model, task, TrainConfig(**train), model)
     config.task_config()  # validates task options before any work
+    make_model(args.model, 1, 0, 1, options=model)  # ... and model options (IGNN's kappa)
     signal.signal(signal.SIGTERM, _interrupt)
     started = [time.perf_counter()]
     progress = None if args.quiet else (lambda r: _progress(r, 100, started))

@@ -11,7 +11,7 @@ import numpy as np
 PAPER_TABLE1 = {
     "chains": {
         "ignn": (26.9, 13.3),
-        "gsd-gnn": (35.9, 6.3),
+        "gsd": (35.9, 6.3),
         "energy-node": (15.8, 17.9),
         "energy-edge": (1.2, 2.2),
         "energy-attention": (0.25, 0.5),
@@ -21,8 +21,18 @@ PAPER_TABLE1 = {
 }
 
 
+def _label(run: Path, model: str) -> str:
+    """The model's name, with its non-default options (from config.json) if any."""
+    config = run / "config.json"
+    options = json.loads(config.read_text()).get("model_options", {}) if config.is_file() else {}
+    if not options:
+        return model
+    return f"{model} ({', '.join(f'{k}={v}' for k, v in sorted(options.items()))})"
+
+
 def summarise_runs(run_dirs) -> dict[str, dict]:
-    """Group runs by model: test metric in % per run, with epochs and wall time."""
+    """Group runs by model and model options: test metric in % per run, with epochs and
+    wall time."""
     out: dict[str, dict] = {}
     for run in sorted(Path(r) for r in run_dirs):
         path = run / "metrics.json"
@@ -30,7 +40,10 @@ def summarise_runs(run_dirs) -> dict[str, dict]:
             continue
         m = json.loads(path.read_text())
         key = m["primary_metric"]
-        row = out.setdefault(m["model"], {"task": m["task"], "metric": key, "runs": []})
+        row = out.setdefault(
+            _label(run, m["model"]),
+            {"model": m["model"], "task": m["task"], "metric": key, "runs": []},
+        )
         row["runs"].append(
             {
                 "run": run.name,
@@ -59,7 +72,7 @@ def summary_markdown(summary: dict[str, dict], task: str) -> str:
     for model, row in summary.items():
         tests = [r["test"] for r in row["runs"]]
         vals = [r["validation"] for r in row["runs"]]
-        ref = paper.get(model)
+        ref = paper.get(row["model"]) if model == row["model"] else None
         ref_text = f"{ref[0]} ± {ref[1]}" if ref else "—"
         lines.append(
             f"| {model} | {_mean_std(tests)} | {_mean_std(vals)} | {len(tests)} | {ref_text} |"

@@ -2,6 +2,7 @@
 
 from ._embed import embed as embed
 from ._embed import propagate as propagate
+from ._fixed_point import AbstractFixedPointIteration as AbstractFixedPointIteration
 from ._fixed_point import Anderson as Anderson
 from ._fixed_point import Picard as Picard
 from ._fixed_point import fixed_point as fixed_point

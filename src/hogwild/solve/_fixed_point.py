@@ -8,6 +8,8 @@ evaluations of F; the stats say which.
 
 from __future__ import annotations
 
+import abc
+
 import jax
 import jax.numpy as jnp
 
@@ -16,26 +18,48 @@ from ._implicit import ImplicitAdjoint, Solution, implicit_solve
 from ._solvers import AbstractSolver, SolveStats, _norm
 
 
-class Picard(AbstractSolver):
-    """H_{k+1} = F(H_k): converges linearly at the contraction rate κ."""
+class AbstractFixedPointIteration(AbstractSolver):
+    """An iteration on states ``(H, ‖F(H) − H‖, extra)``: ``init`` then ``step`` until the
+    residual is below the tolerance or ``max_steps`` evaluations of F were made. ``init``
+    and ``step`` are public so that callers can trace residuals (``bench/ignn.py``)."""
+
+    @abc.abstractmethod
+    def init(self, fmap, h0) -> tuple: ...
+
+    @abc.abstractmethod
+    def step(self, fmap, state: tuple) -> tuple: ...
 
     def run(self, fmap, h0):
         tol = self.tolerance(h0)
 
         def cond(carry):
-            h, f, step = carry
-            return (step < self.max_steps) & (_norm(f - h) > tol)
+            (_, residual, _), evaluations = carry
+            return (evaluations < self.max_steps) & (residual > tol)
 
         def body(carry):
-            _, f, step = carry
-            return f, fmap(f), step + 1
+            state, evaluations = carry
+            return self.step(fmap, state), evaluations + 1
 
-        h, f, steps = jax.lax.while_loop(cond, body, (h0, fmap(h0), jnp.array(1)))
-        residual = _norm(f - h)
+        (h, residual, _), steps = jax.lax.while_loop(
+            cond, body, (self.init(fmap, h0), jnp.array(1))
+        )
         return h, SolveStats(steps, residual, residual <= tol)
 
 
-class Anderson(AbstractSolver):
+class Picard(AbstractFixedPointIteration):
+    """H_{k+1} = F(H_k): converges linearly at the contraction rate κ."""
+
+    def init(self, fmap, h0):
+        f = fmap(h0)
+        return h0, _norm(f - h0), f
+
+    def step(self, fmap, state):
+        _, _, f = state
+        f_next = fmap(f)
+        return f, _norm(f_next - f), f_next
+
+
+class Anderson(AbstractFixedPointIteration):
     """Anderson acceleration (type II) with ``memory`` past iterates.
 
     With residuals r_i = F(H_i) − H_i of the last m iterates, choose weights α (Σα = 1)
@@ -46,36 +70,28 @@ class Anderson(AbstractSolver):
     memory: int = 5
     regularisation: float = 1e-8
 
-    def run(self, fmap, h0):
-        tol, m, shape = self.tolerance(h0), self.memory, h0.shape
-        slots = jnp.arange(m)
+    def init(self, fmap, h0):
+        r = fmap(h0) - h0
+        buffer = jnp.zeros((self.memory, h0.size), h0.dtype)
+        return h0, _norm(r), (buffer, buffer, r, jnp.array(0))
 
-        def mix(xs, rs, count):
-            valid = slots < count
-            gram = jnp.where(valid[:, None] & valid[None, :], rs @ rs.T, 0.0)
-            scale = jnp.maximum(jnp.max(jnp.diag(gram)), jnp.finfo(h0.dtype).tiny)
-            gram = gram + jnp.diag(jnp.where(valid, self.regularisation * scale, 1.0))
-            c = jnp.linalg.solve(gram, valid.astype(h0.dtype))
-            alpha = c / jnp.sum(c)
-            return alpha @ (xs + rs)
+    def step(self, fmap, state):
+        h, _, (xs, rs, r, count) = state
+        slot = count % self.memory
+        xs, rs = xs.at[slot].set(h.ravel()), rs.at[slot].set(r.ravel())
+        count = count + 1
+        h = self._mix(xs, rs, jnp.minimum(count, self.memory)).reshape(h.shape)
+        r = fmap(h) - h
+        return h, _norm(r), (xs, rs, r, count)
 
-        def cond(carry):
-            *_, residual, step = carry
-            return (step < self.max_steps) & (residual > tol)
-
-        def body(carry):
-            xs, rs, h, r, _, step = carry
-            slot = (step - 1) % m
-            xs, rs = xs.at[slot].set(h.ravel()), rs.at[slot].set(r.ravel())
-            h = mix(xs, rs, jnp.minimum(step, m)).reshape(shape)
-            r = fmap(h) - h
-            return xs, rs, h, r, _norm(r), step + 1
-
-        buffer = jnp.zeros((m, h0.size), h0.dtype)
-        r0 = fmap(h0) - h0
-        start = (buffer, buffer, h0, r0, _norm(r0), jnp.array(1))
-        _, _, h, _, residual, steps = jax.lax.while_loop(cond, body, start)
-        return h, SolveStats(steps, residual, residual <= tol)
+    def _mix(self, xs, rs, valid_count):
+        """Σ α_i F(H_i) with α = argmin ‖Σ α_i r_i‖² + λ‖α‖² subject to Σ α_i = 1."""
+        valid = jnp.arange(self.memory) < valid_count
+        gram = jnp.where(valid[:, None] & valid[None, :], rs @ rs.T, 0.0)
+        scale = jnp.maximum(jnp.max(jnp.diag(gram)), jnp.finfo(rs.dtype).tiny)
+        gram = gram + jnp.diag(jnp.where(valid, self.regularisation * scale, 1.0))
+        c = jnp.linalg.solve(gram, valid.astype(rs.dtype))
+        return (c / jnp.sum(c)) @ (xs + rs)
 
 
 def fixed_point(

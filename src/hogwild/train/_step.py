@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import equinox as eqx
 import jax
 import optax
@@ -39,6 +41,7 @@ def eval_step(model, batch: Batch, h0, kind, solver):
     return batch_sums(kind, pred, batch), sol.value, sol.stats, pred
 
 
+@functools.lru_cache(maxsize=32)
 def make_optimiser(
     learning_rate: float,
     decay_rate: float,
@@ -46,7 +49,11 @@ def make_optimiser(
     weight_decay: float,
     steps_per_epoch: int,
 ):
-    """Adam with decoupled weight decay; lr × decay_rate every ``decay_every`` epochs."""
+    """Adam with decoupled weight decay; lr × decay_rate every ``decay_every`` epochs.
+
+    Cached: the optimiser is a static argument of the jitted steps, so equal settings must
+    give the same object or every `fit` would compile its steps again.
+    """
     schedule = optax.exponential_decay(
         learning_rate, decay_every * steps_per_epoch, decay_rate, staircase=True
     )
