@@ -1,0 +1,150 @@
+"""A step-size certificate for asynchronous energy minimisation (Proposition 4.2).
+
+Setting. Node i fires at most every S steps and reads values at most B' = S + D + 1 steps
+old (views: S + D; a packet can lag its state by one more step). Its step is
+h_i ← h_i − α s_i with s_i = Σ_{j∈N̄(i)} ∇_{h_i} e_j(z_ij), each e_j evaluated at a mix of
+past states. With K_e the largest |eigenvalue| of any node energy's Hessian ∇²e_j, K₁ that
+of ∇²E and d the largest degree, the error against the true gradient obeys
+‖s − ∇E‖ ≤ (d + 1) K_e sqrt(B'(1 + d + d²)) · sqrt(Σ_{last B' steps} ‖ΔH‖²) (each e_j touches
+the 1-hop blocks of j, so the 2-hop blocks of i). The descent lemma summed over time then
+gives Σ_t ‖s(t)‖² < ∞, hence ∇E → 0, whenever
+
+    α < α_safe = 1 / (K₁/2 + (d + 1) K_e B' sqrt(1 + d + d²)).
+
+This is sufficient and conservative: the paper (Appendix D) proves only that some α₀ > 0
+exists. The constants are estimated by power iteration at the synchronous minimiser H* (and
+at H = 0, keeping the larger K₁), so for a non-quadratic energy they are local estimates.
+The strong-convexity constant μ (smallest eigenvalue of ∇²E at H*) is reported with the
+condition number K₁/μ, which sets how many steps any gradient method needs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import equinox as eqx
+import jax
+import jax.flatten_util
+import jax.numpy as jnp
+import jax.random as jr
+
+from ..graph import Graph
+from ..solve import LBFGS, minimise
+from ._schedule import Schedule
+
+
+@dataclasses.dataclass(frozen=True)
+class Certificate:
+    """Whether asynchronous inference of a model on a graph is guaranteed to converge.
+
+    ``safe`` is True / False, and ``reason`` says why. For energies: ``smoothness`` K₁,
+    ``strong_convexity`` μ, ``local_smoothness`` K_e, ``safe_step`` α_safe and the
+    ``step_size`` checked (α_safe when none was given).
+    """
+
+    family: str
+    safe: bool
+    reason: str
+    staleness: int
+    max_degree: int
+    smoothness: float = math.nan
+    strong_convexity: float = math.nan
+    local_smoothness: float = math.nan
+    safe_step: float = math.nan
+    step_size: float = math.nan
+
+    def summary(self) -> str:
+        """One paragraph for people."""
+        verdict = "SAFE" if self.safe else "NOT CERTIFIED"
+        lines = [f"{verdict}: {self.reason}"]
+        if self.family == "optimisation":
+            lines.append(
+                f"K1 = {self.smoothness:.4g}, mu = {self.strong_convexity:.4g} "
+                f"(condition {self.smoothness / self.strong_convexity:.3g}), "
+                f"K_e = {self.local_smoothness:.4g}, max degree {self.max_degree}, "
+                f"staleness B' = {self.staleness}: alpha_safe = {self.safe_step:.3e}, "
+                f"alpha = {self.step_size:.3e}"
+            )
+        return "\n".join(lines)
+
+
+def _power(matvec, v0, iterations: int = 60):
+    """Largest |eigenvalue| of a symmetric operator by power iteration."""
+
+    def body(_, v):
+        w = matvec(v)
+        return w / jnp.maximum(jnp.linalg.norm(w), jnp.finfo(v.dtype).tiny)
+
+    v = jax.lax.fori_loop(0, iterations, body, v0 / jnp.linalg.norm(v0))
+    return jnp.abs(jnp.vdot(v, matvec(v)))
+
+
+@eqx.filter_jit
+def _energy_constants(model, graph: Graph):
+    """(K₁, μ, K_e) at H* (K₁ also at 0), by power iteration on Hessian-vector products."""
+    h_star = minimise(model, graph, solver=LBFGS()).value
+    prepared = model.prepare(graph)
+    grad = jax.grad(lambda h: model.energy(graph, h, prepared))
+    v0 = jr.normal(jr.PRNGKey(0), h_star.shape, h_star.dtype)
+    _, hvp_star = jax.linearize(grad, h_star)
+    _, hvp_zero = jax.linearize(grad, jnp.zeros_like(h_star))
+    k1 = jnp.maximum(_power(hvp_star, v0), _power(hvp_zero, v0))
+    mu = k1 - _power(lambda v: k1 * v - hvp_star(v), v0)
+
+    def phi(args):
+        h, view = args
+        return jnp.sum(model.node_energies(graph, h, view, prepared))
+
+    point = (h_star, h_star[graph.senders])
+    _, hvp_local = jax.linearize(jax.grad(phi), point)
+    start = (v0, jr.normal(jr.PRNGKey(1), point[1].shape, h_star.dtype))
+    flat, unravel = jax.flatten_util.ravel_pytree(start)
+    ke = _power(lambda v: jax.flatten_util.ravel_pytree(hvp_local(unravel(v)))[0], flat)
+    return k1, mu, ke
+
+
+def _max_degree(graph: Graph) -> int:
+    real = jnp.where(graph.edge_mask, 1, 0)
+    return int(jnp.max(jax.ops.segment_sum(real, graph.receivers, num_segments=graph.num_nodes)))
+
+
+def safe_step(k1: float, ke: float, max_degree: int, staleness: int) -> float:
+    """α_safe = 1 / (K₁/2 + (d + 1) K_e B' sqrt(1 + d + d²)) (module docstring)."""
+    d = max_degree
+    return 1.0 / (0.5 * k1 + (d + 1) * ke * staleness * math.sqrt(1 + d + d * d))
+
+
+def certify(
+    model, graph: Graph, schedule: Schedule = Schedule(), step_size: float | None = None
+) -> Certificate:
+    """Check that asynchronous inference of ``model`` on ``graph`` under ``schedule``
+    converges: a step-size bound for energies, the contraction for fixed points; explicit
+    models are never certified."""
+    degree = _max_degree(graph)
+    if model.family == "explicit":
+        reason = "explicit GNN: a fixed number of layers; stale views mix layers (Sec. 4.1)"
+        return Certificate("explicit", False, reason, schedule.staleness_bound, degree)
+    if model.family == "fixed-point":
+        norm = float(jnp.max(jnp.sum(jnp.abs(model.weight), axis=1)))
+        ok = norm <= model.kappa < 1
+        reason = (
+            f"contraction: |theta_m|_inf = {norm:.4g} <= kappa = {model.kappa} < 1 "
+            "(Prop. 4.1, any bounded staleness)"
+            if ok
+            else f"|theta_m|_inf = {norm:.4g} exceeds kappa = {model.kappa}: not a contraction"
+        )
+        return Certificate("fixed-point", bool(ok), reason, schedule.staleness_bound, degree)
+    staleness = schedule.staleness_bound + 1
+    k1, mu, ke = (float(x) for x in _energy_constants(model, graph))
+    alpha_safe = safe_step(k1, ke, degree, staleness)
+    alpha = alpha_safe if step_size is None else float(step_size)
+    ok = 0 < alpha <= alpha_safe and mu > 0
+    reason = (
+        f"step size {alpha:.3e} <= alpha_safe {alpha_safe:.3e} for staleness {staleness}"
+        if ok
+        else f"step size {alpha:.3e} > alpha_safe {alpha_safe:.3e}: convergence not guaranteed"
+    )
+    return Certificate(
+        "optimisation", bool(ok), reason, staleness, degree, k1, mu, ke, alpha_safe, alpha
+    )

@@ -1,0 +1,273 @@
+"""Simulated hogwild inference: every node on its own clock, reading stale neighbour values.
+
+One simulated time step is vectorised over nodes: every node evaluates its family's local
+rule on its current views (the same code the synchronous solvers use, with views gathered
+from a history of past states instead of the current ones), and the nodes whose clock
+fires keep the result. A ring buffer holds the last D + 1 states, which is all a view can
+reach. Per family (Section 4):
+
+- optimisation (energy GNN, GSD-GNN): h_i ← h_i − α(∂e_i/∂h_i + Σ_j g_ji) (Eq. 11), where
+  the packet g_ji = ∂e_j/∂h_i was computed by j from j's own views (Eq. 13) and published
+  with h_j; i reads (h_j, g_ji) from the same past time τ^i_j. Every node recomputes its
+  packets each step, so a packet is at most one step older than the state it travels with.
+- fixed-point (IGNN): h_i ← F_i(h_i, views) (Eq. 9).
+- explicit (GCN, GAT): node i applies its own next layer ℓ_i to whatever layers its views
+  hold, L times, then stops (Figure 1 c).
+
+The run stops when the synchronous residual (‖∇E‖, ‖F(H) − H‖ on real nodes, or the number
+of explicit nodes still running) is at most ``tol`` — checked every ``check_every`` steps —
+or after ``max_time`` steps.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+from jaxtyping import Array, Bool, Float, Int
+
+from ..graph import Graph
+from ..solve import default_tolerance
+from ._schedule import Schedule, reverse_edges
+
+
+class AsyncTrace(eqx.Module):
+    """What a simulated run did.
+
+    ``states`` final node states (what the readout sees), ``predictions`` the readout of
+    them; ``times`` / ``residuals`` the first ``checks`` residual checks; ``steps`` time
+    steps simulated; ``converged`` residual reached ``tol``; ``updates`` per node;
+    ``staleness`` histogram of the age (in steps) of every neighbour value an updating node
+    read, index 0..B; ``step_size`` α used (energies; NaN otherwise).
+    """
+
+    states: Float[Array, "nodes hidden"]
+    predictions: Array
+    times: Int[Array, " checks"]
+    residuals: Float[Array, " checks"]
+    checks: Int[Array, ""]
+    steps: Int[Array, ""]
+    converged: Bool[Array, ""]
+    updates: Int[Array, " nodes"]
+    staleness: Int[Array, " ages"]
+    step_size: Float[Array, ""]
+
+    def max_staleness(self) -> int:
+        """Largest age of any value read (0 if no neighbour value was read)."""
+        ages = np.nonzero(np.asarray(self.staleness))[0]
+        return int(ages[-1]) if ages.size else 0
+
+    def residual_curve(self) -> tuple[np.ndarray, np.ndarray]:
+        """(times, residuals) of the checks made."""
+        n = int(self.checks)
+        return np.asarray(self.times[:n]), np.asarray(self.residuals[:n])
+
+
+class _Carry(eqx.Module):
+    key: Array
+    t: Array
+    h: Array
+    layer: Array
+    next_update: Array
+    tau: Array
+    stamp: Array
+    packets: Array
+    hist_h: Array
+    hist_stamp: Array
+    hist_packets: Array
+    updates: Array
+    staleness: Array
+
+
+def _family_init(model, graph: Graph, prepared, h0):
+    """(H(0), packets(0)) of a run; packets have width 0 outside energies."""
+    if model.family == "explicit":
+        h = model.initial_state(graph) if h0 is None else h0
+    else:
+        h = jnp.zeros((graph.num_nodes, model.hidden), graph.nodes.dtype) if h0 is None else h0
+    if model.family == "optimisation":
+        _, packets = model.local_gradients(graph, h, h[graph.senders], prepared)
+    else:
+        packets = jnp.zeros((graph.senders.shape[0], 0), h.dtype)
+    return h, packets
+
+
+def _family_update(model, graph, prepared, carry, h_view, packets_in, alpha):
+    """Every node's candidate new state and the packets it would publish."""
+    h = carry.h
+    if model.family == "optimisation":
+        own, packets = model.local_gradients(graph, h, h_view, prepared)
+        incoming = jax.ops.segment_sum(packets_in, graph.receivers, num_segments=graph.num_nodes)
+        return h - alpha * (own + incoming), packets
+    if model.family == "fixed-point":
+        return model.update(graph, h, h_view, prepared), carry.packets
+    layers = [model.step(k, graph, h, h_view, prepared) for k in range(model.num_layers)]
+    index = jnp.minimum(carry.layer, model.num_layers - 1)
+    return jnp.stack(layers)[index, jnp.arange(graph.num_nodes)], carry.packets
+
+
+def _residual(model, graph: Graph, prepared, h, layer):
+    """The synchronous stopping measure on real nodes."""
+    mask = graph.node_mask[:, None]
+    if model.family == "optimisation":
+        g = jax.grad(lambda x: model.energy(graph, x, prepared))(h)
+        return jnp.sqrt(jnp.sum(jnp.where(mask, g * g, 0.0)))
+    if model.family == "fixed-point":
+        r = model.fixed_point_map(graph, h, prepared) - h
+        return jnp.sqrt(jnp.sum(jnp.where(mask, r * r, 0.0)))
+    running = graph.node_mask & (layer < model.num_layers)
+    return jnp.sum(running).astype(h.dtype)
+
+
+def _step(model, graph, prepared, reverse, schedule: Schedule, alpha, carry: _Carry):
+    """One simulated time step t -> t + 1."""
+    S, D, B = schedule.stagger, schedule.delay, schedule.staleness_bound
+    t, slots = carry.t, D + 1
+    key, k_view, k_next = jr.split(carry.key, 3)
+    firing = (carry.next_update == t) & graph.node_mask
+    if model.family == "explicit":
+        firing = firing & (carry.layer < model.num_layers)
+    edge_firing = firing[graph.receivers] & graph.edge_mask
+
+    span = jnp.minimum(t - carry.tau, D)
+    draw = jr.randint(k_view, carry.tau.shape, 0, span + 1, jnp.int32)
+    tau = jnp.where(edge_firing, t - draw, carry.tau)
+    slot = tau % slots
+    h_view = carry.hist_h[slot, graph.senders]
+    packets_in = carry.hist_packets[slot, reverse]
+    age = jnp.clip(t - carry.hist_stamp[slot, graph.senders], 0, B)
+    staleness = carry.staleness + jax.ops.segment_sum(
+        edge_firing.astype(jnp.int32), age, num_segments=B + 1
+    )
+
+    h_new, packets = _family_update(model, graph, prepared, carry, h_view, packets_in, alpha)
+    h = jnp.where(firing[:, None], h_new, carry.h)
+    stamp = jnp.where(firing, t, carry.stamp)
+    next_update = jnp.where(
+        firing, t + jr.randint(k_next, firing.shape, 1, S + 1, jnp.int32), carry.next_update
+    )
+    write = (t + 1) % slots
+    return _Carry(
+        key=key,
+        t=t + 1,
+        h=h,
+        layer=carry.layer + firing,
+        next_update=next_update,
+        tau=tau,
+        stamp=stamp,
+        packets=packets,
+        hist_h=carry.hist_h.at[write].set(h),
+        hist_stamp=carry.hist_stamp.at[write].set(stamp),
+        hist_packets=carry.hist_packets.at[write].set(packets),
+        updates=carry.updates + firing,
+        staleness=staleness,
+    )
+
+
+def _start(model, graph, prepared, schedule: Schedule, h0) -> _Carry:
+    key, k_first = jr.split(jr.PRNGKey(schedule.seed))
+    h, packets = _family_init(model, graph, prepared, h0)
+    n, m, slots = graph.num_nodes, graph.senders.shape[0], schedule.delay + 1
+    stamp = jnp.full((n,), -1, jnp.int32)
+    return _Carry(
+        key=key,
+        t=jnp.array(0, jnp.int32),
+        h=h,
+        layer=jnp.zeros((n,), jnp.int32),
+        next_update=jr.randint(k_first, (n,), 0, schedule.stagger, jnp.int32),
+        tau=jnp.zeros((m,), jnp.int32),
+        stamp=stamp,
+        packets=packets,
+        hist_h=jnp.broadcast_to(h, (slots, *h.shape)),
+        hist_stamp=jnp.broadcast_to(stamp, (slots, n)),
+        hist_packets=jnp.broadcast_to(packets, (slots, *packets.shape)),
+        updates=jnp.zeros((n,), jnp.int32),
+        staleness=jnp.zeros((schedule.staleness_bound + 1,), jnp.int32),
+    )
+
+
+@eqx.filter_jit
+def _run(model, graph, reverse, schedule, alpha, tol, max_time, check_every, h0):
+    prepared = model.prepare(graph)
+    checks = -(-max_time // check_every)
+    times = jnp.zeros((checks,), jnp.int32)
+    residuals = jnp.zeros((checks,), graph.nodes.dtype)
+
+    def chunk(state):
+        carry, times, residuals, c, _ = state
+        carry = jax.lax.fori_loop(
+            0,
+            check_every,
+            lambda _, cr: _step(model, graph, prepared, reverse, schedule, alpha, cr),
+            carry,
+        )
+        r = _residual(model, graph, prepared, carry.h, carry.layer)
+        return carry, times.at[c].set(carry.t), residuals.at[c].set(r), c + 1, r
+
+    def cond(state):
+        _, _, _, c, r = state
+        return (c < checks) & (r > tol)
+
+    carry = _start(model, graph, prepared, schedule, h0)
+    r0 = _residual(model, graph, prepared, carry.h, carry.layer)
+    carry, times, residuals, c, r = jax.lax.while_loop(
+        cond, chunk, (carry, times, residuals, jnp.array(0), r0)
+    )
+    states = model.output(carry.h) if model.family == "explicit" else carry.h
+    return AsyncTrace(
+        states=states,
+        predictions=model.readout(graph, states),
+        times=times,
+        residuals=residuals,
+        checks=c,
+        steps=carry.t,
+        converged=r <= tol,
+        updates=carry.updates,
+        staleness=carry.staleness,
+        step_size=jnp.asarray(jnp.nan if alpha is None else alpha, graph.nodes.dtype),
+    )
+
+
+def simulate(
+    model,
+    graph: Graph,
+    schedule: Schedule = Schedule(),
+    *,
+    step_size: float | None = None,
+    tol: float | None = None,
+    max_time: int = 20_000,
+    check_every: int = 20,
+    h0=None,
+) -> AsyncTrace:
+    """Run ``model`` on ``graph`` under partial asynchrony and return its `AsyncTrace`.
+
+    Args:
+        model: any registered model (the family decides the node update).
+        graph: a padded `Graph` batch; every edge needs its reverse for energy models.
+        schedule: stagger S, delay D and seed; the same schedule replays the same run.
+        step_size: α of Eq. 11 for optimisation-based models; None picks the certified
+            safe step (`certify`). Ignored by other families.
+        tol: residual at which to stop (default: the synchronous solver's tolerance;
+            explicit models stop when every node has run its L layers).
+        max_time: time budget in steps; ``check_every``: steps between residual checks.
+        h0: initial states (default zeros; the features for explicit models).
+    """
+    if max_time < 1 or check_every < 1:
+        raise ValueError(f"max_time and check_every must be >= 1; got {max_time}, {check_every}.")
+    alpha = None
+    if model.family == "optimisation":
+        if step_size is None:
+            from ._certificate import certify
+
+            step_size = certify(model, graph, schedule).safe_step
+        if not step_size > 0:
+            raise ValueError(f"step_size must be > 0; got {step_size}.")
+        alpha = jnp.asarray(step_size, graph.nodes.dtype)
+        reverse = jnp.asarray(reverse_edges(graph.senders, graph.receivers))
+    else:
+        reverse = jnp.arange(graph.senders.shape[0], dtype=jnp.int32)
+    if tol is None:
+        tol = 0.5 if model.family == "explicit" else default_tolerance(graph.nodes.dtype)
+    return _run(model, graph, reverse, schedule, alpha, tol, max_time, check_every, h0)
