@@ -15,6 +15,7 @@ import time
 
 from .models import MODELS, make_model
 from .tasks import TASKS
+from .train._checkpoint import CheckpointError
 
 _TASK_FLAGS = {"graphs": "num_graphs", "length": "length", "classes": "num_classes"}
 
@@ -53,6 +54,14 @@ def _parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="list the registered models")
     models.add_argument("--task", default="chains", help="count parameters for this task")
     sub.add_parser("tasks", help="list the registered tasks and their options")
+    hog = sub.add_parser("async", help="hogwild inference of a trained run vs. synchronous")
+    hog.add_argument("--run", required=True, help="run directory written by `train`")
+    hog.add_argument("--stagger", type=int, default=4, help="S: next update within S steps (4)")
+    hog.add_argument("--delay", type=int, default=3, help="D: views up to D steps old (3)")
+    hog.add_argument("--runs", type=int, default=5, help="asynchronous runs (seeds 0..K-1) (5)")
+    hog.add_argument("--graphs", type=int, default=10, help="test graphs to use (10)")
+    hog.add_argument("--step-size", type=float, help="alpha for energies (default: certified)")
+    hog.add_argument("--max-time", type=int, default=100_000, help="time budget in steps")
     return parser
 
 
@@ -194,6 +203,55 @@ def _models(args) -> int:
     return 0
 
 
+def _ending(entry: dict) -> str:
+    if entry["converged"]:
+        return "converged"
+    return "stalled at the dtype's rounding floor" if entry["stalled"] else "time budget"
+
+
+def _async(args) -> int:
+    from pathlib import Path
+
+    from .experiments import async_evaluation, async_figure
+    from .train import write_json
+
+    if args.runs < 1 or args.graphs < 1:
+        raise ValueError(f"--runs and --graphs must be >= 1; got {args.runs}, {args.graphs}.")
+
+    def progress(entry):
+        print(
+            f"  seed {entry['seed']}: metric {entry['metric']:.4f}  deviation "
+            f"{entry['deviation']:.2e}  steps {entry['steps']}  residual "
+            f"{entry['final_residual']:.1e} ({_ending(entry)})"
+            f"  max staleness {entry['max_staleness']}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    result = async_evaluation(
+        args.run,
+        stagger=args.stagger,
+        delay=args.delay,
+        runs=args.runs,
+        graphs=args.graphs,
+        step_size=args.step_size,
+        max_time=args.max_time,
+        progress=progress,
+    )
+    stem = Path(args.run) / f"async-S{args.stagger}-D{args.delay}"
+    write_json(stem.with_suffix(".json"), result)
+    async_figure(result, stem.with_suffix(".png"))
+    print(result["certificate"]["summary"])
+    print(
+        f"synchronous {result['metric']} {result['sync']['metric']:.4f}; asynchronous "
+        f"decrease {result['decrease_mean']:.2f} ± {result['decrease_std']:.2f} points; "
+        f"max deviation {result['max_deviation']:.2e}; all reached the tolerance: "
+        f"{result['all_converged']}"
+    )
+    print(f"wrote {stem}.json and {stem}.png", file=sys.stderr)
+    return 0
+
+
 def _tasks(_args) -> int:
     for name, (config_cls, _) in sorted(TASKS.items()):
         fields = ", ".join(f"{f.name}={f.default}" for f in dataclasses.fields(config_cls))
@@ -210,10 +268,11 @@ def main(argv: list[str] | None = None) -> int:
         "summarise": _summarise,
         "models": _models,
         "tasks": _tasks,
+        "async": _async,
     }
     try:
         return handlers[args.command](args)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, CheckpointError) as err:
         print(f"hogwild {args.command}: error: {err}", file=sys.stderr)
         return 2
 
