@@ -54,14 +54,30 @@ def _parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="list the registered models")
     models.add_argument("--task", default="chains", help="count parameters for this task")
     sub.add_parser("tasks", help="list the registered tasks and their options")
+    rep = sub.add_parser("reproduce", help="regenerate a figure or table of the paper")
+    rep.add_argument("what", choices=["figure1", "table2"], help="which one")
+    rep.add_argument(
+        "runs", nargs="*", help="table2: trained run directories (best validation loss per model)"
+    )
+    rep.add_argument("--out", default="results", help="directory for the outputs (results)")
+    rep.add_argument("--async-runs", type=int, default=5, help="table2: runs per model (5)")
+    rep.add_argument("--graphs", type=int, default=10, help="table2: test graphs (10)")
+    rep.add_argument("--x64", action="store_true", help="table2: infer in float64")
+    rep.add_argument(
+        "--step-size", default="sync", help="table2: energies' alpha: sync (1/K1), safe, number"
+    )
     hog = sub.add_parser("async", help="hogwild inference of a trained run vs. synchronous")
     hog.add_argument("--run", required=True, help="run directory written by `train`")
     hog.add_argument("--stagger", type=int, default=4, help="S: next update within S steps (4)")
     hog.add_argument("--delay", type=int, default=3, help="D: views up to D steps old (3)")
     hog.add_argument("--runs", type=int, default=5, help="asynchronous runs (seeds 0..K-1) (5)")
     hog.add_argument("--graphs", type=int, default=10, help="test graphs to use (10)")
-    hog.add_argument("--step-size", type=float, help="alpha for energies (default: certified)")
+    hog.add_argument(
+        "--step-size",
+        help="alpha for energies: a number, 'safe' (certified, default) or 'sync' (1/K1)",
+    )
     hog.add_argument("--max-time", type=int, default=100_000, help="time budget in steps")
+    hog.add_argument("--x64", action="store_true", help="infer in float64 (tighter agreement)")
     return parser
 
 
@@ -203,6 +219,21 @@ def _models(args) -> int:
     return 0
 
 
+def _step_size(text: str | None):
+    """None (certified), "sync", or a positive number, from ``--step-size``."""
+    if text is None or text == "safe":
+        return None
+    if text == "sync":
+        return "sync"
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"--step-size must be a number, 'safe' or 'sync'; got {text!r}.") from None
+    if not value > 0:
+        raise ValueError(f"--step-size must be > 0; got {value}.")
+    return value
+
+
 def _ending(entry: dict) -> str:
     if entry["converged"]:
         return "converged"
@@ -217,6 +248,7 @@ def _async(args) -> int:
 
     if args.runs < 1 or args.graphs < 1:
         raise ValueError(f"--runs and --graphs must be >= 1; got {args.runs}, {args.graphs}.")
+    step_size = _step_size(args.step_size)
 
     def progress(entry):
         print(
@@ -234,8 +266,9 @@ def _async(args) -> int:
         delay=args.delay,
         runs=args.runs,
         graphs=args.graphs,
-        step_size=args.step_size,
+        step_size=step_size,
         max_time=args.max_time,
+        x64=args.x64,
         progress=progress,
     )
     stem = Path(args.run) / f"async-S{args.stagger}-D{args.delay}"
@@ -249,6 +282,62 @@ def _async(args) -> int:
         f"{result['all_converged']}"
     )
     print(f"wrote {stem}.json and {stem}.png", file=sys.stderr)
+    return 0
+
+
+def _reproduce(args) -> int:
+    from pathlib import Path
+
+    from . import experiments as ex
+    from .train import write_atomic, write_json
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.what == "figure1":
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+        data = ex.figure1_data()
+        write_json(out / "figure1.json", data)
+        ex.figure1_plot(data, out / "figure1.png")
+        print(
+            f"synchronous outputs {data['synchronous']}; {data['distinct_outputs']} distinct "
+            f"outputs over {data['runs']} asynchronous runs, "
+            f"{data['runs_equal_to_synchronous']} equal to the synchronous one"
+        )
+        print(f"wrote {out}/figure1.png and figure1.json", file=sys.stderr)
+        return 0
+    if not args.runs:
+        raise ValueError("table2 needs run directories, e.g. runs/chains/*-seed0.")
+
+    def progress(r):
+        print(
+            f"{r['task']:>8} {r['model']:17} decrease {r['decrease_mean']:.2f} ± "
+            f"{r['decrease_std']:.2f}  max deviation {r['max_deviation']:.1e}  "
+            f"{r['seconds']:.0f}s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    jsonl = out / "table2.jsonl"
+    if jsonl.exists():
+        jsonl.unlink()
+    chosen = ex.best_on_validation(args.runs)
+    if not chosen:
+        raise ValueError("none of the given directories is a finished run (metrics.json).")
+    rows = ex.table2_rows(
+        chosen,
+        runs=args.async_runs,
+        graphs=args.graphs,
+        step_size=_step_size(args.step_size),
+        x64=args.x64,
+        jsonl=jsonl,
+        progress=progress,
+    )
+    table = ex.table2_markdown(rows)
+    write_atomic(out / "table2_table.md", table.encode())
+    print(table, end="")
+    print(f"wrote {out}/table2_table.md and table2.jsonl", file=sys.stderr)
     return 0
 
 
@@ -269,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         "models": _models,
         "tasks": _tasks,
         "async": _async,
+        "reproduce": _reproduce,
     }
     try:
         return handlers[args.command](args)

@@ -9,7 +9,8 @@ reach. Per family (Section 4):
 - optimisation (energy GNN, GSD-GNN): h_i ← h_i − α(∂e_i/∂h_i + Σ_j g_ji) (Eq. 11), where
   the packet g_ji = ∂e_j/∂h_i was computed by j from j's own views (Eq. 13) and published
   with h_j; i reads (h_j, g_ji) from the same past time τ^i_j. Every node recomputes its
-  packets each step, so a packet is at most one step older than the state it travels with.
+  packets each step from its current state and views, and they are stored with that state
+  (history slot of time t), so a packet is exactly as old as the state it travels with.
 - fixed-point (IGNN): h_i ← F_i(h_i, views) (Eq. 9).
 - explicit (GCN, GAT): node i applies its own next layer ℓ_i to whatever layers its views
   hold, L times, then stops (Figure 1 c).
@@ -21,6 +22,8 @@ when it has stopped improving (``stall_checks`` checks without a new best), or a
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import equinox as eqx
 import jax
@@ -96,18 +99,23 @@ def _family_init(model, graph: Graph, prepared, h0):
     return h, packets
 
 
-def _family_update(model, graph, prepared, carry, h_view, packets_in, alpha):
-    """Every node's candidate new state and the packets it would publish."""
+def _family_update(model, graph, prepared, carry, h_view, receive, alpha):
+    """Every node's candidate new state, the packets it publishes with its current state
+    (time t) and the packet history with them stored. ``receive(packets)`` stores this
+    step's packets in the history and gathers every edge's incoming packet from the time
+    of its view."""
     h = carry.h
     if model.family == "optimisation":
         own, packets = model.local_gradients(graph, h, h_view, prepared)
+        packets_in, history = receive(packets)
         incoming = jax.ops.segment_sum(packets_in, graph.receivers, num_segments=graph.num_nodes)
-        return h - alpha * (own + incoming), packets
+        return h - alpha * (own + incoming), packets, history
     if model.family == "fixed-point":
-        return model.update(graph, h, h_view, prepared), carry.packets
+        return model.update(graph, h, h_view, prepared), carry.packets, carry.hist_packets
     layers = [model.step(k, graph, h, h_view, prepared) for k in range(model.num_layers)]
     index = jnp.minimum(carry.layer, model.num_layers - 1)
-    return jnp.stack(layers)[index, jnp.arange(graph.num_nodes)], carry.packets
+    new = jnp.stack(layers)[index, jnp.arange(graph.num_nodes)]
+    return new, carry.packets, carry.hist_packets
 
 
 def _residual(model, graph: Graph, prepared, h, layer):
@@ -138,13 +146,18 @@ def _step(model, graph, prepared, reverse, schedule: Schedule, alpha, carry: _Ca
     tau = jnp.where(edge_firing, t - draw, carry.tau)
     slot = tau % slots
     h_view = carry.hist_h[slot, graph.senders]
-    packets_in = carry.hist_packets[slot, reverse]
     age = jnp.clip(t - carry.hist_stamp[slot, graph.senders], 0, B)
     staleness = carry.staleness + jax.ops.segment_sum(
         edge_firing.astype(jnp.int32), age, num_segments=B + 1
     )
 
-    h_new, packets = _family_update(model, graph, prepared, carry, h_view, packets_in, alpha)
+    def receive(packets):  # packets computed now belong with H(t), in slot t % slots
+        history = carry.hist_packets.at[t % slots].set(packets)
+        return history[slot, reverse], history
+
+    h_new, packets, hist_packets = _family_update(
+        model, graph, prepared, carry, h_view, receive, alpha
+    )
     h = jnp.where(firing[:, None], h_new, carry.h)
     stamp = jnp.where(firing, t, carry.stamp)
     next_update = jnp.where(
@@ -162,14 +175,14 @@ def _step(model, graph, prepared, reverse, schedule: Schedule, alpha, carry: _Ca
         packets=packets,
         hist_h=carry.hist_h.at[write].set(h),
         hist_stamp=carry.hist_stamp.at[write].set(stamp),
-        hist_packets=carry.hist_packets.at[write].set(packets),
+        hist_packets=hist_packets,
         updates=carry.updates + firing,
         staleness=staleness,
     )
 
 
-def _start(model, graph, prepared, schedule: Schedule, h0) -> _Carry:
-    key, k_first = jr.split(jr.PRNGKey(schedule.seed))
+def _start(model, graph, prepared, schedule: Schedule, key, h0) -> _Carry:
+    key, k_first = jr.split(key)
     h, packets = _family_init(model, graph, prepared, h0)
     n, m, slots = graph.num_nodes, graph.senders.shape[0], schedule.delay + 1
     stamp = jnp.full((n,), -1, jnp.int32)
@@ -195,7 +208,7 @@ STALL_FACTOR = 0.999
 
 
 @eqx.filter_jit
-def _run(model, graph, reverse, schedule, alpha, tol, max_time, check_every, stall_checks, h0):
+def _run(model, graph, reverse, schedule, key, alpha, tol, max_time, check_every, stall_checks, h0):
     prepared = model.prepare(graph)
     checks = -(-max_time // check_every)
     times = jnp.zeros((checks,), jnp.int32)
@@ -225,7 +238,7 @@ def _run(model, graph, reverse, schedule, alpha, tol, max_time, check_every, sta
         _, _, _, c, r, _, since = state
         return (c < checks) & (r > tol) & (since < stall_checks)
 
-    carry = _start(model, graph, prepared, schedule, h0)
+    carry = _start(model, graph, prepared, schedule, key, h0)
     r0 = _residual(model, graph, prepared, carry.h, carry.layer)
     start = (carry, times, residuals, jnp.array(0), r0, r0, jnp.array(0))
     carry, times, residuals, c, r, _, since = jax.lax.while_loop(cond, chunk, start)
@@ -288,6 +301,8 @@ def simulate(
         reverse = jnp.arange(graph.senders.shape[0], dtype=jnp.int32)
     if tol is None:
         tol = 0.5 if model.family == "explicit" else default_tolerance(graph.nodes.dtype)
+    key = jr.PRNGKey(schedule.seed)
+    shape = dataclasses.replace(schedule, seed=0)  # static part: one compile for all seeds
     return _run(
-        model, graph, reverse, schedule, alpha, tol, max_time, check_every, stall_checks, h0
+        model, graph, reverse, shape, key, alpha, tol, max_time, check_every, stall_checks, h0
     )

@@ -13,11 +13,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import jax
 import numpy as np
 
 from ..asynchrony import Schedule, certify, simulate
 from ..solve import embed
-from ..train import load_run, make_batch, primary_metric
+from ..train import cast_model, load_run, make_batch, primary_metric
 from ..train._objective import batch_sums, metrics_from_sums
 
 
@@ -39,6 +40,7 @@ def async_evaluation(
     graphs: int = 10,
     step_size: float | None = None,
     max_time: int = 100_000,
+    x64: bool = False,
     progress=None,
 ) -> dict:
     """Compare synchronous and ``runs`` asynchronous inferences of the run in ``run``.
@@ -51,7 +53,12 @@ def async_evaluation(
     kind, test = data.kind, data.test[:graphs]
     if not test:
         raise ValueError(f"run {run} has no test graphs.")
-    batch = make_batch(test, data.level, config.train.dtype)
+    dtype = config.train.dtype
+    if x64:
+        jax.config.update("jax_enable_x64", True)
+        dtype = np.float64
+        model = cast_model(model, dtype)
+    batch = make_batch(test, data.level, dtype)
     solution = embed(model, batch.graph, solver=config.train.solver(model.family))
     sync = model.readout(batch.graph, solution.value)
     schedule = Schedule(stagger, delay)
@@ -64,6 +71,7 @@ def async_evaluation(
         "task": config.task,
         "metric": primary_metric(kind),
         "graphs": len(test),
+        "dtype": np.dtype(dtype).name,
         "stagger": stagger,
         "delay": delay,
         "staleness_bound": schedule.staleness_bound,

@@ -16,6 +16,7 @@ from ._objective import loss as loss
 from ._objective import metrics_from_sums as metrics_from_sums
 from ._objective import primary_metric as primary_metric
 from ._run import RunConfig as RunConfig
+from ._run import cast_model as cast_model
 from ._run import count_parameters as count_parameters
 from ._run import evaluate_run as evaluate_run
 from ._run import load_run as load_run

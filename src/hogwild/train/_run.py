@@ -98,7 +98,12 @@ def build_model(spec: dict, seed: int):
         seed=seed,
         options=spec.get("options", {}),
     )
-    dtype = jnp.dtype(spec["dtype"])
+    return cast_model(model, spec["dtype"])
+
+
+def cast_model(model, dtype):
+    """``model`` with every floating-point parameter in ``dtype``."""
+    dtype = jnp.dtype(dtype)
     return jax.tree_util.tree_map(
         lambda a: a.astype(dtype) if eqx.is_inexact_array(a) else a, model
     )
