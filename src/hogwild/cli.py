@@ -63,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--async-runs", type=int, default=5, help="table2: runs per model (5)")
     rep.add_argument("--graphs", type=int, default=10, help="table2: test graphs (10)")
     rep.add_argument("--x64", action="store_true", help="table2: infer in float64")
+    rep.add_argument("--max-time", type=int, default=100_000, help="table2: steps per run")
     rep.add_argument(
         "--step-size", default="sync", help="table2: energies' alpha: sync (1/K1), safe, number"
     )
@@ -331,6 +332,7 @@ def _reproduce(args) -> int:
         graphs=args.graphs,
         step_size=_step_size(args.step_size),
         x64=args.x64,
+        max_time=args.max_time,
         jsonl=jsonl,
         progress=progress,
     )
