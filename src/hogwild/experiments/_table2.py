@@ -36,6 +36,7 @@ def table2_rows(
     graphs=10,
     step_size="sync",
     max_time=100_000,
+    x64=False,
     jsonl=None,
     progress=None,
 ) -> list[dict]:
@@ -51,6 +52,7 @@ def table2_rows(
             graphs=graphs,
             step_size=step_size,
             max_time=max_time,
+            x64=x64,
         )
         rows.append(result)
         if jsonl is not None:
