@@ -1,7 +1,9 @@
 """A step-size certificate for asynchronous energy minimisation (Proposition 4.2).
 
-Setting. Node i fires at most every S steps and reads values at most B' = S + D + 1 steps
-old (views: S + D; a packet can lag its state by one more step). Its step is
+Setting. Node i fires at most every S steps. A view it reads is at most S + D steps old; a
+packet g_ji read from time τ ≥ t − D was built by j from views j drew when it last fired
+(up to S − 1 steps before τ), which reach back D further: everything i's step depends on is
+at most B' = S + 2D steps old (B' = S + D + D). Its step is
 h_i ← h_i − α s_i with s_i = Σ_{j∈N̄(i)} ∇_{h_i} e_j(z_ij), each e_j evaluated at a mix of
 past states. With K_e the largest |eigenvalue| of any node energy's Hessian ∇²e_j, K₁ that
 of ∇²E and d the largest degree, the error against the true gradient obeys
@@ -143,7 +145,7 @@ def certify(
         return Certificate("explicit", False, reason, schedule.staleness_bound, degree)
     if model.family == "fixed-point":
         norm = float(jnp.max(jnp.sum(jnp.abs(model.weight), axis=1)))
-        ok = norm <= model.kappa < 1
+        ok = norm <= model.kappa * (1 + 1e-6) and model.kappa < 1  # float32 projection
         reason = (
             f"contraction: |theta_m|_inf = {norm:.4g} <= kappa = {model.kappa} < 1 "
             "(Prop. 4.1, any bounded staleness)"
@@ -151,7 +153,7 @@ def certify(
             else f"|theta_m|_inf = {norm:.4g} exceeds kappa = {model.kappa}: not a contraction"
         )
         return Certificate("fixed-point", bool(ok), reason, schedule.staleness_bound, degree)
-    staleness = schedule.staleness_bound + 1
+    staleness = schedule.stagger + 2 * schedule.delay
     k1, mu, ke = (float(x) for x in _energy_constants(model, graph))
     alpha_safe = safe_step(k1, ke, degree, staleness)
     if step_size == "sync":

@@ -1,0 +1,157 @@
+"""Benchmark: cost of one simulated hogwild time step against one synchronous evaluation.
+
+Run as ``python bench/async.py [--seed 0] [--repeats 5] [--chains 64] [--length 100]
+[--stagger 4] [--delay 3] [--x64]``. Prints one ``name: value`` line per figure.
+
+Setup: a batch of ``--chains`` undirected path graphs of ``--length`` nodes (class one-hot
+in node 0, ``bench/_common.chain_batch``), float32 unless ``--x64``; the registered models
+``energy-edge``, ``gsd`` and ``ignn`` freshly initialised from ``--seed``
+(``hogwild.make_model(name, 2, 0, 1)``); the schedule ``Schedule(stagger, delay, seed)``.
+
+Async step: ``hogwild.asynchrony.simulate(model, graph, schedule, step_size=α, tol=0,
+max_time=N, check_every=N)`` runs exactly N steps (α the certified step of the energies,
+computed once). It is timed for N = ``SHORT`` and ``LONG`` and the step cost is the
+difference over LONG − SHORT steps, so compilation (warm-up call), the host-side setup of
+``simulate`` (reverse edges), the initial packets and residual checks cancel.
+
+Sync evaluation: one ∇_H E (energies) or one F(H) (IGNN) with the H-independent part
+``model.prepare(graph)`` computed once, as the synchronous solvers do. ``*_sync_eval_ms``
+is measured the same way as the async step — the difference of jitted loops of SHORT and
+LONG evaluations (H ← H − α∇E(H), or H ← F(H)) over LONG − SHORT — so both sides pay the
+same per-iteration overheads; ``*_sync_call_ms`` is one jitted call (with dispatch).
+The headline ``async_step_vs_sync_gradient`` (energy-edge) uses the loop figure.
+``*_node_updates_per_second``: real-node updates in the extra LONG − SHORT steps
+(``trace.updates``) per wall second of them. All calls are interleaved (a, b, a, b, ...)
+and timed as medians of ``--repeats`` after a warm-up call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from _common import chain_batch, fmt, load_note, timed_interleaved, to_dtype
+
+import hogwild
+from hogwild.asynchrony import Schedule, certify, simulate
+
+SHORT, LONG = 200, 400
+RATIO_TARGET = 1.5
+MODELS = ("energy-edge", "gsd", "ignn")
+
+
+def emit(name: str, value) -> None:
+    print(f"{name}: {fmt(value)}", flush=True)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--seed", type=int, default=0, help="model and schedule seed (default 0)")
+    p.add_argument("--repeats", type=int, default=5, help="timed calls per figure (default 5)")
+    p.add_argument("--chains", type=int, default=64, help="chains in the batch (default 64)")
+    p.add_argument("--length", type=int, default=100, help="nodes per chain (default 100)")
+    p.add_argument("--stagger", type=int, default=4, help="stagger S (default 4)")
+    p.add_argument("--delay", type=int, default=3, help="delay D (default 3)")
+    p.add_argument("--x64", action="store_true", help="float64 instead of float32")
+    return p.parse_args(argv)
+
+
+def sync_loop(model, graph, alpha):
+    """Jitted ``once(h, p)`` (one evaluation) and ``loop(h, p, n)`` (n evaluations, each
+    feeding the next), and ``p = model.prepare(graph)``."""
+    prepared = model.prepare(graph)
+    if model.family == "optimisation":
+        grad = jax.grad(lambda h, p: model.energy(graph, h, p))
+
+        def once(h, p):
+            return grad(h, p)
+
+        def body(h, p):
+            return h - alpha * grad(h, p)
+    else:
+
+        def once(h, p):
+            return model.fixed_point_map(graph, h, p)
+
+        body = once
+
+    @eqx.filter_jit
+    def loop(h, p, n):
+        return jax.lax.fori_loop(0, n, lambda _, x: body(x, p), h)
+
+    return eqx.filter_jit(once), loop, prepared
+
+
+def bench_model(name, graph, schedule, args, dtype):
+    model = to_dtype(hogwild.make_model(name, 2, 0, 1, seed=args.seed), dtype)
+    alpha = None
+    if model.family == "optimisation":
+        cert = certify(model, graph, schedule)
+        alpha = cert.safe_step
+        emit(f"{name}_step_size", alpha)
+    once, loop, prepared = sync_loop(model, graph, 0.0 if alpha is None else alpha)
+    h0 = jnp.zeros((graph.num_nodes, model.hidden), graph.nodes.dtype)
+
+    def run(n):
+        return simulate(model, graph, schedule, step_size=alpha, tol=0.0, max_time=n, check_every=n)
+
+    calls = [
+        (run, (SHORT,)),
+        (run, (LONG,)),
+        (loop, (h0, prepared, SHORT)),
+        (loop, (h0, prepared, LONG)),
+        (once, (h0, prepared)),
+    ]
+    (short_s, short_tr, _), (long_s, long_tr, _), (ls_s, _, _), (ll_s, _, _), (call_s, _, _) = (
+        timed_interleaved(calls, args.repeats)
+    )
+    assert int(short_tr.steps) == SHORT and int(long_tr.steps) == LONG
+    steps = LONG - SHORT
+    async_ms = 1e3 * (long_s - short_s) / steps
+    sync_ms = 1e3 * (ll_s - ls_s) / steps
+    real = np.asarray(graph.node_mask)
+    extra_updates = int(
+        np.asarray(long_tr.updates)[real].sum() - np.asarray(short_tr.updates)[real].sum()
+    )
+    emit(f"{name}_async_step_ms", async_ms)
+    emit(f"{name}_sync_eval_ms", sync_ms)
+    emit(f"{name}_sync_call_ms", 1e3 * call_s)
+    emit(f"{name}_async_run_{LONG}_steps_ms", 1e3 * long_s)
+    emit(f"{name}_async_step_vs_sync", async_ms / sync_ms)
+    emit(f"{name}_async_step_vs_sync_call", async_ms / (1e3 * call_s))
+    emit(f"{name}_node_updates_per_second", extra_updates / (long_s - short_s))
+    emit(f"{name}_updates_per_real_node_per_step", extra_updates / (steps * int(real.sum())))
+    return async_ms / sync_ms
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.x64:
+        jax.config.update("jax_enable_x64", True)
+    dtype = np.float64 if args.x64 else np.float32
+    graph, _ = chain_batch(args.chains, args.length, dtype=dtype)
+    schedule = Schedule(args.stagger, args.delay, args.seed)
+    print(
+        f"# bench/async.py  jax {jax.__version__}  backend {jax.default_backend()}  "
+        f"dtype {np.dtype(dtype).name}  batch {args.chains} chains x {args.length} nodes "
+        f"(padded {graph.num_nodes} nodes, {graph.senders.shape[0]} edges)  "
+        f"S {args.stagger} D {args.delay}  seed {args.seed}  repeats {args.repeats}  "
+        f"steps {SHORT}/{LONG}  {load_note()}",
+        flush=True,
+    )
+    ratios = {name: bench_model(name, graph, schedule, args, dtype) for name in MODELS}
+    emit("async_step_vs_sync_gradient", ratios["energy-edge"])
+    emit(
+        f"target_met_async_step_vs_sync_gradient_le_{RATIO_TARGET}",
+        ratios["energy-edge"] <= RATIO_TARGET,
+    )
+    print(f"# end  {load_note()}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
