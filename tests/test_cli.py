@@ -180,3 +180,74 @@ def test_cli_models_prints_parameter_counts(capsys):
         model = make_model(name, data.in_size, data.edge_size, data.out_size)
         leaves = jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array))
         assert int(fields[3]) == sum(leaf.size for leaf in leaves) > 0
+
+
+@pytest.fixture(scope="module")
+def tiny_gcn_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "gcn"
+    args = ["train", "--task", "chains", "--model", "gcn", "--length", "6", "--graphs", "6"]
+    assert main([*args, "--epochs", "3", "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def test_cli_async_implicit_model_matches_synchronous(tiny_run, capsys):
+    """`hogwild async` on an energy run: every asynchronous run reaches the synchronous
+    predictions (Prop. 4.2) and the files it promises exist."""
+    args = ["async", "--run", str(tiny_run), "--runs", "2", "--step-size", "sync", "--x64"]
+    assert main(args) == 0
+    result = json.loads((tiny_run / "async-S4-D3.json").read_text())
+    assert result["all_converged"] and len(result["async"]) == 2
+    assert result["max_deviation"] < 1e-4 and result["decrease_mean"] == 0.0
+    assert all(e["max_staleness"] <= 7 for e in result["async"])
+    assert (tiny_run / "async-S4-D3.png").stat().st_size > 0
+    assert "decrease" in capsys.readouterr().out
+
+
+def test_cli_async_explicit_model_deviates(tiny_gcn_run):
+    """`hogwild async` on a GCN run: not certified, and asynchrony changes its outputs."""
+    assert main(["async", "--run", str(tiny_gcn_run), "--runs", "3", "--delay", "4"]) == 0
+    result = json.loads((tiny_gcn_run / "async-S4-D4.json").read_text())
+    assert not result["certificate"]["safe"]
+    assert result["max_deviation"] > 1e-6
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--runs", "0"], "--runs and --graphs must be >= 1"),
+        (["--step-size", "-1"], "--step-size must be > 0"),
+        (["--step-size", "fast"], "--step-size must be a number, 'safe' or 'sync'"),
+        (["--stagger", "0"], "stagger S must be an integer >= 1"),
+    ],
+)
+def test_cli_async_bad_input_is_one_line_error(tiny_run, args, message, capsys):
+    assert main(["async", "--run", str(tiny_run), *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_cli_reproduce_figure1(tmp_path, capsys):
+    """Figure 1: the synchronous outputs of the unit-weight 3-layer sum GNN, and
+    asynchronous orderings that give other outputs."""
+    assert main(["reproduce", "figure1", "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "figure1.json").read_text())
+    x = np.asarray(data["features"])
+    h = x.copy()
+    for _ in range(3):  # h_i <- h_i + sum of neighbours on the path, by hand
+        h = h + np.concatenate([[0], h[:-1]]) + np.concatenate([h[1:], [0]])
+    np.testing.assert_allclose(data["synchronous"], h)
+    assert data["distinct_outputs"] > 1
+    assert data["runs_equal_to_synchronous"] < data["runs"]
+    assert (tmp_path / "figure1.png").stat().st_size > 0
+
+
+def test_cli_reproduce_table2(tiny_run, tiny_gcn_run, tmp_path, capsys):
+    """Table 2 runner: one row per run, implicit decrease 0, written as Markdown and JSONL."""
+    args = ["reproduce", "table2", str(tiny_run), str(tiny_gcn_run), "--async-runs", "2"]
+    assert main([*args, "--out", str(tmp_path), "--x64"]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "table2.jsonl").read_text().splitlines()]
+    assert sorted(r["model"] for r in rows) == ["energy-node", "gcn"]
+    energy = next(r for r in rows if r["model"] == "energy-node")
+    assert energy["decrease_mean"] == 0.0 and energy["max_deviation"] < 1e-4
+    table = (tmp_path / "table2_table.md").read_text()
+    assert "| chains | gcn |" in table and "38.8 ± 3.3" in table
