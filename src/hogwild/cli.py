@@ -102,6 +102,12 @@ def _overrides(args) -> tuple[dict, dict, dict]:
         for flag, name in _TASK_FLAGS.items()
         if getattr(args, flag) is not None
     }
+    for flag, name in _TASK_FLAGS.items():
+        if name in task and name not in task_fields:
+            raise ValueError(
+                f"--{flag} does not apply to task {args.task!r}; its options: "
+                f"{', '.join(sorted(task_fields))} (set them with --set KEY=VALUE)."
+            )
     if args.data_seed is not None:
         task["seed"] = args.data_seed
     train = {

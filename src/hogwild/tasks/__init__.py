@@ -6,8 +6,22 @@ from ._base import Dataset as Dataset
 from ._base import split_indices as split_indices
 from .chains import ChainsConfig as ChainsConfig
 from .chains import make_chains as make_chains
+from .coordinates import CoordinatesConfig as CoordinatesConfig
+from .coordinates import make_coordinates as make_coordinates
+from .counting import CountingConfig as CountingConfig
+from .counting import make_counting as make_counting
+from .mnist_terrain import MnistTerrainConfig as MnistTerrainConfig
+from .mnist_terrain import make_mnist_terrain as make_mnist_terrain
+from .sums import SumsConfig as SumsConfig
+from .sums import make_sums as make_sums
 
-TASKS = {"chains": (ChainsConfig, make_chains)}
+TASKS = {
+    "chains": (ChainsConfig, make_chains),
+    "counting": (CountingConfig, make_counting),
+    "sums": (SumsConfig, make_sums),
+    "coordinates": (CoordinatesConfig, make_coordinates),
+    "mnist": (MnistTerrainConfig, make_mnist_terrain),
+}
 
 
 def make_task(name: str, config=None) -> Dataset:

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..graph import GraphData
 
-Kind = Literal["binary", "multiclass", "regression"]
+Kind = Literal["binary", "multiclass", "regression", "distance"]
 Level = Literal["node", "graph"]
 
 
@@ -18,8 +18,9 @@ class Dataset:
     """Train / validation / test graphs of one task, with what the model must output.
 
     Attributes:
-        kind: ``binary`` (one logit, BCE), ``multiclass`` (``out_size`` logits, cross-entropy)
-            or ``regression`` (``out_size`` values, MSE).
+        kind: ``binary`` (one logit, BCE), ``multiclass`` (``out_size`` logits, cross-entropy),
+            ``regression`` (``out_size`` values, MSE) or ``distance`` (``out_size``-dim
+            points scored by their pairwise distances within each graph, no global frame).
         level: ``node`` (targets on every node) or ``graph`` (one target per graph).
         out_size: J, the size of the model's output per node (or per graph).
     """

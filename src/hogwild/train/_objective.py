@@ -2,6 +2,14 @@
 
 BCE for binary targets, cross-entropy for multi-class, MSE for regression. Metrics:
 classification error, and relative RMSE = RMSE / RMS(targets) for regression.
+
+``distance`` (the coordinates task: relative localisation, no global frame): the rows of
+``pred`` are points p_i and the targets true positions x_i; over all ordered pairs i ≠ j of
+real nodes of the same graph, loss = mean (‖p_i − p_j‖ − ‖x_i − x_j‖)² and relative RMSE =
+sqrt(mean squared distance error) / sqrt(mean ‖x_i − x_j‖²). Both are invariant to
+rotating, reflecting and translating the predictions. The pairs are a dense N × N mask over
+the padded batch built from ``graph.node_graph`` and ``graph.node_mask`` (jit-friendly, no
+loop over graphs), so batches are limited to `MAX_PAIR_NODES` padded nodes.
 """
 
 from __future__ import annotations
@@ -12,13 +20,51 @@ import optax
 
 from ._batch import Batch
 
+MAX_PAIR_NODES = 4096
+"""Largest padded batch (nodes) for the ``distance`` kind, whose N × N pair arrays would
+otherwise grow without bound (4096² float32 = 64 MiB per array)."""
+
 
 def _masked_mean(values, mask):
     return jnp.sum(jnp.where(mask, values, 0.0)) / jnp.maximum(jnp.sum(mask), 1)
 
 
-def row_losses(kind: str, pred, targets):
-    """Per-row loss: BCE on one logit, softmax cross-entropy, or mean squared error."""
+def pair_mask(graph):
+    """(N, N) bool: i ≠ j, both real nodes, in the same graph of the padded batch."""
+    n = graph.node_mask.shape[0]
+    if n > MAX_PAIR_NODES:
+        raise ValueError(
+            f"the distance loss compares all node pairs of a batch (an N x N array); this "
+            f"batch has N = {n} padded nodes > {MAX_PAIR_NODES}. Use smaller batches, e.g. "
+            "--set batch_size=100 (graphs per batch)."
+        )
+    real = graph.node_mask[:, None] & graph.node_mask[None, :]
+    same = graph.node_graph[:, None] == graph.node_graph[None, :]
+    return real & same & ~jnp.eye(n, dtype=bool)
+
+
+def pairwise_distances(points):
+    """(N, N) Euclidean distances with finite gradients where points coincide (d = 0)."""
+    sq = jnp.sum((points[:, None, :] - points[None, :, :]) ** 2, axis=-1)
+    apart = sq > 0
+    return jnp.where(apart, jnp.sqrt(jnp.where(apart, sq, 1.0)), 0.0)
+
+
+def _pair_terms(pred, targets, graph):
+    """(pair mask, squared distance errors, squared true distances), zero off the mask."""
+    mask = pair_mask(graph)
+    true = pairwise_distances(targets)
+    error = jnp.where(mask, (pairwise_distances(pred) - true) ** 2, 0.0)
+    return mask, error, jnp.where(mask, true**2, 0.0)
+
+
+def row_losses(kind: str, pred, targets, graph=None):
+    """Per-row loss: BCE on one logit, softmax cross-entropy, or mean squared error.
+
+    ``distance`` (needs the batch's ``graph``): node i's mean squared distance error over
+    its partners j in the same graph (0 for a node without partners). `loss` for this kind
+    averages over pairs, which differs from the mean of these rows when graph sizes differ.
+    """
     if kind == "binary":
         return optax.sigmoid_binary_cross_entropy(pred[:, 0], targets[:, 0])
     if kind == "multiclass":
@@ -26,11 +72,21 @@ def row_losses(kind: str, pred, targets):
         return optax.softmax_cross_entropy_with_integer_labels(pred, labels)
     if kind == "regression":
         return jnp.mean((pred - targets) ** 2, axis=-1)
-    raise ValueError(f"unknown task kind {kind!r}; valid: binary, multiclass, regression.")
+    if kind == "distance":
+        if graph is None:
+            raise ValueError("the distance kind needs the batch's `graph` to pair its nodes.")
+        mask, error, _ = _pair_terms(pred, targets, graph)
+        return jnp.sum(error, axis=1) / jnp.maximum(jnp.sum(mask, axis=1), 1)
+    raise ValueError(
+        f"unknown task kind {kind!r}; valid: binary, multiclass, regression, distance."
+    )
 
 
 def loss(kind: str, pred, batch: Batch):
-    """Mean loss over the real rows of ``batch``."""
+    """Mean loss over the real rows of ``batch`` (``distance``: over its node pairs)."""
+    if kind == "distance":
+        mask, error, _ = _pair_terms(pred, batch.targets, batch.graph)
+        return jnp.sum(error) / jnp.maximum(jnp.sum(mask), 1)
     return _masked_mean(row_losses(kind, pred, batch.targets), batch.mask)
 
 
@@ -41,7 +97,18 @@ def predicted_labels(kind: str, pred):
 
 
 def batch_sums(kind: str, pred, batch: Batch) -> dict:
-    """Sufficient statistics of the metrics over the real rows (summable across batches)."""
+    """Sufficient statistics of the metrics over the real rows (summable across batches);
+    for ``distance`` over the node pairs (``count`` and ``values`` are numbers of pairs)."""
+    if kind == "distance":
+        mask, error, true_sq = _pair_terms(pred, batch.targets, batch.graph)
+        pairs, total = jnp.sum(mask), jnp.sum(error)
+        return {
+            "count": pairs,
+            "loss": total,
+            "squared_error": total,
+            "squared_target": jnp.sum(true_sq),
+            "values": pairs,
+        }
     m = batch.mask
     sums = {
         "count": jnp.sum(m),
@@ -58,10 +125,11 @@ def batch_sums(kind: str, pred, batch: Batch) -> dict:
 
 
 def metrics_from_sums(kind: str, sums: dict) -> dict:
-    """loss and error (classification) or rmse and relative_rmse (regression), as floats."""
+    """loss and error (classification) or rmse and relative_rmse (regression, distance: of
+    the pairwise distances), as floats."""
     total = {k: float(np.sum([float(s[k]) for s in sums])) for k in sums[0]}
     out = {"loss": total["loss"] / max(total["count"], 1)}
-    if kind == "regression":
+    if kind in ("regression", "distance"):
         rmse = np.sqrt(total["squared_error"] / max(total["values"], 1))
         rms = np.sqrt(total["squared_target"] / max(total["values"], 1))
         out.update(rmse=float(rmse), relative_rmse=float(rmse / max(rms, 1e-12)))
@@ -73,4 +141,4 @@ def metrics_from_sums(kind: str, sums: dict) -> dict:
 
 def primary_metric(kind: str) -> str:
     """The metric reported in the paper's tables for this kind of task."""
-    return "relative_rmse" if kind == "regression" else "error"
+    return "relative_rmse" if kind in ("regression", "distance") else "error"

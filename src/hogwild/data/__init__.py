@@ -1,0 +1,4 @@
+"""Datasets read from disk (or downloaded once into a cache), checked before use."""
+
+from .mnist import DataError as DataError
+from .mnist import load_mnist as load_mnist
