@@ -55,7 +55,12 @@ def _parser() -> argparse.ArgumentParser:
     models.add_argument("--task", default="chains", help="count parameters for this task")
     sub.add_parser("tasks", help="list the registered tasks and their options")
     rep = sub.add_parser("reproduce", help="regenerate a figure or table of the paper")
-    rep.add_argument("what", choices=["figure1", "table2"], help="which one")
+    rep.add_argument("what", choices=["figure1", "table1", "table2"], help="which one")
+    rep.add_argument("--protocol", default="quick", help="table1: quick (default) or paper")
+    rep.add_argument(
+        "--cell", action="append", default=[], metavar="TASK:MODEL", help="table1: only these"
+    )
+    rep.add_argument("--runs-dir", default="runs/table1", help="table1: run directories here")
     rep.add_argument(
         "runs", nargs="*", help="table2: trained run directories (best validation loss per model)"
     )
@@ -314,6 +319,8 @@ def _reproduce(args) -> int:
         )
         print(f"wrote {out}/figure1.png and figure1.json", file=sys.stderr)
         return 0
+    if args.what == "table1":
+        return _reproduce_table1(args, out)
     if not args.runs:
         raise ValueError("table2 needs run directories, e.g. runs/chains/*-seed0.")
 
@@ -346,6 +353,61 @@ def _reproduce(args) -> int:
     write_atomic(out / "table2_table.md", table.encode())
     print(table, end="")
     print(f"wrote {out}/table2_table.md and table2.jsonl", file=sys.stderr)
+    return 0
+
+
+def _table1_cells(args) -> list[tuple[str, str]]:
+    from .experiments._table1 import TASK_ORDER
+
+    if not args.cell:
+        return [(t, m) for t in TASK_ORDER if t in TASKS for m in MODELS]
+    cells = []
+    for item in args.cell:
+        task, sep, model = item.partition(":")
+        if not sep or task not in TASKS or model not in MODELS:
+            raise ValueError(
+                f"--cell expects TASK:MODEL with TASK in {', '.join(sorted(TASKS))} and MODEL "
+                f"in {', '.join(MODELS)}; got {item!r}."
+            )
+        cells.append((task, model))
+    return cells
+
+
+def _reproduce_table1(args, out) -> int:
+    from .experiments import _table1 as t1
+    from .train import write_atomic
+
+    if args.protocol not in t1.PROTOCOLS:
+        raise ValueError(f"unknown protocol {args.protocol!r}; valid: {', '.join(t1.PROTOCOLS)}.")
+    protocol, jsonl = t1.PROTOCOLS[args.protocol], out / "table1.jsonl"
+    cells = _table1_cells(args)
+    print(
+        f"table1, {protocol.name} protocol: {len(cells)} cells x {protocol.folds} folds x "
+        f"{protocol.seeds} seeds; results append to {jsonl} (rerun to resume)",
+        file=sys.stderr,
+    )
+    signal.signal(signal.SIGTERM, _interrupt)
+
+    def progress(r):
+        print(
+            f"{r['task']:>11} {r['model']:17} fold {r['fold']} seed {r['seed']}: test "
+            f"{r['test']:.1f}  validation {r['validation']:.1f}  {r['seconds']:.0f}s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    try:
+        for task, model in cells:
+            t1.run_cell(task, model, protocol, args.runs_dir, jsonl, progress)
+    except KeyboardInterrupt:
+        print(f"interrupted; finished runs are in {jsonl}; rerun to resume", file=sys.stderr)
+        return 130
+    rows = t1.load_rows(jsonl, protocol.name)
+    table = t1.table1_markdown(rows)
+    write_atomic(out / "table1_table.md", table.encode())
+    t1.table1_figure(rows, out / "table1.png")
+    print(table, end="")
+    print(f"wrote {out}/table1_table.md, table1.png, table1.jsonl", file=sys.stderr)
     return 0
 
 

@@ -9,6 +9,9 @@ from ._summary import PAPER_TABLE1 as PAPER_TABLE1
 from ._summary import summarise_runs as summarise_runs
 from ._summary import summary_figure as summary_figure
 from ._summary import summary_markdown as summary_markdown
+from ._table1 import PROTOCOLS as PROTOCOLS
+from ._table1 import run_cell as run_cell
+from ._table1 import table1_markdown as table1_markdown
 from ._table2 import PAPER_TABLE2 as PAPER_TABLE2
 from ._table2 import best_on_validation as best_on_validation
 from ._table2 import table2_markdown as table2_markdown

@@ -64,10 +64,11 @@ def is_connected(adjacency: np.ndarray) -> bool:
 
 
 def sample_points(rng: np.random.Generator, num_nodes: int, radius: float) -> np.ndarray:
-    """Uniform points in the unit square, redrawn until their radius graph is connected."""
+    """Uniform points in the unit square (float32, as stored), redrawn until their radius
+    graph is connected."""
     for _ in range(MAX_ATTEMPTS):
-        points = rng.uniform(size=(num_nodes, 2))
-        if is_connected(pairwise_distances(points) < radius):
+        points = rng.uniform(size=(num_nodes, 2)).astype(np.float32)  # as stored
+        if is_connected(pairwise_distances(points.astype(np.float64)) < radius):
             return points
     raise ValueError(
         f"no connected graph of {num_nodes} points with `radius` {radius} in {MAX_ATTEMPTS} "
@@ -78,13 +79,14 @@ def sample_points(rng: np.random.Generator, num_nodes: int, radius: float) -> np
 def make_coordinates_graph(points: np.ndarray, radius: float) -> GraphData:
     """The radius graph of ``points``: one-hot ids, distances on edges, coordinates as targets."""
     n = points.shape[0]
-    dist = pairwise_distances(points)
+    points = points.astype(np.float32)  # stored targets; edges and distances agree with them
+    dist = pairwise_distances(points.astype(np.float64))
     i, j = np.nonzero(np.triu(dist < radius, k=1))
     return graph_from_edges(
         np.eye(n, dtype=np.float32),
         np.stack([i, j], axis=1),
         edges=dist[i, j, None].astype(np.float32),
-        node_targets=points.astype(np.float32),
+        node_targets=points,
     )
 
 
