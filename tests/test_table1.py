@@ -1,0 +1,43 @@
+"""The Table 1 runner: one tiny cell end to end, resuming, and interrupted runs."""
+
+import json
+
+import pytest
+
+from hogwild.experiments._table1 import Protocol, load_rows, run_cell, table1_markdown
+
+TINY = Protocol(
+    "tiny",
+    folds=2,
+    seeds=1,
+    epochs=3,
+    patience=3,
+    task_options={"chains": {"length": 6, "num_graphs": 6}},
+)
+
+
+def test_cell_runs_every_fold_and_seed_then_resumes(tmp_path):
+    """A cell writes one JSON line per fold × seed; a second call trains nothing new."""
+    jsonl = tmp_path / "table1.jsonl"
+    rows = run_cell("chains", "gcn", TINY, tmp_path / "runs", jsonl)
+    assert [(r["fold"], r["seed"]) for r in rows] == [(0, 0), (1, 0)]
+    assert all(0.0 <= r["test"] <= 100.0 and r["protocol"] == "tiny" for r in rows)
+    config = json.loads((tmp_path / "runs/tiny/chains/gcn/fold1-seed0/config.json").read_text())
+    assert config["task_options"]["seed"] == 1  # the fold is the split seed
+    assert run_cell("chains", "gcn", TINY, tmp_path / "runs", jsonl) == []
+    assert len(load_rows(jsonl, "tiny")) == 2
+    table = table1_markdown(load_rows(jsonl))
+    assert "| gcn |" in table and "paper 47.0 ± 0.0" in table
+
+
+def test_interrupted_run_is_not_recorded(tmp_path, monkeypatch):
+    """A run stopped by Ctrl-C is not written to the JSON lines, so a rerun redoes it."""
+    import hogwild.experiments._table1 as t1
+
+    def interrupted(config, out):
+        return {"stopped": "interrupted during epoch 2", "primary_metric": "error"}
+
+    monkeypatch.setattr(t1, "train_run", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_cell("chains", "gcn", TINY, tmp_path / "runs", tmp_path / "t.jsonl")
+    assert load_rows(tmp_path / "t.jsonl") == []
