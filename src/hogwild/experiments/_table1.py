@@ -87,13 +87,16 @@ class Protocol:
     epochs: int
     patience: int
     task_options: dict
+    train_options: dict = dataclasses.field(default_factory=dict)
 
-    def train_config(self, seed: int) -> TrainConfig:
-        return TrainConfig(epochs=self.epochs, patience=self.patience, seed=seed)
+    def train_config(self, task: str, seed: int) -> TrainConfig:
+        extra = self.train_options.get(task, {})
+        return TrainConfig(epochs=self.epochs, patience=self.patience, seed=seed, **extra)
 
 
 PROTOCOLS = {
-    "paper": Protocol("paper", 10, 5, 5000, 300, {}),
+    # coordinates: 900 training graphs x 20 nodes exceed one all-pairs distance batch.
+    "paper": Protocol("paper", 10, 5, 5000, 300, {}, {"coordinates": {"batch_size": 100}}),
     "quick": Protocol(
         "quick",
         folds=2,
@@ -131,7 +134,7 @@ def run_cell(task, model, protocol: Protocol, runs_dir, jsonl, progress=None) ->
             if (protocol.name, task, model, fold, seed) in done:
                 continue
             options = {**protocol.task_options.get(task, {}), "seed": fold}
-            config = RunConfig(task, model, options, protocol.train_config(seed))
+            config = RunConfig(task, model, options, protocol.train_config(task, seed))
             out = Path(runs_dir) / protocol.name / task / model / f"fold{fold}-seed{seed}"
             start = time.perf_counter()
             metrics = train_run(config, out)
