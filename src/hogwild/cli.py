@@ -56,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("tasks", help="list the registered tasks and their options")
     rep = sub.add_parser("reproduce", help="regenerate a figure or table of the paper")
     rep.add_argument("what", choices=["figure1", "table1", "table2"], help="which one")
-    rep.add_argument("--protocol", default="quick", help="table1: quick (default) or paper")
+    rep.add_argument("--protocol", default="reduced", help="table1: reduced (default) or paper")
     rep.add_argument(
         "--cell", action="append", default=[], metavar="TASK:MODEL", help="table1: only these"
     )
