@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..train import RunConfig, TrainConfig, train_run, write_atomic
+from ..train import RunConfig, TrainConfig, append_json_line, train_run
 
 #: Table 1 of the paper: test error / relative RMSE in %, mean ± std (10 folds × 5 seeds).
 PAPER = {
@@ -123,11 +123,6 @@ def _done(jsonl: Path) -> set[tuple]:
     return {(r["protocol"], r["task"], r["model"], r["fold"], r["seed"]) for r in rows}
 
 
-def _append(jsonl: Path, row: dict) -> None:
-    previous = jsonl.read_text() if jsonl.is_file() else ""
-    write_atomic(jsonl, (previous + json.dumps(row) + "\n").encode())
-
-
 def run_cell(task, model, protocol: Protocol, runs_dir, jsonl, progress=None) -> list[dict]:
     """Every fold × seed run of one cell that ``jsonl`` does not hold yet."""
     jsonl, done, rows = Path(jsonl), _done(Path(jsonl)), []
@@ -157,7 +152,7 @@ def run_cell(task, model, protocol: Protocol, runs_dir, jsonl, progress=None) ->
                 "seconds": time.perf_counter() - start,
                 "run": str(out),
             }
-            _append(jsonl, row)
+            append_json_line(jsonl, row)
             rows.append(row)
             if progress is not None:
                 progress(row)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..train import write_atomic
+from ..train import append_json_line
 from ._async_eval import async_evaluation
 
 #: Table 2 of the paper (decrease, mean ± std over 5 asynchronous runs).
@@ -56,10 +56,7 @@ def table2_rows(
         )
         rows.append(result)
         if jsonl is not None:
-            slim = {**result, "async": [_slim(e) for e in result["async"]]}
-            path = Path(jsonl)
-            previous = path.read_text() if path.is_file() else ""
-            write_atomic(path, (previous + json.dumps(slim) + "\n").encode())
+            append_json_line(jsonl, {**result, "async": [_slim(e) for e in result["async"]]})
         if progress is not None:
             progress(result)
     return rows

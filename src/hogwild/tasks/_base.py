@@ -58,3 +58,11 @@ def split_indices(num: int, fractions: tuple[float, float, float], seed: int):
     n_val = max(1, int(round(fractions[1] * num)))
     n_train = min(n_train, num - n_val - 1)
     return order[:n_train], order[n_train : n_train + n_val], order[n_train + n_val :]
+
+
+def split_dataset(name: str, graphs: list[GraphData], fractions, seed: int, **task) -> Dataset:
+    """``graphs`` split by graph with `split_indices` into a `Dataset` (``task``: kind,
+    level, out_size)."""
+    tr, va, te = split_indices(len(graphs), fractions, seed)
+    pick = lambda idx: [graphs[i] for i in idx]  # noqa: E731
+    return Dataset(name=name, train=pick(tr), validation=pick(va), test=pick(te), **task)

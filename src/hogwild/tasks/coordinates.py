@@ -22,7 +22,7 @@ import numbers
 import numpy as np
 
 from ..graph import GraphData, graph_from_edges
-from ._base import Dataset, split_indices
+from ._base import Dataset, split_dataset
 from ._checks import check_int, check_split
 
 MAX_ATTEMPTS = 10_000
@@ -97,12 +97,11 @@ def make_coordinates(config: CoordinatesConfig = CoordinatesConfig()) -> Dataset
         make_coordinates_graph(sample_points(rng, config.num_nodes, config.radius), config.radius)
         for _ in range(config.num_graphs)
     ]
-    tr, va, te = split_indices(config.num_graphs, config.fractions, config.seed)
-    return Dataset(
-        name="coordinates",
-        train=[graphs[i] for i in tr],
-        validation=[graphs[i] for i in va],
-        test=[graphs[i] for i in te],
+    return split_dataset(
+        "coordinates",
+        graphs,
+        config.fractions,
+        config.seed,
         kind="distance",
         level="node",
         out_size=2,

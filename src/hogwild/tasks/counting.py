@@ -16,7 +16,7 @@ import dataclasses
 import numpy as np
 
 from ..graph import GraphData, graph_from_edges
-from ._base import Dataset, split_indices
+from ._base import Dataset, split_dataset
 from ._checks import check_int, check_split
 
 MAX_DEGREE = 2
@@ -65,12 +65,11 @@ def make_counting(config: CountingConfig = CountingConfig()) -> Dataset:
     rng = np.random.default_rng([config.seed, 1])  # split_indices uses plain `seed`
     lengths = rng.integers(config.min_length, config.max_length + 1, size=config.num_graphs)
     graphs = [make_counting_chain(int(n)) for n in lengths]
-    tr, va, te = split_indices(config.num_graphs, config.fractions, config.seed)
-    return Dataset(
-        name="counting",
-        train=[graphs[i] for i in tr],
-        validation=[graphs[i] for i in va],
-        test=[graphs[i] for i in te],
+    return split_dataset(
+        "counting",
+        graphs,
+        config.fractions,
+        config.seed,
         kind="regression",
         level="node",
         out_size=1,

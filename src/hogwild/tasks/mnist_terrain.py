@@ -33,7 +33,7 @@ import numbers
 import numpy as np
 
 from ..graph import GraphData, graph_from_edges
-from ._base import Dataset, split_indices
+from ._base import Dataset, split_dataset
 from ._checks import check_int, check_split
 
 MAX_TRIES = 1000
@@ -178,13 +178,6 @@ def make_mnist_terrain(config: MnistTerrainConfig = MnistTerrainConfig()) -> Dat
 
     images, labels = load_mnist("train")
     graphs, _ = terrain_graphs(images, labels, config)
-    tr, va, te = split_indices(len(graphs), config.fractions, config.seed)
-    return Dataset(
-        name="mnist",
-        train=[graphs[i] for i in tr],
-        validation=[graphs[i] for i in va],
-        test=[graphs[i] for i in te],
-        kind="binary",
-        level="node",
-        out_size=1,
+    return split_dataset(
+        "mnist", graphs, config.fractions, config.seed, kind="binary", level="node", out_size=1
     )

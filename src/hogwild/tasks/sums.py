@@ -12,7 +12,7 @@ import dataclasses
 import numpy as np
 
 from ..graph import graph_from_edges
-from ._base import Dataset, split_indices
+from ._base import Dataset, split_dataset
 from ._checks import check_int, check_split
 
 
@@ -41,13 +41,6 @@ def make_sums(config: SumsConfig = SumsConfig()) -> Dataset:
         graph_from_edges(x[:, None].copy(), pairs, node_targets=np.full((n, 1), total, np.float32))
         for x, total in zip(bits, totals)
     ]
-    tr, va, te = split_indices(config.num_graphs, config.fractions, config.seed)
-    return Dataset(
-        name="sums",
-        train=[graphs[i] for i in tr],
-        validation=[graphs[i] for i in va],
-        test=[graphs[i] for i in te],
-        kind="regression",
-        level="node",
-        out_size=1,
+    return split_dataset(
+        "sums", graphs, config.fractions, config.seed, kind="regression", level="node", out_size=1
     )

@@ -4,6 +4,7 @@ from ._batch import Batch as Batch
 from ._batch import make_batch as make_batch
 from ._batch import make_batches as make_batches
 from ._checkpoint import CheckpointError as CheckpointError
+from ._checkpoint import append_json_line as append_json_line
 from ._checkpoint import load_checkpoint as load_checkpoint
 from ._checkpoint import save_checkpoint as save_checkpoint
 from ._checkpoint import write_atomic as write_atomic

@@ -45,6 +45,14 @@ def write_json(path, obj) -> None:
     write_atomic(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
 
+def append_json_line(path, obj) -> None:
+    """Append ``obj`` as one JSON line; the file is rewritten atomically, so a crash leaves
+    either the old lines or the old lines plus this one."""
+    path = Path(path)
+    previous = path.read_text() if path.is_file() else ""
+    write_atomic(path, (previous + json.dumps(obj) + "\n").encode())
+
+
 def save_checkpoint(path, model, spec: dict) -> None:
     """Save ``model``'s leaves with ``spec`` (everything needed to rebuild its skeleton)."""
     buffer = io.BytesIO()
