@@ -120,13 +120,13 @@ def bench_state(name, model, batch, data, repeats, traces):
     for solver in solvers.values():
         fixed = (optimiser, data.kind, solver, adjoint)
         calls.append((train_step, (model, opt_state, batch, cold, *fixed)))
-        stepped, stepped_state, _, warm, _ = train_step(model, opt_state, batch, cold, *fixed)
-        calls.append((train_step, (stepped, stepped_state, batch, warm, *fixed)))
+        out = train_step(model, opt_state, batch, cold, *fixed)
+        calls.append((train_step, (out.model, out.opt_state, batch, out.states, *fixed)))
     timings = timed_interleaved(calls, repeats)
     labels = [(s, w) for s in solvers for w in ("cold", "warm")]
     for (solver_name, start), (seconds, out, _) in zip(labels, timings):
         emit(f"{name}_epoch_{solver_name}_{start}_ms", 1e3 * seconds)
-        emit(f"{name}_epoch_{solver_name}_{start}_forward_iterations", int(out[4].steps))
+        emit(f"{name}_epoch_{solver_name}_{start}_forward_iterations", int(out.forward.steps))
     emit(f"{name}_epoch_warm_picard_over_anderson", timings[1][0] / timings[3][0])
     for label, solver in solvers.items():
         traces[(name, label)] = trace(solver, model, graph)

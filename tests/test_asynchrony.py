@@ -410,3 +410,31 @@ def test_bad_input_raises(graphs):
         simulate(_model("energy-edge"), directed, Schedule(2, 1), step_size=0.01, max_time=10)
     with pytest.raises(ValueError, match="step_size"):
         simulate(_model("gsd"), _small_graph(graphs), Schedule(2, 1), step_size=0.0)
+
+
+def test_schedule_longer_than_the_budget_is_refused(graphs):
+    """A stagger or delay above max_time is refused before any work (no certificate)."""
+    graph = _small_graph(graphs)
+    for schedule in (Schedule(11, 0), Schedule(2, 11)):
+        with pytest.raises(ValueError, match=r"must be at most the time budget max_time = 10"):
+            simulate(_model("gsd"), graph, schedule, max_time=10)
+    simulate(_model("ignn"), graph, Schedule(10, 10), max_time=10, check_every=10)
+
+
+def test_huge_history_is_refused_naming_its_size(graphs):
+    """D = 10^7 would keep 10^7 + 1 copies of every state and packet (>10 GiB for this
+    20-node graph): refused in one line before the certificate or any allocation."""
+    from hogwild.asynchrony import MAX_SIMULATION_BYTES, simulation_bytes
+
+    graph, model = _small_graph(graphs), _model("energy-edge")
+    schedule = Schedule(4, 10**7)
+    size = simulation_bytes(model, graph, schedule, max_time=2 * 10**7, check_every=20)
+    n, m, h = graph.num_nodes, graph.senders.shape[0], model.hidden
+    assert size == (10**7 + 1) * (8 * n * h + 8 * m * h + 4 * n) + 10**6 * 12
+    assert size > MAX_SIMULATION_BYTES
+    with pytest.raises(ValueError, match=r"^the simulation would hold [\d.]+ GiB .*--delay") as err:
+        simulate(model, graph, schedule, max_time=2 * 10**7)
+    assert "\n" not in str(err.value)
+    # Residual checks count too: a tiny schedule with a budget of 10^10 single-step checks.
+    with pytest.raises(ValueError, match="10000000000 residual checks"):
+        simulate(model, graph, Schedule(2, 1), max_time=10**10, check_every=1)

@@ -194,7 +194,48 @@ def test_graph_from_networkx_relabels_and_keeps_direction():
 
 def test_graph_from_networkx_missing_feature_raises():
     nxg = nx.path_graph(3)
-    with pytest.raises(hogwild.GraphError, match="no feature 'x'"):
+    with pytest.raises(hogwild.GraphError, match="node 0 has no feature 'x'"):
+        hogwild.graph_from_networkx(nxg)
+
+
+def _nx_path(edge_value):
+    nxg = nx.path_graph(3)
+    nx.set_node_attributes(nxg, {v: [float(v), 1.0] for v in nxg.nodes}, "x")
+    nxg.edges[0, 1]["e"] = 0.5
+    if edge_value is not None:
+        nxg.edges[1, 2]["e"] = edge_value
+    return nxg
+
+
+def test_graph_from_networkx_missing_edge_feature_names_the_edge():
+    with pytest.raises(hogwild.GraphError, match=r"edge \(1, 2\) has no feature 'e'"):
+        hogwild.graph_from_networkx(_nx_path(None), edge_feature="e")
+    g = hogwild.graph_from_networkx(_nx_path(1.5), edge_feature="e")
+    assert sorted(g.edges[:, 0].tolist()) == [0.5, 0.5, 1.5, 1.5]
+
+
+def test_graph_from_networkx_without_nodes_raises():
+    with pytest.raises(hogwild.GraphError, match="networkx graph has no nodes"):
+        hogwild.graph_from_networkx(nx.Graph())
+
+
+@pytest.mark.parametrize("value", ["long", None, {"a": 1}])
+def test_graph_from_networkx_non_numeric_node_feature_raises(value):
+    nxg = _nx_path(1.5)
+    nxg.nodes[2]["x"] = value
+    with pytest.raises(hogwild.GraphError, match="node 2 has a non-numeric feature 'x'"):
+        hogwild.graph_from_networkx(nxg)
+
+
+def test_graph_from_networkx_non_numeric_edge_feature_raises():
+    with pytest.raises(hogwild.GraphError, match=r"edge \(1, 2\) has a non-numeric feature 'e'"):
+        hogwild.graph_from_networkx(_nx_path("wide"), edge_feature="e")
+
+
+def test_graph_from_networkx_features_of_different_sizes_raise():
+    nxg = _nx_path(1.5)
+    nxg.nodes[1]["x"] = [1.0, 2.0, 3.0]
+    with pytest.raises(hogwild.GraphError, match=r"node features 'x' differ in shape"):
         hogwild.graph_from_networkx(nxg)
 
 
@@ -291,14 +332,74 @@ def test_graph_error_self_loop():
 
 
 @pytest.mark.parametrize(
-    "pairs, directed",
-    [([(0, 1), (0, 1)], True), ([(0, 1), (1, 0)], False), ([(1, 2), (0, 1), (2, 1)], False)],
+    "pairs, message",
+    [
+        ([(0, 1), (0, 1)], r"edge 1 \(0 -> 1\) duplicates edge 0;"),
+        ([(0, 1), (1, 2), (2, 0), (1, 2)], r"edge 3 \(1 -> 2\) duplicates edge 1;"),
+        ([(2, 1), (0, 1), (1, 0), (0, 1), (2, 1)], r"edge 3 \(0 -> 1\) duplicates edge 1;"),
+    ],
 )
-def test_graph_error_duplicate_edge(pairs, directed):
-    with pytest.raises(hogwild.GraphError, match="duplicate directed edge"):
-        hogwild.graph_from_edges(X3, pairs, directed=directed)
+def test_graph_error_duplicate_directed_edge_is_named(pairs, message):
+    with pytest.raises(hogwild.GraphError, match=message):
+        hogwild.graph_from_edges(X3, pairs, directed=True)
     # The reverse direction alone is not a duplicate.
     hogwild.graph_from_edges(X3, [(0, 1), (1, 0)], directed=True)
+
+
+def test_graph_error_duplicate_edge_in_graph_data_is_named():
+    with pytest.raises(hogwild.GraphError, match=r"edge 2 \(1 -> 2\) duplicates edge 1;"):
+        _raw(
+            senders=np.array([0, 1, 1]),
+            receivers=np.array([1, 2, 2]),
+            edges=np.zeros((3, 0)),
+            edge_weight=np.ones(3),
+        )
+
+
+@pytest.mark.parametrize(
+    "pairs, message",
+    [
+        ([(0, 1), (1, 0)], r"pair 1 \(1, 0\) of `edge_list` duplicates pair 0 \(0, 1\)"),
+        ([(1, 2), (0, 1), (2, 1)], r"pair 2 \(2, 1\) of `edge_list` duplicates pair 0 \(1, 2\)"),
+        ([(0, 2), (0, 1), (0, 1)], r"pair 2 \(0, 1\) of `edge_list` duplicates pair 1 \(0, 1\)"),
+    ],
+)
+def test_graph_error_duplicate_undirected_pair_is_named_as_typed(pairs, message):
+    with pytest.raises(hogwild.GraphError, match=message):
+        hogwild.graph_from_edges(X3, pairs)
+
+
+@pytest.mark.parametrize("edge_list", [[[0, 1, 2], [1, 2, 0]], np.array([[0, 1, 2], [1, 2, 0]])])
+def test_graph_error_edge_list_of_shape_2_by_e_says_transpose(edge_list):
+    """A (2, E) array would otherwise be regrouped into the wrong pairs (0, 1), (2, 1), ..."""
+    with pytest.raises(hogwild.GraphError, match=r"shape \(2, 3\).*transpose"):
+        hogwild.graph_from_edges(X3, edge_list)
+    g = hogwild.graph_from_edges(X3, np.asarray(edge_list).T, directed=True)
+    assert g.senders.tolist() == [0, 1, 2] and g.receivers.tolist() == [1, 2, 0]
+
+
+@pytest.mark.parametrize(
+    "edge_list, shape",
+    [
+        ([0, 1, 1, 2], r"\(4,\)"),
+        (np.zeros((2, 2, 2), int), r"\(2, 2, 2\)"),
+        ([[0, 1, 2]], r"\(1, 3\)"),
+    ],
+)
+def test_graph_error_edge_list_of_other_shapes_names_the_shape(edge_list, shape):
+    with pytest.raises(hogwild.GraphError, match=rf"`edge_list` must have shape \(E, 2\).*{shape}"):
+        hogwild.graph_from_edges(X3, edge_list)
+
+
+def test_graph_error_ragged_edge_list():
+    with pytest.raises(hogwild.GraphError, match=r"shape \(E, 2\).*different lengths"):
+        hogwild.graph_from_edges(X3, [(0, 1), (1, 2, 0)])
+
+
+@pytest.mark.parametrize("empty", [[], np.zeros((0, 2), int), np.zeros(0, int)])
+def test_graph_from_edges_accepts_an_empty_edge_list(empty):
+    g = hogwild.graph_from_edges(X3, empty, allow_no_edges=True)
+    assert g.num_edges == 0 and g.senders.dtype.kind == "i"
 
 
 def test_graph_error_no_edges():
@@ -308,11 +409,30 @@ def test_graph_error_no_edges():
     assert g.num_edges == 0 and g.edges.shape == (0, 0) and g.edge_weight.shape == (0,)
 
 
-def test_graph_error_edge_feature_rows():
+@pytest.mark.parametrize("directed", [True, False])
+def test_graph_error_edge_feature_rows(directed):
+    pairs = [(0, 1), (1, 2)]
+    with pytest.raises(hogwild.GraphError, match="`edges` has 3 rows but `edge_list` has 2 pairs"):
+        hogwild.graph_from_edges(X3, pairs, edges=np.ones((3, 1)), directed=directed)
+    with pytest.raises(hogwild.GraphError, match="`edges` has 1 rows but `edge_list` has 2 pairs"):
+        hogwild.graph_from_edges(X3, pairs, edges=[1.0], directed=directed)
+    with pytest.raises(hogwild.GraphError, match=r"`edges` must have 2 dimension.*\(2, 1, 1\)"):
+        hogwild.graph_from_edges(X3, pairs, edges=np.ones((2, 1, 1)), directed=directed)
     with pytest.raises(hogwild.GraphError, match="`edges` has 3 rows but the graph has 2 edges"):
-        hogwild.graph_from_edges(X3, [(0, 1), (1, 2)], edges=np.ones((3, 1)), directed=True)
-    with pytest.raises(hogwild.GraphError, match="`edges` has 6 rows but the graph has 4 edges"):
-        hogwild.graph_from_edges(X3, [(0, 1), (1, 2)], edges=np.ones((3, 1)))
+        _raw(edges=np.ones((3, 1)))
+
+
+@pytest.mark.parametrize("directed", [True, False])
+def test_graph_error_edge_weight_rows(directed):
+    pairs = [(0, 1), (1, 2)]
+    with pytest.raises(
+        hogwild.GraphError, match="`edge_weight` has 3 rows but `edge_list` has 2 pairs"
+    ):
+        hogwild.graph_from_edges(X3, pairs, edge_weight=[1.0, 2.0, 3.0], directed=directed)
+    with pytest.raises(hogwild.GraphError, match=r"`edge_weight` must have 1 dimension.*\(\)"):
+        hogwild.graph_from_edges(X3, pairs, edge_weight=2.0, directed=directed)
+    with pytest.raises(hogwild.GraphError, match=r"`edge_weight` must have 1 dimension.*\(2, 1\)"):
+        hogwild.graph_from_edges(X3, pairs, edge_weight=np.ones((2, 1)), directed=directed)
 
 
 def test_graph_error_negative_edge_weight():

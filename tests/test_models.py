@@ -8,6 +8,8 @@ References are computed in numpy from edge lists, never from the model's own `Ã
 
 from __future__ import annotations
 
+import functools
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -198,7 +200,10 @@ def test_ignn_train_step_projects_weight_into_kappa_ball():
     raw = _unconstrained_step(model, opt_state, batch, h, optimiser, *args)
     assert _row_l1(raw.weight).max() > 2 * kappa  # the unconstrained step leaves the ball
     for step in range(4):
-        model, opt_state, value, h, stats = train_step(model, opt_state, batch, h, optimiser, *args)
+        out = train_step(model, opt_state, batch, h, optimiser, *args)
+        model, opt_state, h, stats = out.model, out.opt_state, out.states, out.forward
+        value = out.loss
+        assert bool(out.adjoint.converged) and bool(out.finite)
         if step == 0:
             np.testing.assert_allclose(
                 model.weight, project_rows_to_l1_ball(raw.weight, kappa), rtol=1e-9, atol=1e-12
@@ -510,3 +515,111 @@ def test_embed_dispatches_on_family(name, graphs):
         grad = jax.grad(model.energy, argnums=1)(graph, jnp.asarray(h))
         assert np.linalg.norm(np.asarray(grad)) <= 1e-6
     assert 0 < int(sol.stats.steps) < 500
+
+
+# --- feature sizes: a graph the model was not built for ------------------------------------
+
+_CLASS = {
+    "energy-node": "EnergyGNN",
+    "energy-edge": "EnergyGNN",
+    "energy-attention": "EnergyGNN",
+    "gsd": "GSDGNN",
+    "ignn": "IGNN",
+    "gcn": "GCN",
+    "gat": "GAT",
+}
+_READS_EDGES = ("energy-edge", "energy-attention")
+
+
+@functools.cache
+def _cached(name):
+    """`_registered(name)` built once per session (building dispatches many small ops)."""
+    return _registered(name)
+
+
+def _entry_points(family):
+    """Every public call that takes a model and a graph, for one family."""
+    from hogwild.asynchrony import Schedule, certify, simulate
+
+    common = {
+        "embed": hogwild.embed,
+        "embed-jit": eqx.filter_jit(hogwild.embed),
+        "simulate": lambda m, g: simulate(m, g, Schedule(2, 1), step_size=0.01, max_time=10),
+        "certify": lambda m, g: certify(m, g, Schedule(2, 1)),
+    }
+    own = {
+        "optimisation": {
+            "minimise": hogwild.minimise,
+            "minimise-jit": eqx.filter_jit(hogwild.minimise),
+        },
+        "fixed-point": {
+            "fixed_point": hogwild.fixed_point,
+            "fixed_point-jit": eqx.filter_jit(hogwild.fixed_point),
+        },
+        "explicit": {
+            "propagate": hogwild.solve.propagate,
+            "forward": lambda m, g: m.forward(g),
+            "forward-jit": eqx.filter_jit(lambda m, g: m.forward(g)),
+        },
+    }
+    return {**common, **own[family]}
+
+
+_CASES = [
+    (name, entry) for name, spec in hogwild.MODELS.items() for entry in _entry_points(spec.family)
+]
+
+
+@pytest.mark.parametrize("name, entry", _CASES)
+def test_wrong_node_feature_count_is_a_graph_error_at_every_entry_point(name, entry, graphs):
+    """Too many node features: GCN / GAT used to drop the extra ones silently, the others
+    crashed inside JAX (dot_general); every entry point now names the sizes."""
+    model = _cached(name)
+    call = _entry_points(model.family)[entry]
+    for in_size in (3, 1):
+        graph = graphs.batch([graphs.chain(4, in_size=in_size, edge_size=1)])
+        message = (
+            rf"graph has {in_size} node features but the model '{_CLASS[name]}' expects "
+            r"in_size=2\."
+        )
+        with pytest.raises(hogwild.GraphError, match=message):
+            call(model, graph)
+
+
+@pytest.mark.parametrize("name, entry", [c for c in _CASES if c[0] in _READS_EDGES])
+def test_wrong_edge_feature_count_is_a_graph_error_at_every_entry_point(name, entry, graphs):
+    model = _cached(name)
+    call = _entry_points(model.family)[entry]
+    for edge_size in (0, 2):
+        graph = graphs.batch([graphs.chain(4, edge_size=edge_size)])
+        message = (
+            rf"graph has {edge_size} edge features but the model 'EnergyGNN' expects "
+            r"edge_size=1\."
+        )
+        with pytest.raises(hogwild.GraphError, match=message):
+            call(model, graph)
+
+
+@pytest.mark.parametrize("name", [n for n in hogwild.MODELS if n not in _READS_EDGES])
+def test_models_that_ignore_edge_features_accept_any_edge_feature_size(name, graphs):
+    """GSD-GNN, IGNN, GCN, GAT and the node-wise energy GNN read no edge features: any
+    size is fine (shape-only tracing of `embed`, nothing computed)."""
+    model = _cached(name)
+    assert (model.in_size, model.edge_size) == (2, None)
+    for edge_size in (0, 3):
+        graph = graphs.batch([graphs.chain(4, edge_size=edge_size)])
+        model.check_graph(graph)
+        out = eqx.filter_eval_shape(hogwild.embed, model, graph)
+        assert out.value.shape == (graph.num_nodes, model.hidden)
+
+
+@pytest.mark.parametrize("name", list(hogwild.MODELS))
+def test_models_declare_their_feature_sizes(name):
+    """``in_size`` / ``edge_size`` are static fields: the sizes the model was built for."""
+    model = hogwild.make_model(name, 5, 3, 1) if name in _READS_EDGES else _cached(name)
+    leaves = jax.tree_util.tree_leaves(model)
+    assert all(not isinstance(x, int) for x in leaves), "sizes are static, not leaves"
+    if name in _READS_EDGES:
+        assert (model.in_size, model.edge_size) == (5, 3)
+    else:
+        assert model.in_size == 2 and model.edge_size is None

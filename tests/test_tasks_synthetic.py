@@ -1,7 +1,5 @@
 """The counting, sums and coordinates tasks, and the ``distance`` objective."""
 
-import time
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -97,10 +95,9 @@ def test_sums_invariants():
         ("coordinates", (900, 300, 300), 20),
     ],
 )
-def test_default_sizes_are_the_papers_and_fast(name, splits, nodes):
-    start = time.perf_counter()
+def test_default_sizes_are_the_papers(name, splits, nodes):
+    """The paper's sizes (build time is measured by ``bench/tasks.py``, not asserted)."""
     data = make_task(name)
-    assert time.perf_counter() - start < 2.0
     assert (len(data.train), len(data.validation), len(data.test)) == splits
     if nodes is not None:
         assert all(g.num_nodes == nodes for g in _all(data))

@@ -13,18 +13,21 @@ from hogwild.train._run import RunConfig, build_model, model_spec
 
 
 def test_energy_gnn_learns_short_chains():
-    """Chains of length 20: class information must travel 19 hops; ≥ 99 % test accuracy."""
+    """Chains of length 20: class information must travel 19 hops; ≥ 99 % test accuracy.
+
+    In float64, where the 1e-6 tolerance on ‖∇E‖ is ten orders of magnitude above the
+    rounding floor, every forward and adjoint solve must converge (in float32 a stiff
+    trained energy's floor sits near the 1e-4 tolerance, so that would be luck)."""
     data = make_chains(ChainsConfig(num_graphs=20, length=20, seed=0))
-    config = TrainConfig(epochs=400, patience=400, learning_rate=0.01, eval_every=20)
+    config = TrainConfig(epochs=400, patience=400, learning_rate=0.01, eval_every=20, x64=True)
     spec = model_spec(RunConfig("chains", "energy-edge", {}, config), data)
     result = fit(build_model(spec, seed=0), data, config)
     metrics = evaluate(result.model, data, config)
     assert metrics["test"]["accuracy"] >= 0.99, metrics["test"]
-    assert metrics["validation"]["solver"]["unconverged"] == 0
-    assert metrics["test"]["solver"]["unconverged"] == 0
-    # The trained energy is stiff; in float32 its gradient has a rounding floor near 1e-4, so
-    # a cold-started solve may stall just above the 1e-4 tolerance (reported, not hidden).
-    assert metrics["train"]["solver"]["max_residual"] < 1e-3
+    for split in ("train", "validation", "test"):
+        assert metrics[split]["solver"]["unconverged"] == 0, (split, metrics[split]["solver"])
+    assert result.train_solver["unconverged"] == 0 and result.train_adjoint["unconverged"] == 0
+    assert result.train_adjoint["max_residual"] <= 1e-10 < result.train_adjoint["mean_steps"]
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"] / 4
 
 
@@ -67,7 +70,7 @@ def test_fit_interrupted_keeps_best_model(monkeypatch):
     import hogwild.train._fit as fit_module
 
     calls = {"n": 0}
-    real_epoch = fit_module._epoch
+    real_epoch = fit_module._train_epoch
 
     def epoch_then_interrupt(*args):
         calls["n"] += 1
@@ -75,7 +78,7 @@ def test_fit_interrupted_keeps_best_model(monkeypatch):
             raise KeyboardInterrupt
         return real_epoch(*args)
 
-    monkeypatch.setattr(fit_module, "_epoch", epoch_then_interrupt)
+    monkeypatch.setattr(fit_module, "_train_epoch", epoch_then_interrupt)
     data = make_chains(ChainsConfig(num_graphs=6, length=5))
     config = TrainConfig(epochs=50, x64=True)
     spec = model_spec(RunConfig("chains", "energy-node", {}, config), data)

@@ -18,23 +18,52 @@ from .tasks import TASKS
 from .train._checkpoint import CheckpointError
 
 _TASK_FLAGS = {"graphs": "num_graphs", "length": "length", "classes": "num_classes"}
+DEFAULT_TASK, DEFAULT_MODEL = "chains", "energy-edge"
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hogwild", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    from .tasks import ChainsConfig
+    from .train import TrainConfig
+
+    chains, training = ChainsConfig(), TrainConfig()
+    parser = argparse.ArgumentParser(prog="hogwild")
+    sub = parser.add_subparsers(dest="command", required=True, title="commands")
     train = sub.add_parser("train", help="train a model on a task and save the run")
-    train.add_argument("--task", default="chains", help=f"one of: {', '.join(sorted(TASKS))}")
-    train.add_argument("--model", default="energy-edge", help=f"one of: {', '.join(MODELS)}")
-    train.add_argument("--out", required=True, help="run directory to write")
-    train.add_argument("--epochs", type=int, help="maximum epochs (default 5000)")
-    train.add_argument("--patience", type=int, help="early-stopping patience in epochs (300)")
-    train.add_argument("--seed", type=int, help="parameter seed (default 0)")
-    train.add_argument("--lr", type=float, help="learning rate (default 0.002)")
-    train.add_argument("--data-seed", type=int, help="seed of the dataset split (default 0)")
-    train.add_argument("--graphs", type=int, help="chains: number of graphs (40)")
-    train.add_argument("--length", type=int, help="chains: nodes per chain (100)")
-    train.add_argument("--classes", type=int, help="chains: number of classes p (2)")
+    train.add_argument(
+        "--task", help=f"one of: {', '.join(sorted(TASKS))} (default {DEFAULT_TASK})"
+    )
+    train.add_argument("--model", help=f"one of: {', '.join(MODELS)} (default {DEFAULT_MODEL})")
+    train.add_argument("--out", required=True, help="run directory to write (new or empty)")
+    mode = train.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--overwrite", action="store_true", help="replace the run in --out (its files are deleted)"
+    )
+    mode.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted or killed run in --out from its last checkpoint "
+        "(same options, or none to use the saved ones)",
+    )
+    train.add_argument(
+        "--checkpoint-every",
+        type=int,
+        metavar="N",
+        help="save the training state every N epochs (default: every 2 minutes)",
+    )
+    train.add_argument("--epochs", type=int, help=f"maximum epochs (default {training.epochs})")
+    train.add_argument(
+        "--patience", type=int, help=f"early-stopping patience in epochs ({training.patience})"
+    )
+    train.add_argument("--seed", type=int, help=f"parameter seed (default {training.seed})")
+    train.add_argument("--lr", type=float, help=f"learning rate (default {training.learning_rate})")
+    train.add_argument(
+        "--data-seed", type=int, help=f"seed of the dataset split (default {chains.seed})"
+    )
+    train.add_argument("--graphs", type=int, help=f"chains: number of graphs ({chains.num_graphs})")
+    train.add_argument("--length", type=int, help=f"chains: nodes per chain ({chains.length})")
+    train.add_argument(
+        "--classes", type=int, help=f"chains: number of classes p ({chains.num_classes})"
+    )
     train.add_argument("--x64", action="store_true", help="train in float64")
     train.add_argument(
         "--set",
@@ -84,6 +113,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     hog.add_argument("--max-time", type=int, default=100_000, help="time budget in steps")
     hog.add_argument("--x64", action="store_true", help="infer in float64 (tighter agreement)")
+    parser.description = (
+        "Graph neural networks under asynchrony (hogwild inference). Commands: "
+        f"{', '.join(sub.choices)}; `hogwild COMMAND --help` describes each."
+    )
     return parser
 
 
@@ -151,15 +184,34 @@ def _progress(record: dict, every: int, started: list) -> None:
     print(
         f"epoch {record['epoch']:5d}  train loss {record['train_loss']:.4f}  "
         f"val loss {record['validation_loss']:.4f}  {metric.split('_', 1)[1]} {record[metric]:.4f}"
-        f"  solver steps {record['solver_mean_steps']:.1f}  {record['seconds']:.0f}s",
+        f"  steps: solve {record['solver_steps']:.1f}, adjoint {record['adjoint_steps']:.1f}"
+        f"  unconverged {record['solver_unconverged']}/{record['adjoint_unconverged']}"
+        f"  {record['seconds']:.0f}s",
         file=sys.stderr,
         flush=True,
     )
 
 
-def _train(args) -> int:
-    from .train import RunConfig, TrainConfig, train_run
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
+
+_RUN_FLAGS = ("task", "model", "epochs", "patience", "seed", "lr", "data_seed", *_TASK_FLAGS)
+
+
+def _run_config(args):
+    """The `RunConfig` the flags describe; with ``--resume`` and no options, the saved one."""
+    from pathlib import Path
+
+    from .train import RunConfig, RunDirError, TrainConfig
+
+    typed = any(getattr(args, f) is not None for f in _RUN_FLAGS) or args.set or args.x64
+    if args.resume and not typed:
+        saved = Path(args.out) / "config.json"
+        if not saved.is_file():
+            raise RunDirError(f"--resume: {args.out} holds no run (no config.json).")
+        return RunConfig.from_json(json.loads(saved.read_text()))
+    args.task, args.model = args.task or DEFAULT_TASK, args.model or DEFAULT_MODEL
     if args.task not in TASKS:
         raise ValueError(f"unknown task {args.task!r}; valid: {', '.join(sorted(TASKS))}.")
     if args.model not in MODELS:
@@ -168,13 +220,51 @@ def _train(args) -> int:
     config = RunConfig(args.task, args.model, task, TrainConfig(**train), model)
     config.task_config()  # validates task options before any work
     make_model(args.model, 1, 0, 1, options=model)  # ... and model options (IGNN's kappa)
+    return config
+
+
+def _train(args) -> int:
+    from .train import train_run
+
+    if args.checkpoint_every is not None and args.checkpoint_every < 1:
+        raise ValueError(f"--checkpoint-every must be >= 1; got {args.checkpoint_every}.")
+    config = _run_config(args)
     signal.signal(signal.SIGTERM, _interrupt)
     started = [time.perf_counter()]
     progress = None if args.quiet else (lambda r: _progress(r, 100, started))
-    print(f"training {args.model} on {args.task} -> {args.out}", file=sys.stderr)
-    metrics = train_run(config, args.out, progress)
+    mode = "resume" if args.resume else "overwrite" if args.overwrite else "new"
+    metrics = train_run(
+        config,
+        args.out,
+        progress,
+        mode=mode,
+        checkpoint_every=args.checkpoint_every,
+        log=_log,
+    )
     _print_metrics(metrics)
-    print(f"wrote {args.out}/metrics.json, checkpoint.eqx, training.png", file=sys.stderr)
+    return _train_ending(metrics, args.out)
+
+
+def _train_ending(metrics: dict, out) -> int:
+    """Say how training ended; exit status 0 (finished), 3 (diverged), 130 (interrupted)."""
+    for kind in ("solver", "adjoint"):
+        s = metrics[f"train_{kind}"]
+        if s["unconverged"]:
+            what = "forward solves" if kind == "solver" else "adjoint (backward) solves"
+            _log(
+                f"note: {s['unconverged']} of {s['solves']} training {what} did not reach "
+                f"their tolerance (largest residual {s['max_residual']:.2e})"
+            )
+    if metrics["diverged"]:
+        _log(
+            f"hogwild train: {metrics['stopped']}; kept the best model "
+            f"(epoch {metrics['best_epoch']}) in {out}/checkpoint.eqx"
+        )
+        return 3
+    if metrics["stopped"].startswith("interrupted"):
+        _log(f"{metrics['stopped']}; continue with: hogwild train --out {out} --resume")
+        return 130
+    _log(f"wrote {out}/metrics.json, checkpoint.eqx, training.png")
     return 0
 
 
@@ -185,6 +275,8 @@ def _interrupt(signum, frame):
 
 
 def _print_metrics(metrics: dict) -> None:
+    if "test" not in metrics:  # final evaluation skipped
+        return
     key = metrics["primary_metric"]
     for split in ("train", "validation", "test"):
         m = metrics[split]
@@ -255,12 +347,17 @@ def _ending(entry: dict) -> str:
 def _async(args) -> int:
     from pathlib import Path
 
-    from .experiments import async_evaluation, async_figure
-    from .train import write_json
+    from .asynchrony import Schedule, check_schedule
 
     if args.runs < 1 or args.graphs < 1:
         raise ValueError(f"--runs and --graphs must be >= 1; got {args.runs}, {args.graphs}.")
+    if args.max_time < 1:
+        raise ValueError(f"--max-time must be >= 1; got {args.max_time}.")
+    check_schedule(Schedule(args.stagger, args.delay), args.max_time)  # before any loading
     step_size = _step_size(args.step_size)
+
+    from .experiments import async_evaluation, async_figure
+    from .train import write_json
 
     def progress(entry):
         print(

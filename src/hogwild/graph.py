@@ -85,6 +85,16 @@ def _check_indices(g: GraphData) -> None:
         )
 
 
+def _first_duplicate(keys: np.ndarray) -> tuple[int, int] | None:
+    """(k, j) with ``keys[k] == keys[j]``, j < k and k the smallest such index, or None."""
+    order = np.argsort(keys, kind="stable")
+    repeats = np.flatnonzero(keys[order][1:] == keys[order][:-1]) + 1
+    if not repeats.size:
+        return None
+    later = int(order[repeats].min())
+    return later, int(np.flatnonzero(keys == keys[later])[0])
+
+
 def _check_edges(g: GraphData) -> None:
     loops = np.flatnonzero(g.senders == g.receivers)
     if loops.size:
@@ -92,9 +102,13 @@ def _check_edges(g: GraphData) -> None:
             f"edge {loops[0]} is a self-loop on node {g.senders[loops[0]]}; graphs must not "
             "contain self-loops (models add their own, independently parameterised)."
         )
-    pairs = g.senders.astype(np.int64) * g.num_nodes + g.receivers
-    if np.unique(pairs).size != pairs.size:
-        raise GraphError("the edge list contains a duplicate directed edge.")
+    duplicate = _first_duplicate(g.senders.astype(np.int64) * g.num_nodes + g.receivers)
+    if duplicate is not None:
+        later, first = duplicate
+        raise GraphError(
+            f"edge {later} ({g.senders[later]} -> {g.receivers[later]}) duplicates edge "
+            f"{first}; a graph holds each directed edge once."
+        )
     if g.edges.shape[0] != g.num_edges:
         raise GraphError(
             f"`edges` has {g.edges.shape[0]} rows but the graph has {g.num_edges} edges."
@@ -129,6 +143,62 @@ def validate_graph_data(g: GraphData) -> None:
     _check_targets(g)
 
 
+def _edge_pairs(edge_list) -> np.ndarray:
+    """``edge_list`` as an int64 array of shape (E, 2); an empty list gives (0, 2)."""
+    try:
+        raw = np.asarray(edge_list)
+    except ValueError as err:
+        raise GraphError(
+            "`edge_list` must have shape (E, 2), one (j, i) pair per row; got pairs of "
+            "different lengths."
+        ) from err
+    if raw.shape in ((0,), (0, 2)):
+        return np.zeros((0, 2), np.int64)
+    if not np.issubdtype(raw.dtype, np.integer):
+        raise GraphError(f"`edge_list` must hold integer node indices; got dtype {raw.dtype}.")
+    if raw.ndim == 2 and raw.shape[1] == 2:
+        return raw.astype(np.int64)
+    if raw.ndim == 2 and raw.shape[0] == 2:
+        raise GraphError(
+            f"`edge_list` has shape {raw.shape}, but pairs go in rows: shape (E, 2); "
+            "transpose it (edge_list.T)."
+        )
+    raise GraphError(
+        f"`edge_list` must have shape (E, 2), one (j, i) pair per row; got shape {raw.shape}."
+    )
+
+
+def _per_pair(name: str, value, num_pairs: int, ndim: int) -> np.ndarray:
+    """``value`` (edge features or weights) checked to hold one row per pair."""
+    array = np.asarray(value)
+    if array.ndim != ndim:
+        raise GraphError(
+            f"`{name}` must have {ndim} dimension(s), one row per pair of `edge_list`; "
+            f"got shape {array.shape}."
+        )
+    if array.shape[0] != num_pairs:
+        raise GraphError(
+            f"`{name}` has {array.shape[0]} rows but `edge_list` has {num_pairs} pairs; "
+            "give one row per pair."
+        )
+    return array
+
+
+def _check_undirected_pairs(pairs: np.ndarray) -> None:
+    """Refuse a node pair listed twice (in either order) in an undirected edge list."""
+    if not len(pairs):
+        return
+    unordered = np.sort(pairs, axis=1)
+    _, ids = np.unique(unordered, axis=0, return_inverse=True)
+    duplicate = _first_duplicate(ids.reshape(-1))
+    if duplicate is not None:
+        (later, first), (a, b), (c, d) = duplicate, pairs[duplicate[0]], pairs[duplicate[1]]
+        raise GraphError(
+            f"pair {later} ({a}, {b}) of `edge_list` duplicates pair {first} ({c}, {d}); an "
+            "undirected edge list holds each node pair once, in either order."
+        )
+
+
 def graph_from_edges(
     nodes,
     edge_list,
@@ -144,10 +214,12 @@ def graph_from_edges(
 
     Args:
         nodes: node features, shape (n, p).
-        edge_list: pairs (j, i); for ``directed=False`` each pair is added in both directions
-            (and its edge features / weight are shared by both).
-        edges: optional edge features, one row per pair, shape (len(edge_list), r).
-        edge_weight: optional nonnegative weights, one per pair.
+        edge_list: pairs (j, i), shape (E, 2) (a list of pairs or an array; an empty list
+            is allowed with ``allow_no_edges``); for ``directed=False`` each pair is added
+            in both directions (and its edge features / weight are shared by both), so a
+            node pair may appear only once, in either order.
+        edges: optional edge features, one row per pair, shape (E, r) (or (E,) for r = 1).
+        edge_weight: optional nonnegative weights, one per pair, shape (E,).
         directed: whether pairs are directed edges.
         allow_no_edges: accept a graph without edges (isolated nodes); otherwise an error.
 
@@ -155,21 +227,22 @@ def graph_from_edges(
         GraphError: naming the problem (shape, dtype, NaN, index range, self-loop, ...).
     """
     nodes = np.asarray(nodes)
-    raw = np.asarray(edge_list)
-    if raw.size and not np.issubdtype(raw.dtype, np.integer):
-        raise GraphError(f"`edge_list` must hold integer node indices; got dtype {raw.dtype}.")
-    pairs = raw.astype(np.int64).reshape(-1, 2)
+    pairs = _edge_pairs(edge_list)
     if pairs.shape[0] == 0 and not allow_no_edges:
         raise GraphError(
             "the graph has no edges; message passing would be a no-op. Pass "
             "allow_no_edges=True if isolated nodes are intended."
         )
-    feats = np.zeros((len(pairs), 0), nodes.dtype) if edges is None else np.asarray(edges)
-    if feats.ndim == 1:
-        feats = feats[:, None]
-    weight = np.ones(len(pairs), nodes.dtype) if edge_weight is None else np.asarray(edge_weight)
+    if edges is None:
+        feats = np.zeros((len(pairs), 0), nodes.dtype)
+    else:
+        feats = np.asarray(edges)
+        feats = _per_pair("edges", feats[:, None] if feats.ndim == 1 else feats, len(pairs), 2)
+    weight = np.ones(len(pairs), nodes.dtype) if edge_weight is None else edge_weight
+    weight = _per_pair("edge_weight", weight, len(pairs), 1)
     senders, receivers = pairs[:, 0], pairs[:, 1]
     if not directed:
+        _check_undirected_pairs(pairs)
         senders, receivers = (
             np.concatenate([senders, receivers]),
             np.concatenate([receivers, senders]),
@@ -186,33 +259,52 @@ def graph_from_edges(
     )
 
 
+def _nx_feature(where: str, data: dict, name: str) -> np.ndarray:
+    """Feature ``name`` of one networkx node or edge as a float32 vector."""
+    if name not in data:
+        raise GraphError(f"networkx {where} has no feature {name!r}.")
+    try:
+        value = np.asarray(data[name])
+    except ValueError:  # ragged nested lists
+        value = np.asarray(None)
+    if value.dtype.kind not in "biuf":
+        raise GraphError(f"networkx {where} has a non-numeric feature {name!r}: {data[name]!r}.")
+    return np.atleast_1d(value.astype(np.float32))
+
+
+def _nx_stack(kind: str, name: str, rows: list[np.ndarray]) -> np.ndarray:
+    shapes = sorted({row.shape for row in rows})
+    if len(shapes) > 1:
+        raise GraphError(
+            f"networkx {kind} features {name!r} differ in shape ({', '.join(map(str, shapes))}); "
+            f"every {kind} needs one of the same size."
+        )
+    return np.stack(rows)
+
+
 def graph_from_networkx(
     nx_graph, node_feature: str = "x", edge_feature: str | None = None, **kwargs
 ) -> GraphData:
-    """Build a `GraphData` from a networkx graph whose nodes carry features ``node_feature``.
+    """Build a `GraphData` from a networkx graph whose nodes carry features ``node_feature``
+    (and, with ``edge_feature``, whose edges carry that one).
 
     Nodes are renumbered 0..n-1 in ``nx_graph.nodes`` order; directed networkx graphs give
-    directed edges.
+    directed edges. A missing, non-numeric or differently sized feature is a `GraphError`
+    naming the node or edge.
     """
+    if nx_graph.number_of_nodes() == 0:
+        raise GraphError("the networkx graph has no nodes; a graph needs at least one.")
     order = {v: k for k, v in enumerate(nx_graph.nodes)}
-    try:
-        nodes = np.stack(
-            [
-                np.atleast_1d(np.asarray(d[node_feature], dtype=np.float32))
-                for _, d in nx_graph.nodes(data=True)
-            ]
-        )
-    except KeyError as err:
-        raise GraphError(f"a networkx node has no feature {node_feature!r}.") from err
-    pairs = [(order[a], order[b]) for a, b in nx_graph.edges]
+    rows = [_nx_feature(f"node {v!r}", d, node_feature) for v, d in nx_graph.nodes(data=True)]
+    nodes = _nx_stack("node", node_feature, rows)
+    pairs = np.array([(order[a], order[b]) for a, b in nx_graph.edges], np.int64).reshape(-1, 2)
     feats = None
     if edge_feature is not None:
-        feats = np.stack(
-            [
-                np.atleast_1d(np.asarray(d[edge_feature], dtype=np.float32))
-                for *_, d in nx_graph.edges(data=True)
-            ]
-        )
+        rows = [
+            _nx_feature(f"edge ({a!r}, {b!r})", d, edge_feature)
+            for a, b, d in nx_graph.edges(data=True)
+        ]
+        feats = _nx_stack("edge", edge_feature, rows) if rows else np.zeros((0, 1), np.float32)
     return graph_from_edges(nodes, pairs, edges=feats, directed=nx_graph.is_directed(), **kwargs)
 
 

@@ -35,6 +35,7 @@ import jax.random as jr
 from jax.scipy.sparse.linalg import cg
 
 from ..graph import Graph
+from ..models._base import check_graph
 from ..solve import LBFGS, minimise
 from ._schedule import Schedule
 
@@ -138,7 +139,9 @@ def certify(
 
     ``step_size``: the α to check; None checks (and proposes) α_safe; ``"sync"`` checks
     1/K₁, the step synchronous gradient descent would use (faster, rarely certified).
+    A graph whose feature sizes are not the model's is a `GraphError` (`check_graph`).
     """
+    check_graph(model, graph)
     degree = _max_degree(graph)
     if model.family == "explicit":
         reason = "explicit GNN: a fixed number of layers; stale views mix layers (Sec. 4.1)"

@@ -33,6 +33,7 @@ import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
 from ..graph import Graph
+from ..models._base import check_graph
 from ..solve import default_tolerance
 from ._schedule import Schedule, reverse_edges
 
@@ -210,6 +211,64 @@ def _start(model, graph, prepared, schedule: Schedule, key, h0) -> _Carry:
     )
 
 
+MAX_SIMULATION_BYTES = 1 << 30
+"""Largest simulator state `simulate` accepts (history ring buffers and residual arrays,
+`simulation_bytes`): 1 GiB. A delay D keeps D + 1 copies of every state and packet."""
+
+
+def check_schedule(schedule: Schedule, max_time: int) -> None:
+    """Refuse a stagger or delay longer than the time budget (nothing could happen)."""
+    if schedule.stagger > max_time or schedule.delay > max_time:
+        raise ValueError(
+            f"stagger S = {schedule.stagger} and delay D = {schedule.delay} must be at most "
+            f"the time budget max_time = {max_time} (--max-time)."
+        )
+
+
+def simulation_bytes(
+    model, graph: Graph, schedule: Schedule, *, max_time: int, check_every: int, h0=None
+) -> int:
+    """Bytes of the simulator's state that grow with the schedule and the budget.
+
+    (D + 1) x nodes x state width (states), (D + 1) x edges x packet width (packets,
+    energies only), (D + 1) x nodes int32 stamps, and ceil(max_time / check_every) residual
+    checks (time and value). The compiled run holds a few more arrays of a single slot.
+    """
+    itemsize = np.dtype(graph.nodes.dtype).itemsize
+    if h0 is not None:
+        width = h0.shape[-1]
+    else:
+        width = model.state_size if model.family == "explicit" else model.hidden
+    packet = width if model.family == "optimisation" else 0
+    n, m, slots = graph.num_nodes, graph.senders.shape[0], schedule.delay + 1
+    history = slots * (n * width * itemsize + m * packet * itemsize + n * 4)
+    checks = -(-max_time // check_every)
+    return history + checks * (4 + itemsize)
+
+
+def check_simulation(
+    model, graph: Graph, schedule: Schedule, *, max_time: int, check_every: int = 20, h0=None
+) -> None:
+    """Everything `simulate` refuses before doing any work: a graph the model was not built
+    for (`GraphError`), a stagger or delay above ``max_time``, and a simulator state above
+    `MAX_SIMULATION_BYTES` (ValueError, one line)."""
+    check_graph(model, graph)
+    if max_time < 1 or check_every < 1:
+        raise ValueError(f"max_time and check_every must be >= 1; got {max_time}, {check_every}.")
+    check_schedule(schedule, max_time)
+    size = simulation_bytes(
+        model, graph, schedule, max_time=max_time, check_every=check_every, h0=h0
+    )
+    if size > MAX_SIMULATION_BYTES:
+        raise ValueError(
+            f"the simulation would hold {size / 2**30:.2f} GiB of history (delay D = "
+            f"{schedule.delay}: {schedule.delay + 1} slots of {graph.num_nodes} nodes and "
+            f"{graph.senders.shape[0]} edges; {-(-max_time // check_every)} residual checks), "
+            f"above the limit of {MAX_SIMULATION_BYTES / 2**30:.0f} GiB; use a smaller delay "
+            "(--delay), or a smaller max_time / larger check_every."
+        )
+
+
 STALL_FACTOR = 0.999
 """A check improves on the best residual so far only if it is below this fraction of it."""
 
@@ -291,9 +350,13 @@ def simulate(
         stall_checks: stop (``stalled``) after this many checks without a new best residual
             (smaller by 0.1 %): a float32 run reaches its rounding floor above ``tol``.
         h0: initial states (default zeros; the features for explicit models).
+
+    Raises:
+        GraphError: the graph's feature sizes are not the model's.
+        ValueError: a bad budget, a stagger or delay above ``max_time``, or a history
+            above `MAX_SIMULATION_BYTES` (`check_simulation`), before any work is done.
     """
-    if max_time < 1 or check_every < 1:
-        raise ValueError(f"max_time and check_every must be >= 1; got {max_time}, {check_every}.")
+    check_simulation(model, graph, schedule, max_time=max_time, check_every=check_every, h0=h0)
     alpha = None
     if model.family == "optimisation":
         if step_size is None:

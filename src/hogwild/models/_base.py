@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ..graph import Graph
+from ..graph import Graph, GraphError
 from ..nn import MLP
 
 
@@ -41,13 +41,43 @@ class Readout(eqx.Module):
         return jax.vmap(self.graph)(mean)
 
 
+def check_graph(model, graph) -> None:
+    """Raise `GraphError` when ``graph`` has feature sizes ``model`` was not built for.
+
+    Compares the node features with ``model.in_size`` and the edge features with
+    ``model.edge_size`` (None: the model ignores edge features, any size is fine; a model
+    without these attributes is not checked). Shapes are static, so under `jax.jit` this
+    runs once, at trace time.
+    """
+    name = type(model).__name__
+    for what, size, attr in (
+        ("node", graph.nodes.shape[-1], "in_size"),
+        ("edge", graph.edges.shape[-1], "edge_size"),
+    ):
+        expected = getattr(model, attr, None)
+        if expected is not None and size != expected:
+            raise GraphError(
+                f"graph has {size} {what} features but the model {name!r} expects "
+                f"{attr}={expected}."
+            )
+
+
 class AbstractGNN(eqx.Module):
-    """A GNN: a way to compute node states H from a graph, then the readout o_φ(H)."""
+    """A GNN: a way to compute node states H from a graph, then the readout o_φ(H).
+
+    Concrete models declare the feature sizes they were built for as static fields
+    ``in_size`` and ``edge_size`` (None when edge features are ignored); `check_graph`
+    compares them with a graph's.
+    """
 
     readout: eqx.AbstractVar[Readout]
     hidden: eqx.AbstractVar[int]
 
     family: eqx.AbstractClassVar[str]
+
+    def check_graph(self, graph) -> None:
+        """`check_graph` (module function) for this model."""
+        check_graph(self, graph)
 
     def constrain(self):
         """The model with its parameters put back where the family's guarantee holds

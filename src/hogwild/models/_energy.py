@@ -62,6 +62,8 @@ class EnergyGNN(AbstractEnergyGNN):
     Variants: ``node`` (m sees h_j, x_j only), ``edge`` (h_i, h_j, x_i, x_j, e_ij) and
     ``attention`` (edge-wise, ``heads`` heads with feature-only attention, concatenated).
     Sizes follow Appendix F.1: hidden 2, m (4, 4, 2), u (4, 4, 1), β = 0.04.
+    ``in_size`` / ``edge_size``: the node / edge feature sizes it reads (``edge_size`` is
+    None for the ``node`` variant, which ignores edge features).
     """
 
     message: tuple[PICNN, ...]
@@ -72,6 +74,8 @@ class EnergyGNN(AbstractEnergyGNN):
     hidden: int = eqx.field(static=True)
     variant: str = eqx.field(static=True)
     beta: float = eqx.field(static=True)
+    in_size: int = eqx.field(static=True)
+    edge_size: int | None = eqx.field(static=True)
 
     def __init__(
         self,
@@ -113,6 +117,8 @@ class EnergyGNN(AbstractEnergyGNN):
         )
         self.readout = Readout(hidden, out_size, graph_level=graph_level, key=keys[4])
         self.hidden, self.variant, self.beta = hidden, variant, float(beta)
+        self.in_size = in_size
+        self.edge_size = None if variant == "node" else edge_size  # node: x_j, h_j only
 
     def _message_features(self, graph: Graph):
         """Free (x) inputs of the message PICNN on every edge and on every self-loop."""

@@ -13,7 +13,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from ..graph import Graph
 from ._adjacency import RenormalisedAdjacency
-from ._base import AbstractGNN, Readout
+from ._base import AbstractGNN, Readout, check_graph
 from ._energy import segment_softmax
 
 
@@ -66,7 +66,11 @@ class AbstractExplicitGNN(AbstractGNN):
         return h[:, : self.widths[-1]]
 
     def forward(self, graph: Graph) -> Float[Array, "nodes hidden"]:
-        """Synchronous inference: every node runs layer ℓ on its neighbours' layer-ℓ states."""
+        """Synchronous inference: every node runs layer ℓ on its neighbours' layer-ℓ states.
+
+        Raises `GraphError` (`check_graph`) when the graph's feature sizes are not the
+        model's."""
+        check_graph(self, graph)
         prepared = self.prepare(graph)
         h = self.initial_state(graph)
         for index in range(self.num_layers):
@@ -87,6 +91,8 @@ class GCN(AbstractExplicitGNN):
     readout: Readout
     widths: tuple[int, ...] = eqx.field(static=True)
     hidden: int = eqx.field(static=True)
+    in_size: int = eqx.field(static=True)
+    edge_size: None = eqx.field(static=True, default=None)  # edge features are ignored
 
     def __init__(
         self,
@@ -99,6 +105,7 @@ class GCN(AbstractExplicitGNN):
         key: PRNGKeyArray,
     ):
         wkey, rkey = jr.split(key)
+        self.in_size = in_size
         self.widths = (in_size,) + (width,) * layers
         keys = jr.split(wkey, layers)
         self.weights = tuple(
@@ -159,6 +166,8 @@ class GAT(AbstractExplicitGNN):
     readout: Readout
     widths: tuple[int, ...] = eqx.field(static=True)
     hidden: int = eqx.field(static=True)
+    in_size: int = eqx.field(static=True)
+    edge_size: None = eqx.field(static=True, default=None)  # edge features are ignored
 
     def __init__(
         self,
@@ -173,6 +182,7 @@ class GAT(AbstractExplicitGNN):
     ):
         lkey, rkey = jr.split(key)
         width = heads * head_size
+        self.in_size = in_size
         self.widths = (in_size,) + (width,) * layers
         self.layers = tuple(
             GATLayer(a, heads, head_size, key=k)

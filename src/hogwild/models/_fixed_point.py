@@ -86,6 +86,8 @@ class IGNN(AbstractFixedPointGNN):
     readout: Readout
     hidden: int = eqx.field(static=True)
     kappa: float = eqx.field(static=True)
+    in_size: int = eqx.field(static=True)
+    edge_size: None = eqx.field(static=True, default=None)  # edge features are ignored
 
     def __init__(
         self,
@@ -107,6 +109,7 @@ class IGNN(AbstractFixedPointGNN):
         self.encoder = _live_output(MLP(in_size, (*encoder_sizes, hidden), key=ekey))
         self.readout = Readout(hidden, out_size, graph_level=graph_level, key=rkey)
         self.hidden, self.kappa = hidden, float(kappa)
+        self.in_size = in_size
 
     def prepare(self, graph: Graph):
         """Ã and the input term g_θ(X), neither of which depends on H."""

@@ -30,6 +30,8 @@ class GSDGNN(AbstractEnergyGNN):
     hidden: int = eqx.field(static=True)
     gamma: float = eqx.field(static=True)
     beta: float = eqx.field(static=True)
+    in_size: int = eqx.field(static=True)
+    edge_size: None = eqx.field(static=True, default=None)  # edge features are ignored
 
     def __init__(
         self,
@@ -49,6 +51,7 @@ class GSDGNN(AbstractEnergyGNN):
         self.encoder = MLP(in_size, (*encoder_sizes, hidden), key=ekey)
         self.readout = Readout(hidden, out_size, graph_level=graph_level, key=rkey)
         self.hidden, self.gamma, self.beta = hidden, float(gamma), float(beta)
+        self.in_size = in_size
 
     def prepare(self, graph: Graph):
         """Ã and the denoising target g_θ(X)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from ..graph import Graph
+from ..models._base import check_graph
 from ._fixed_point import fixed_point
 from ._implicit import Solution
 from ._minimise import minimise
@@ -13,6 +14,7 @@ from ._solvers import SolveStats
 
 def propagate(model, graph: Graph) -> Solution:
     """The L layers of an explicit GNN (stats: L steps, residual 0, converged)."""
+    check_graph(model, graph)
     value = model.forward(graph)
     zero = jnp.zeros((), value.dtype)
     return Solution(value, SolveStats(jnp.array(model.num_layers), zero, jnp.array(True)))
@@ -23,7 +25,9 @@ def embed(model, graph: Graph, h0=None, solver=None, adjoint=None) -> Solution:
 
     optimisation-based: H* = argmin E (``minimise``); fixed-point: H* = F(H*)
     (``fixed_point``); explicit: the L layers (``h0``, ``solver`` and ``adjoint`` unused).
+    A graph whose feature sizes are not the model's is a `GraphError` (`check_graph`).
     """
+    check_graph(model, graph)
     if model.family == "optimisation":
         return minimise(model, graph, h0, solver=solver, adjoint=adjoint)
     if model.family == "fixed-point":

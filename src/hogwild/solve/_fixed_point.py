@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from ..graph import Graph
+from ..models._base import check_graph
 from ._implicit import ImplicitAdjoint, Solution, implicit_solve
 from ._solvers import AbstractSolver, SolveStats, _norm
 
@@ -105,7 +106,11 @@ def fixed_point(
         h0: warm start (nodes, hidden); zeros when None. H* does not depend on it.
         solver: `Anderson()` by default, or `Picard()`.
         adjoint: `ImplicitAdjoint()` (GMRES on (I − ∂F/∂H)ᵀ λ = ∂L/∂H*).
+
+    Raises:
+        GraphError: the graph's node / edge feature sizes are not the model's.
     """
+    check_graph(model, graph)
     solver = Anderson() if solver is None else solver
     adjoint = ImplicitAdjoint() if adjoint is None else adjoint
     if h0 is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from ..graph import Graph
+from ..models._base import check_graph
 from ._implicit import ImplicitAdjoint, Solution, UnrolledAdjoint, implicit_solve, run
 from ._solvers import LBFGS, AbstractSolver, GradientDescent
 
@@ -29,7 +30,11 @@ def minimise(
 
     Returns:
         A `Solution` whose ``stats`` say whether ‖∇E(H*)‖ reached the tolerance.
+
+    Raises:
+        GraphError: the graph's node / edge feature sizes are not the model's.
     """
+    check_graph(model, graph)
     solver = LBFGS() if solver is None else solver
     adjoint = ImplicitAdjoint() if adjoint is None else adjoint
     if h0 is None:

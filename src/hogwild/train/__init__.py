@@ -6,13 +6,15 @@ from ._batch import make_batches as make_batches
 from ._checkpoint import CheckpointError as CheckpointError
 from ._checkpoint import append_json_line as append_json_line
 from ._checkpoint import load_checkpoint as load_checkpoint
+from ._checkpoint import read_header as read_header
 from ._checkpoint import save_checkpoint as save_checkpoint
 from ._checkpoint import write_atomic as write_atomic
 from ._checkpoint import write_json as write_json
+from ._config import TrainConfig as TrainConfig
 from ._fit import FitResult as FitResult
-from ._fit import TrainConfig as TrainConfig
 from ._fit import evaluate as evaluate
 from ._fit import fit as fit
+from ._fit import initial_state as initial_state
 from ._objective import loss as loss
 from ._objective import metrics_from_sums as metrics_from_sums
 from ._objective import primary_metric as primary_metric
@@ -23,5 +25,10 @@ from ._run import evaluate_run as evaluate_run
 from ._run import load_run as load_run
 from ._run import parameter_counts as parameter_counts
 from ._run import train_run as train_run
+from ._rundir import RunDirError as RunDirError
+from ._rundir import claim_run_dir as claim_run_dir
+from ._state import SolverSummary as SolverSummary
+from ._state import TrainingState as TrainingState
+from ._step import StepOutput as StepOutput
 from ._step import eval_step as eval_step
 from ._step import train_step as train_step

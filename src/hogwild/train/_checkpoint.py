@@ -24,20 +24,42 @@ class CheckpointError(ValueError):
     """A checkpoint that is missing, corrupt, or for a different model."""
 
 
+TMP_SUFFIX = ".tmp"
+"""Temporary files of `write_atomic` are ``.NAME.<random>.tmp`` beside their target."""
+
+
+def _file_mode() -> int:
+    """0o666 less the process umask: what `open` would give a new file (mkstemp gives 0o600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and `os.replace` (never half-written)."""
+    """Write ``data`` to ``path`` via a temporary file and `os.replace` (never half-written;
+    a process killed mid-write leaves the old file and an orphan that
+    `remove_orphaned_temporaries` deletes)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_orphaned_temporaries(directory) -> list[Path]:
+    """Delete the temporary files a killed `write_atomic` left in ``directory``."""
+    orphans = sorted(Path(directory).glob(f".*{TMP_SUFFIX}"))
+    for orphan in orphans:
+        orphan.unlink(missing_ok=True)
+    return orphans
 
 
 def write_json(path, obj) -> None:
@@ -53,12 +75,15 @@ def append_json_line(path, obj) -> None:
     write_atomic(path, (previous + json.dumps(obj) + "\n").encode())
 
 
-def save_checkpoint(path, model, spec: dict) -> None:
-    """Save ``model``'s leaves with ``spec`` (everything needed to rebuild its skeleton)."""
+def save_checkpoint(path, model, spec: dict, meta: dict | None = None) -> None:
+    """Save ``model``'s leaves (any pytree) with ``spec`` (everything needed to rebuild its
+    skeleton) and optional JSON ``meta`` (read back with `read_header`)."""
     buffer = io.BytesIO()
     eqx.tree_serialise_leaves(buffer, model)
     payload = buffer.getvalue()
     header = {"spec": spec, "bytes": len(payload), "sha256": hashlib.sha256(payload).hexdigest()}
+    if meta is not None:
+        header["meta"] = meta
     write_atomic(path, MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n" + payload)
 
 

@@ -1,5 +1,12 @@
 """Training loop (Appendix F.2): Adam with weight decay, decayed learning rate, early
-stopping on validation loss, per-batch warm starts of the forward solve."""
+stopping on validation loss, per-batch warm starts of the forward solve.
+
+Nothing is silent: every forward and adjoint solve is counted, and training stops as
+*diverged* at the first non-finite training loss, parameter, solve residual or validation
+loss, keeping the best model of the epochs before. Nothing is lost: the loop works on an
+immutable `TrainingState` replaced once per epoch, hands it to ``checkpoint`` every
+``checkpoint_every`` epochs (or ``checkpoint_seconds``), and continues from one exactly.
+"""
 
 from __future__ import annotations
 
@@ -12,144 +19,229 @@ import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
-from ..solve import LBFGS, Anderson, ImplicitAdjoint, Picard
+from ..solve import ImplicitAdjoint
 from ..tasks import Dataset
 from ._batch import make_batches
+from ._config import TrainConfig
 from ._objective import metrics_from_sums, primary_metric
+from ._state import SolverSummary, TrainingState
 from ._step import eval_step, make_optimiser, train_step
-
-FIXED_POINT_SOLVERS = {"anderson": Anderson, "picard": Picard}
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """Training hyperparameters (defaults: Appendix F.2 of the paper).
-
-    ``patience``: epochs without a better validation loss before stopping early.
-    ``solver_tol``: forward tolerance on ‖∇E‖ (energies) or ‖F(H) − H‖ (fixed points);
-    None: 1e-4 in float32, 1e-6 in float64.
-    ``fixed_point_solver``: "anderson" (default) or "picard" for fixed-point models.
-    """
-
-    epochs: int = 5000
-    learning_rate: float = 0.002
-    decay_rate: float = 0.98
-    decay_every: int = 200
-    weight_decay: float = 1e-4
-    patience: int = 300
-    eval_every: int = 1
-    batch_size: int | None = None
-    seed: int = 0
-    solver_tol: float | None = None
-    solver_max_steps: int = 500
-    x64: bool = False
-    fixed_point_solver: str = "anderson"
-
-    def __post_init__(self):
-        positive = (
-            "epochs",
-            "learning_rate",
-            "decay_every",
-            "patience",
-            "eval_every",
-            "solver_max_steps",
-        )
-        for name in positive:
-            if not getattr(self, name) > 0:
-                raise ValueError(f"`{name}` must be > 0; got {getattr(self, name)}.")
-        if self.fixed_point_solver not in FIXED_POINT_SOLVERS:
-            valid = ", ".join(FIXED_POINT_SOLVERS)
-            raise ValueError(
-                f"unknown fixed_point_solver {self.fixed_point_solver!r}; valid: {valid}."
-            )
-        if not 0 < self.decay_rate <= 1:
-            raise ValueError(f"`decay_rate` must be in (0, 1]; got {self.decay_rate}.")
-
-    def solver(self, family: str = "optimisation"):
-        """The forward solver these options describe for a model ``family`` (None: explicit
-        models have nothing to solve)."""
-        if family == "optimisation":
-            return LBFGS(self.solver_tol, self.solver_max_steps)
-        if family == "fixed-point":
-            return FIXED_POINT_SOLVERS[self.fixed_point_solver](
-                self.solver_tol, self.solver_max_steps
-            )
-        return None
-
-    @property
-    def dtype(self):
-        return np.float64 if self.x64 else np.float32
-
-
-@dataclasses.dataclass
-class SolverSummary:
-    """Forward-solve statistics accumulated over an epoch range."""
-
-    solves: int = 0
-    steps: int = 0
-    max_steps: int = 0
-    unconverged: int = 0
-    max_residual: float = 0.0
-
-    def add(self, stats) -> None:
-        steps = int(stats.steps)
-        self.solves += 1
-        self.steps += steps
-        self.max_steps = max(self.max_steps, steps)
-        self.unconverged += int(not bool(stats.converged))
-        self.max_residual = max(self.max_residual, float(stats.residual))
-
-    def as_dict(self) -> dict:
-        mean = self.steps / max(self.solves, 1)
-        return {
-            "solves": self.solves,
-            "mean_steps": mean,
-            "max_steps": self.max_steps,
-            "unconverged": self.unconverged,
-            "max_residual": self.max_residual,
-        }
 
 
 @dataclasses.dataclass
 class FitResult:
+    """``model`` (best on validation, from ``best_epoch``), why training ``stopped`` (and
+    whether it ``diverged``), the ``history`` records, solver counters and the final
+    ``state`` (to save for ``--resume``)."""
+
     model: object
     best_epoch: int
     epochs_run: int
     stopped: str
     history: list[dict]
     train_solver: dict
+    train_adjoint: dict
     seconds: float
+    diverged: bool = False
+    state: TrainingState | None = None
 
 
-class _Evaluator:
-    """Evaluates a split with per-batch warm starts kept across calls."""
+@dataclasses.dataclass(frozen=True)
+class _Setup:
+    """What stays fixed during training: batches, optimiser, solvers."""
 
-    def __init__(self, batches, kind, solver, hidden):
-        self.batches, self.kind, self.solver = batches, kind, solver
-        self.states = [jnp.zeros((b.graph.num_nodes, hidden), b.graph.nodes.dtype) for b in batches]
-        self.summary = SolverSummary()
-
-    def __call__(self, model) -> dict:
-        sums = []
-        for k, batch in enumerate(self.batches):
-            s, self.states[k], stats, _ = eval_step(
-                model, batch, self.states[k], self.kind, self.solver
-            )
-            sums.append(s)
-            self.summary.add(stats)
-        return metrics_from_sums(self.kind, sums)
+    train: list
+    validation: list
+    kind: str
+    optimiser: object
+    solver: object
+    adjoint: ImplicitAdjoint
 
 
-def _epoch(state, batches, kind, optimiser, solver, adjoint, summary):
-    model, opt_state, h = state
-    losses = []
-    for k, batch in enumerate(batches):
-        model, opt_state, value, h[k], stats = train_step(
-            model, opt_state, batch, h[k], optimiser, kind, solver, adjoint
+def _setup(model, data: Dataset, config: TrainConfig) -> _Setup:
+    level, dtype = data.level, config.dtype
+    train = make_batches(data.train, level, config.batch_size, dtype)
+    optimiser = make_optimiser(
+        config.learning_rate, config.decay_rate, config.decay_every, config.weight_decay, len(train)
+    )
+    return _Setup(
+        train=train,
+        validation=make_batches(data.validation, level, config.batch_size, dtype),
+        kind=data.kind,
+        optimiser=optimiser,
+        solver=config.solver(model.family),
+        adjoint=config.adjoint(),
+    )
+
+
+def _zeros(batches, hidden) -> tuple:
+    return tuple(jnp.zeros((b.graph.num_nodes, hidden), b.graph.nodes.dtype) for b in batches)
+
+
+def initial_state(model, data: Dataset, config: TrainConfig = TrainConfig()) -> TrainingState:
+    """The state before the first epoch (also the skeleton a saved state is loaded into)."""
+    setup = _setup(model, data, config)
+    return TrainingState(
+        epoch=0,
+        model=model,
+        opt_state=setup.optimiser.init(eqx.filter(model, eqx.is_inexact_array)),
+        train_states=_zeros(setup.train, model.hidden),
+        validation_states=_zeros(setup.validation, model.hidden),
+        best_model=model,
+    )
+
+
+def _divergence(out) -> str | None:
+    """Why a training step diverged, or None."""
+    loss, forward, adjoint = (
+        float(out.loss),
+        float(out.forward.residual),
+        float(out.adjoint.residual),
+    )
+    if not math.isfinite(loss):
+        return f"training loss is {loss}"
+    if not bool(out.finite):
+        return "parameters are not finite after the optimiser step"
+    if not math.isfinite(forward):
+        return f"a forward solve ended at residual {forward}"
+    if not math.isfinite(adjoint):
+        return f"an adjoint (backward) solve ended at residual {adjoint}"
+    return None
+
+
+def _train_epoch(state: TrainingState, setup: _Setup):
+    """One pass over the training batches: ((model, opt_state, warm starts, mean loss) or
+    None, the (forward, adjoint) stats of every step, why it diverged or None)."""
+    model, opt_state, h = state.model, state.opt_state, list(state.train_states)
+    losses, stats = [], []
+    for k, batch in enumerate(setup.train):
+        out = train_step(
+            model, opt_state, batch, h[k], setup.optimiser, setup.kind, setup.solver, setup.adjoint
         )
-        losses.append(float(value))
+        stats.append((out.forward, out.adjoint))
+        problem = _divergence(out)
+        if problem is not None:
+            return None, stats, problem
+        model, opt_state, h[k] = out.model, out.opt_state, out.states
+        losses.append(float(out.loss))
+    return (model, opt_state, tuple(h), float(np.mean(losses))), stats, None
+
+
+def evaluate_batches(model, batches, states, kind, solver, summary: SolverSummary):
+    """(metrics, new warm starts) of ``model`` on fixed ``batches`` from ``states``."""
+    sums, new = [], []
+    for batch, h in zip(batches, states):
+        s, h, stats, _ = eval_step(model, batch, h, kind, solver)
+        sums.append(s)
+        new.append(h)
         summary.add(stats)
-    return (model, opt_state, h), float(np.mean(losses))
+    return metrics_from_sums(kind, sums), tuple(new)
+
+
+class _Loop:
+    """The epochs of `fit`: ``run(state)`` returns (final state, why it stopped, diverged)."""
+
+    def __init__(self, setup: _Setup, config: TrainConfig, progress, checkpoint, every, seconds):
+        self.setup, self.config, self.progress = setup, config, progress
+        self.checkpoint, self.every, self.seconds = checkpoint, every, seconds
+        self.started = self.last_saved = time.perf_counter()
+        self.base_seconds = 0.0  # training time of earlier sessions (a continued run)
+        self.interval = (SolverSummary(), SolverSummary())  # since the last history record
+
+    def _counted(self, state: TrainingState, stats):
+        forward, adjoint = dataclasses.replace(state.forward), dataclasses.replace(state.adjoint)
+        for f, a in stats:
+            for summary, s in zip((forward, adjoint, *self.interval), (f, a, f, a)):
+                summary.add(s)
+        return forward, adjoint
+
+    def _record(self, epoch, train_loss, val, total, seconds) -> dict:
+        f, a = (s.as_dict() for s in self.interval)
+        self.interval = (SolverSummary(), SolverSummary())
+        return {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            **{f"validation_{k}": v for k, v in val.items()},
+            "solver_mean_steps": total.as_dict()["mean_steps"],
+            "solver_steps": f["mean_steps"],
+            "solver_unconverged": f["unconverged"],
+            "solver_max_residual": f["max_residual"],
+            "adjoint_steps": a["mean_steps"],
+            "adjoint_unconverged": a["unconverged"],
+            "adjoint_max_residual": a["max_residual"],
+            "seconds": seconds,
+        }
+
+    def _epoch(self, state: TrainingState, epoch: int):
+        """(state after ``epoch``, None), or (``state`` unchanged, why training diverged)."""
+        trained, stats, problem = _train_epoch(state, self.setup)
+        forward, adjoint = self._counted(state, stats)
+        if problem is not None:
+            return dataclasses.replace(state, forward=forward, adjoint=adjoint), problem
+        model, opt_state, h, train_loss = trained
+        seconds = self.base_seconds + time.perf_counter() - self.started
+        nxt = dict(
+            epoch=epoch,
+            model=model,
+            opt_state=opt_state,
+            train_states=h,
+            forward=forward,
+            adjoint=adjoint,
+            seconds=seconds,
+        )
+        if epoch % self.config.eval_every and epoch != self.config.epochs:
+            return dataclasses.replace(state, **nxt), None
+        val, val_states = evaluate_batches(
+            model,
+            self.setup.validation,
+            state.validation_states,
+            self.setup.kind,
+            self.setup.solver,
+            SolverSummary(),
+        )
+        if not math.isfinite(val["loss"]):
+            return dataclasses.replace(state, forward=forward, adjoint=adjoint), (
+                f"validation loss is {val['loss']}"
+            )
+        if val["loss"] < state.best_loss:
+            nxt.update(best_model=model, best_loss=val["loss"], best_epoch=epoch)
+        record = self._record(epoch, train_loss, val, forward, seconds)
+        state = dataclasses.replace(
+            state, **nxt, validation_states=val_states, history=(*state.history, record)
+        )
+        if self.progress is not None:
+            self.progress(record)
+        self._maybe_checkpoint(state)
+        return state, None
+
+    def _maybe_checkpoint(self, state: TrainingState) -> None:
+        """Hand ``state`` to the checkpoint callback when one is due (only at evaluated
+        epochs, so a continued run's history is the same as an uninterrupted one's)."""
+        if self.checkpoint is None:
+            return
+        now = time.perf_counter()
+        due = state.epoch % self.every == 0 if self.every else now - self.last_saved >= self.seconds
+        if due:
+            self.checkpoint(state)
+            self.last_saved = time.perf_counter()
+
+    def run(self, state: TrainingState):
+        self.base_seconds = state.seconds
+        try:
+            for epoch in range(state.epoch + 1, self.config.epochs + 1):
+                state, problem = self._epoch(state, epoch)
+                if problem is not None:
+                    return state, f"diverged at epoch {epoch}: {problem}", True
+                if epoch - state.best_epoch >= self.config.patience:
+                    patience = self.config.patience
+                    return (
+                        state,
+                        f"early stop: no better validation loss for {patience} epochs",
+                        False,
+                    )
+        except KeyboardInterrupt:
+            return state, f"interrupted during epoch {state.epoch + 1}", False
+        return state, "max_epochs", False
 
 
 def fit(
@@ -157,66 +249,41 @@ def fit(
     data: Dataset,
     config: TrainConfig = TrainConfig(),
     progress: Callable[[dict], None] | None = None,
+    *,
+    state: TrainingState | None = None,
+    checkpoint: Callable[[TrainingState], None] | None = None,
+    checkpoint_every: int | None = None,
+    checkpoint_seconds: float = 120.0,
 ) -> FitResult:
     """Train ``model`` on ``data.train``; keep the parameters with the best validation loss.
 
     Stops after ``config.epochs`` epochs, after ``config.patience`` epochs without a better
-    validation loss, when the training loss becomes non-finite, or on KeyboardInterrupt
-    (Ctrl-C; the CLI turns SIGTERM into one): the best model so far is kept and ``stopped``
-    says why, so an interrupted run still saves its checkpoint and metrics.
+    validation loss, when training diverges (non-finite loss, parameters, solve residual or
+    validation loss: ``diverged`` is set), or on KeyboardInterrupt (Ctrl-C; the CLI turns
+    SIGTERM into one); the best model so far is kept and ``stopped`` says why.
+
+    Args:
+        state: continue from this `TrainingState` (of this model, data and config) instead
+            of starting at epoch 0; the result is the same as never having stopped.
+        checkpoint: called with the current state every ``checkpoint_every`` epochs, or
+            when ``checkpoint_seconds`` have passed since the last call (None: never).
     """
-    start = time.perf_counter()
-    level, kind, dtype = data.level, data.kind, config.dtype
-    train = make_batches(data.train, level, config.batch_size, dtype)
-    validate = _Evaluator(
-        make_batches(data.validation, level, config.batch_size, dtype),
-        kind,
-        config.solver(model.family),
-        model.hidden,
-    )
-    solver = config.solver(model.family)
-    optimiser = make_optimiser(
-        config.learning_rate, config.decay_rate, config.decay_every, config.weight_decay, len(train)
-    )
-
-    h = [jnp.zeros((b.graph.num_nodes, model.hidden), dtype) for b in train]
-    state = (model, optimiser.init(eqx.filter(model, eqx.is_inexact_array)), h)
-    best = (math.inf, model, 0)
-    history, summary, stopped, epoch = [], SolverSummary(), "max_epochs", 0
-    try:
-        for epoch in range(1, config.epochs + 1):
-            state, train_loss = _epoch(
-                state, train, kind, optimiser, solver, ImplicitAdjoint(), summary
-            )
-            if not math.isfinite(train_loss):
-                stopped = f"non-finite training loss at epoch {epoch}"
-                break
-            if epoch % config.eval_every and epoch != config.epochs:
-                continue
-            val = validate(state[0])
-            if val["loss"] < best[0]:
-                best = (val["loss"], state[0], epoch)
-            history.append(_record(epoch, train_loss, val, summary, start))
-            if progress is not None:
-                progress(history[-1])
-            if epoch - best[2] >= config.patience:
-                stopped = f"early stop: no better validation loss for {config.patience} epochs"
-                break
-    except KeyboardInterrupt:
-        stopped = f"interrupted during epoch {epoch}"
+    setup = _setup(model, data, config)
+    state = initial_state(model, data, config) if state is None else state
+    loop = _Loop(setup, config, progress, checkpoint, checkpoint_every, checkpoint_seconds)
+    state, stopped, diverged = loop.run(state)
     return FitResult(
-        best[1], best[2], epoch, stopped, history, summary.as_dict(), time.perf_counter() - start
+        model=state.best_model,
+        best_epoch=state.best_epoch,
+        epochs_run=state.epoch,
+        stopped=stopped,
+        history=list(state.history),
+        train_solver=state.forward.as_dict(),
+        train_adjoint=state.adjoint.as_dict(),
+        seconds=state.seconds,
+        diverged=diverged,
+        state=state,
     )
-
-
-def _record(epoch, train_loss, val, summary, start) -> dict:
-    return {
-        "epoch": epoch,
-        "train_loss": train_loss,
-        **{f"validation_{k}": v for k, v in val.items()},
-        "solver_mean_steps": summary.as_dict()["mean_steps"],
-        "seconds": time.perf_counter() - start,
-    }
 
 
 def evaluate(model, data: Dataset, config: TrainConfig = TrainConfig()) -> dict:
@@ -224,7 +291,15 @@ def evaluate(model, data: Dataset, config: TrainConfig = TrainConfig()) -> dict:
     out = {}
     for name, graphs in data.splits().items():
         batches = make_batches(graphs, data.level, config.batch_size, config.dtype)
-        ev = _Evaluator(batches, data.kind, config.solver(model.family), model.hidden)
-        out[name] = {**ev(model), "solver": ev.summary.as_dict()}
+        summary = SolverSummary()
+        metrics, _ = evaluate_batches(
+            model,
+            batches,
+            _zeros(batches, model.hidden),
+            data.kind,
+            config.solver(model.family),
+            summary,
+        )
+        out[name] = {**metrics, "solver": summary.as_dict()}
     out["primary_metric"] = primary_metric(data.kind)
     return out

@@ -2,8 +2,12 @@
 
 ``DIR/config.json``  resolved configuration (task, task options, model, training)
 ``DIR/checkpoint.eqx`` best-on-validation parameters (atomic, checksummed)
+``DIR/state.eqx``    everything needed to continue training (saved periodically)
 ``DIR/metrics.json`` train / validation / test metrics, solver statistics, wall time
 ``DIR/history.jsonl`` one line per evaluated epoch; ``DIR/training.png`` its curves
+
+Every file is written atomically. `train_run` refuses a directory that already holds
+something unless told to ``overwrite`` it or ``resume`` the run in it (`claim_run_dir`).
 """
 
 from __future__ import annotations
@@ -19,9 +23,20 @@ import jax.numpy as jnp
 
 from ..models import MODELS, check_model_options, make_model
 from ..tasks import TASKS, make_task
-from ._checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_atomic, write_json
-from ._fit import TrainConfig, evaluate, fit
+from ._checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    read_header,
+    save_checkpoint,
+    write_atomic,
+    write_json,
+)
+from ._config import TrainConfig
+from ._fit import FitResult, evaluate, fit, initial_state
 from ._plot import plot_history
+from ._rundir import claim_run_dir, config_differences
+from ._signals import HeldInterrupts
+from ._state import TrainingState
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,41 +129,136 @@ def _check_precision(config: RunConfig) -> None:
         jax.config.update("jax_enable_x64", True)
 
 
-def train_run(config: RunConfig, out: str | Path, progress=None) -> dict:
-    """Train, save the best model and write metrics into directory ``out``; return metrics."""
-    _check_precision(config)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "config.json", config.to_json())
-    data = make_task(config.task, config.task_config())
-    spec = model_spec(config, data)
-    result = fit(build_model(spec, config.train.seed), data, config.train, progress)
-    save_checkpoint(out / "checkpoint.eqx", result.model, spec)
-    history = "".join(json.dumps(r) + "\n" for r in result.history)
+def _save_progress(out: Path, state: TrainingState, spec, config, stopped=None) -> None:
+    """The training state, the best model and the history so far, in ``out``."""
+    meta = {"config": config.to_json()}
+    save_checkpoint(
+        out / "state.eqx", state.arrays(), spec, {**meta, **state.numbers(), "stopped": stopped}
+    )
+    save_checkpoint(
+        out / "checkpoint.eqx", state.best_model, spec, {**meta, "epoch": state.best_epoch}
+    )
+    history = "".join(json.dumps(r) + "\n" for r in state.history)
     write_atomic(out / "history.jsonl", history.encode())
-    plot_history(result.history, out / "training.png", title=f"{config.model} on {config.task}")
-    metrics = {
-        **evaluate(result.model, data, config.train),
+
+
+def _saver(out: Path, spec, config, log):
+    """The periodic checkpoint callback of `fit`: Ctrl-C while it writes is held, then
+    raised once the files are complete."""
+
+    def save(state: TrainingState) -> None:
+        with HeldInterrupts(log, "saving a checkpoint; stopping when it is written") as held:
+            _save_progress(out, state, spec, config)
+        if held.pending:
+            raise KeyboardInterrupt
+
+    return save
+
+
+def _resumed_state(out: Path, skeleton: TrainingState, spec, log) -> TrainingState | None:
+    if not (out / "state.eqx").is_file():
+        if log is not None:
+            log(f"no training state saved in {out} yet; starting from epoch 0")
+        return None
+    header, _ = read_header(out / "state.eqx")
+    arrays = load_checkpoint(out / "state.eqx", skeleton.arrays(), spec)
+    state = skeleton.restored(arrays, header["meta"])
+    if log is not None:
+        log(f"resuming {out} after epoch {state.epoch} (best so far: epoch {state.best_epoch})")
+    return state
+
+
+def _final_metrics(result: FitResult, data, config: RunConfig, log, skip: bool) -> dict:
+    """Metrics of the best model on every split, unless ``skip`` or a Ctrl-C during the
+    evaluation (then the run's summary only, ``"evaluation": "skipped: interrupted"``)."""
+    summary = {
         "task": config.task,
         "model": config.model,
         "best_epoch": result.best_epoch,
         "epochs_run": result.epochs_run,
         "stopped": result.stopped,
+        "diverged": result.diverged,
         "train_solver": result.train_solver,
+        "train_adjoint": result.train_adjoint,
         "train_seconds": result.seconds,
         "num_parameters": count_parameters(result.model),
     }
+    try:
+        if not skip:
+            return {**evaluate(result.model, data, config.train), **summary}
+    except KeyboardInterrupt:
+        pass
+    if log is not None:
+        log("final evaluation skipped (interrupted); `hogwild evaluate --run DIR` runs it")
+    return {**summary, "evaluation": "skipped: interrupted"}
+
+
+def train_run(
+    config: RunConfig,
+    out: str | Path,
+    progress=None,
+    *,
+    mode: str = "new",
+    checkpoint_every: int | None = None,
+    checkpoint_seconds: float = 120.0,
+    log=None,
+) -> dict:
+    """Train, save the best model and write metrics into directory ``out``; return metrics.
+
+    ``mode``: "new" (``out`` must be new or empty), "overwrite" (clear an earlier run's
+    files first) or "resume" (continue the interrupted or killed run in ``out``, which
+    must have the same configuration). The training state is saved every
+    ``checkpoint_every`` epochs (None: every ``checkpoint_seconds``), so a killed run
+    loses at most that. ``log`` receives one-line status messages.
+    """
+    out = claim_run_dir(out, config.to_json(), mode)
+    _check_precision(config)
+    if log is not None and mode != "resume":
+        log(f"training {config.model} on {config.task} -> {out}")
+    if mode != "resume":
+        write_json(out / "config.json", config.to_json())
+    data = make_task(config.task, config.task_config())
+    spec = model_spec(config, data)
+    model = build_model(spec, config.train.seed)
+    state = None
+    if mode == "resume":
+        state = _resumed_state(out, initial_state(model, data, config.train), spec, log)
+    result = fit(
+        model,
+        data,
+        config.train,
+        progress,
+        state=state,
+        checkpoint=_saver(out, spec, config, log),
+        checkpoint_every=checkpoint_every,
+        checkpoint_seconds=checkpoint_seconds,
+    )
+    if result.stopped.startswith("interrupted") and log is not None:
+        log(f"interrupted: saving {out} (Ctrl-C again skips the final evaluation)")
+    with HeldInterrupts(log, "still saving; the final evaluation will be skipped") as held:
+        _save_progress(out, result.state, spec, config, stopped=result.stopped)
+        plot_history(result.history, out / "training.png", title=f"{config.model} on {config.task}")
+    metrics = _final_metrics(result, data, config, log, skip=held.pending)
     write_json(out / "metrics.json", metrics)
     return metrics
 
 
 def load_run(run: str | Path):
-    """(config, dataset, model) of a saved run directory."""
+    """(config, dataset, model) of a saved run directory; the checkpoint must have been
+    written for the configuration in its config.json."""
     run = Path(run)
     if not (run / "config.json").is_file():
         raise CheckpointError(f"{run} is not a run directory (no config.json).")
-    config = RunConfig.from_json(json.loads((run / "config.json").read_text()))
+    saved = json.loads((run / "config.json").read_text())
+    config = RunConfig.from_json(saved)
     _check_precision(config)
+    header, _ = read_header(run / "checkpoint.eqx")
+    written_for = header.get("meta", {}).get("config", saved)
+    if written_for != saved:
+        raise CheckpointError(
+            f"{run / 'checkpoint.eqx'} was written by a run with other options than "
+            f"{run / 'config.json'} ({'; '.join(config_differences(written_for, saved))})."
+        )
     data = make_task(config.task, config.task_config())
     spec = model_spec(config, data)
     model = load_checkpoint(run / "checkpoint.eqx", build_model(spec, 0), spec)
@@ -159,23 +269,42 @@ def evaluate_run(run: str | Path) -> dict:
     """Re-evaluate a saved run on all its splits; writes ``evaluation.json`` beside it."""
     start = time.perf_counter()
     config, data, model = load_run(run)
-    metrics = {**evaluate(model, data, config.train), "seconds": time.perf_counter() - start}
+    metrics = {
+        **evaluate(model, data, config.train),
+        "run_finished": (Path(run) / "metrics.json").is_file(),
+        "seconds": time.perf_counter() - start,
+    }
     write_json(Path(run) / "evaluation.json", metrics)
     return metrics
 
 
 def parameter_counts(task: str = "chains", task_options: dict | None = None) -> dict[str, int]:
-    """Number of parameters of every registered model (default options) on ``task``."""
+    """Number of parameters of every registered model (default options) on ``task``.
+
+    The task's dataset is built for its sizes (cheap for the synthetic tasks; ``mnist``
+    reads its data); the models are not: `eqx.filter_eval_shape` traces each constructor
+    abstractly, so no parameter is computed.
+    """
     config = RunConfig(task, task_options=dict(task_options or {}))
     data = make_task(task, config.task_config())
     return {
         name: count_parameters(
-            build_model(model_spec(dataclasses.replace(config, model=name), data), 0)
+            eqx.filter_eval_shape(
+                build_model, model_spec(dataclasses.replace(config, model=name), data), 0
+            )
         )
         for name in MODELS
     }
 
 
+def _is_inexact_leaf(x) -> bool:
+    """A floating-point array, or the shape of one (`jax.ShapeDtypeStruct`)."""
+    if isinstance(x, jax.ShapeDtypeStruct):
+        return jnp.issubdtype(x.dtype, jnp.inexact)
+    return eqx.is_inexact_array(x)
+
+
 def count_parameters(model) -> int:
-    """Number of scalar parameters (inexact array entries) of a model."""
-    return sum(x.size for x in jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array)))
+    """Number of scalar parameters (inexact array entries) of a model, or of its shapes
+    (the output of `eqx.filter_eval_shape` on a constructor)."""
+    return sum(x.size for x in jax.tree_util.tree_leaves(model) if _is_inexact_leaf(x))

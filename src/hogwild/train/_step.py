@@ -6,31 +6,72 @@ import functools
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import optax
 
 from ..solve import embed
+from ..solve._implicit import implicit_value_and_grad
+from ..solve._solvers import SolveStats
 from ._batch import Batch
 from ._objective import batch_sums, loss
 
 
+def no_adjoint(dtype) -> SolveStats:
+    """Adjoint statistics of a model without an implicit backward pass (explicit GNNs)."""
+    return SolveStats(jnp.array(0), jnp.zeros((), dtype), jnp.array(True))
+
+
+def _value_and_grad(model, batch: Batch, h0, kind, solver, adjoint):
+    """(loss, grads, forward solution, adjoint stats) for any model family."""
+
+    def readout_loss(m, h):
+        return loss(kind, m.readout(batch.graph, h), batch)
+
+    if model.family == "explicit":
+
+        def objective(m):
+            sol = embed(m, batch.graph)
+            return readout_loss(m, sol.value), sol
+
+        (value, sol), grads = eqx.filter_value_and_grad(objective, has_aux=True)(model)
+        return value, grads, sol, no_adjoint(sol.value.dtype)
+    return implicit_value_and_grad(readout_loss, model, batch.graph, h0, solver, adjoint)
+
+
+def all_finite(tree) -> jax.Array:
+    """Whether every floating-point leaf of ``tree`` is finite (no NaN, no inf)."""
+    leaves = jax.tree_util.tree_leaves(eqx.filter(tree, eqx.is_inexact_array))
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+class StepOutput(eqx.Module):
+    """What one training step gives back: the updated ``model`` and ``opt_state``, the
+    batch ``loss`` before the step, ``states`` H* (next epoch's warm start), the forward
+    and adjoint `SolveStats` and whether every new parameter is ``finite``."""
+
+    model: eqx.Module
+    opt_state: object
+    loss: jax.Array
+    states: jax.Array
+    forward: SolveStats
+    adjoint: SolveStats
+    finite: jax.Array
+
+
 @eqx.filter_jit
 def train_step(model, opt_state, batch: Batch, h0, optimiser, kind, solver, adjoint):
-    """One optimiser step on one batch: returns (model, opt_state, loss, H*, stats).
+    """One optimiser step on one batch (a `StepOutput`).
 
-    H* (warm start for the next epoch) and the stats come out as auxiliaries; gradients
-    flow through the solve by implicit differentiation. After the step the model is
-    ``constrain``-ed (IGNN: θ_m projected so that F stays a contraction).
+    Gradients flow through the solve by implicit differentiation. After the step the model
+    is ``constrain``-ed (IGNN: θ_m projected so that F stays a contraction).
     """
-
-    def objective(m):
-        sol = embed(m, batch.graph, h0, solver, adjoint)
-        return loss(kind, m.readout(batch.graph, sol.value), batch), sol
-
-    (value, sol), grads = eqx.filter_value_and_grad(objective, has_aux=True)(model)
+    value, grads, sol, adjoint_stats = _value_and_grad(model, batch, h0, kind, solver, adjoint)
     params = eqx.filter(model, eqx.is_inexact_array)
     updates, opt_state = optimiser.update(grads, opt_state, params)
     model = eqx.apply_updates(model, updates).constrain()
-    return model, opt_state, value, sol.value, sol.stats
+    return StepOutput(
+        model, opt_state, value, sol.value, sol.stats, adjoint_stats, all_finite(model)
+    )
 
 
 @eqx.filter_jit

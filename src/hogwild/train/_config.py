@@ -1,0 +1,128 @@
+"""Training hyperparameters, checked on construction (types, ranges, finiteness)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+import types
+import typing
+
+import numpy as np
+
+from ..solve import LBFGS, Anderson, ImplicitAdjoint, Picard
+
+FIXED_POINT_SOLVERS = {"anderson": Anderson, "picard": Picard}
+
+
+def _type_name(kind) -> str:
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[kind]
+
+
+def _accepts(kind, value) -> bool:
+    if kind is bool:
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if kind is int:
+        return isinstance(value, numbers.Integral)
+    if kind is float:
+        return isinstance(value, numbers.Real)
+    return isinstance(value, kind)
+
+
+def check_field_types(config) -> None:
+    """Raise ValueError naming the first field of dataclass ``config`` whose value does not
+    have its annotated type (``int``, ``float``, ``bool``, ``str``, optionally ``| None``);
+    a float field must also be finite."""
+    hints = typing.get_type_hints(type(config))
+    for field in dataclasses.fields(config):
+        value, hint = getattr(config, field.name), hints[field.name]
+        kinds = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+        if value is None and type(None) in kinds:
+            continue
+        kind = next(k for k in kinds if k is not type(None))
+        optional = " or null" if type(None) in kinds else ""
+        if not _accepts(kind, value):
+            raise ValueError(f"`{field.name}` must be {_type_name(kind)}{optional}; got {value!r}.")
+        if kind is float and not math.isfinite(value):
+            raise ValueError(f"`{field.name}` must be finite; got {value!r}.")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Training hyperparameters (defaults: Appendix F.2 of the paper).
+
+    ``patience``: epochs without a better validation loss before stopping early.
+    ``batch_size``: graphs per batch (None: all graphs of a split in one batch).
+    ``solver_tol``: forward tolerance on ‖∇E‖ (energies) or ‖F(H) − H‖ (fixed points);
+    None: 1e-4 in float32, 1e-6 in float64.
+    ``fixed_point_solver``: "anderson" (default) or "picard" for fixed-point models.
+    ``adjoint_tol`` / ``adjoint_max_steps``: the backward (adjoint) linear solve's relative
+    tolerance (None: 1e-4 in float32, 1e-10 in float64) and its budget of products.
+    """
+
+    epochs: int = 5000
+    learning_rate: float = 0.002
+    decay_rate: float = 0.98
+    decay_every: int = 200
+    weight_decay: float = 1e-4
+    patience: int = 300
+    eval_every: int = 1
+    batch_size: int | None = None
+    seed: int = 0
+    solver_tol: float | None = None
+    solver_max_steps: int = 500
+    x64: bool = False
+    fixed_point_solver: str = "anderson"
+    adjoint_tol: float | None = None
+    adjoint_max_steps: int = 1000
+
+    def __post_init__(self):
+        check_field_types(self)
+        positive = (
+            "epochs",
+            "learning_rate",
+            "decay_every",
+            "patience",
+            "eval_every",
+            "solver_max_steps",
+            "batch_size",
+            "solver_tol",
+            "adjoint_tol",
+            "adjoint_max_steps",
+        )
+        for name in positive:
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"`{name}` must be > 0; got {value}.")
+        if self.weight_decay < 0 or self.seed < 0:
+            raise ValueError(
+                f"`weight_decay` and `seed` must be >= 0; got {self.weight_decay}, {self.seed}."
+            )
+        if self.fixed_point_solver not in FIXED_POINT_SOLVERS:
+            valid = ", ".join(FIXED_POINT_SOLVERS)
+            raise ValueError(
+                f"unknown fixed_point_solver {self.fixed_point_solver!r}; valid: {valid}."
+            )
+        if not 0 < self.decay_rate <= 1:
+            raise ValueError(f"`decay_rate` must be in (0, 1]; got {self.decay_rate}.")
+
+    def solver(self, family: str = "optimisation"):
+        """The forward solver these options describe for a model ``family`` (None: explicit
+        models have nothing to solve)."""
+        if family == "optimisation":
+            return LBFGS(self.solver_tol, self.solver_max_steps)
+        if family == "fixed-point":
+            return FIXED_POINT_SOLVERS[self.fixed_point_solver](
+                self.solver_tol, self.solver_max_steps
+            )
+        return None
+
+    def adjoint(self) -> ImplicitAdjoint:
+        """The backward solve these options describe."""
+        return ImplicitAdjoint(self.adjoint_tol, self.adjoint_max_steps)
+
+    @property
+    def dtype(self):
+        return np.float64 if self.x64 else np.float32

@@ -1,0 +1,123 @@
+"""Run directories are never silently replaced: a new run needs an empty (or new)
+directory, ``overwrite`` clears what an earlier run wrote, ``resume`` continues a run of
+the same configuration. Every check runs before any expensive work."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from ._checkpoint import TMP_SUFFIX, read_header, remove_orphaned_temporaries
+
+MODES = ("new", "overwrite", "resume")
+
+RUN_FILES = (
+    "config.json",
+    "checkpoint.eqx",
+    "state.eqx",
+    "metrics.json",
+    "history.jsonl",
+    "training.png",
+    "evaluation.json",
+)
+RUN_PATTERNS = ("async-*.json", "async-*.png", f".*{TMP_SUFFIX}")
+"""Everything `train`, `evaluate` and `async` write into a run directory."""
+
+
+class RunDirError(ValueError):
+    """A run directory that cannot be used as asked (exists, differs, not writable...)."""
+
+
+def _ensure_writable(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".write-test.", suffix=TMP_SUFFIX)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise RunDirError(f"cannot write run directory {out}: {err.strerror or err}.") from None
+
+
+def _clear(out: Path) -> None:
+    for name in RUN_FILES:
+        (out / name).unlink(missing_ok=True)
+    for pattern in RUN_PATTERNS:
+        for path in out.glob(pattern):
+            path.unlink(missing_ok=True)
+
+
+def _flatten(obj: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in obj.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def config_differences(saved: dict, given: dict) -> list[str]:
+    """``key (saved A, given B)`` for every option that differs between two config JSONs."""
+    a, b = _flatten(saved), _flatten(given)
+    shown = lambda d, k: repr(d[k]) if k in d else "not set"  # noqa: E731
+    return [
+        f"{k} (saved {shown(a, k)}, given {shown(b, k)})"
+        for k in sorted(set(a) | set(b))
+        if a.get(k) != b.get(k)
+    ]
+
+
+def saved_stop(out: Path) -> str | None:
+    """Why the run in ``out`` stopped according to its training state, None while (or if
+    killed while) training; "finished" for a finished run without a training state."""
+    if (out / "state.eqx").is_file():
+        return read_header(out / "state.eqx")[0].get("meta", {}).get("stopped")
+    return "finished" if (out / "metrics.json").is_file() else None
+
+
+def _check_resumable(out: Path, config_json: dict) -> None:
+    if not (out / "config.json").is_file():
+        raise RunDirError(f"--resume: {out} holds no run (no config.json); nothing to resume.")
+    saved = json.loads((out / "config.json").read_text())
+    differences = config_differences(saved, json.loads(json.dumps(config_json)))
+    if differences:
+        raise RunDirError(
+            f"--resume: the run in {out} was made with other options: {'; '.join(differences)}. "
+            "Resume with the same options (or none), or train into a new --out."
+        )
+    stopped = saved_stop(out)
+    if stopped is not None and not stopped.startswith("interrupted"):
+        raise RunDirError(
+            f"--resume: the run in {out} has finished ({stopped}); nothing to resume "
+            "(--overwrite trains it again)."
+        )
+
+
+def claim_run_dir(out, config_json: dict, mode: str = "new") -> Path:
+    """Make ``out`` ready for a run of ``config_json`` (a `RunConfig.to_json()`) in
+    ``mode``; raises `RunDirError` naming the problem, before any work is done.
+
+    new: ``out`` must not exist or be empty. overwrite: the files of an earlier run are
+    deleted (other files are left alone). resume: ``out`` must hold an unfinished or
+    interrupted run of the same configuration. Temporaries of killed writes are removed.
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown run mode {mode!r}; valid: {', '.join(MODES)}.")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise RunDirError(f"--out {out} is a file, not a directory.")
+    if mode == "new" and out.is_dir() and any(out.iterdir()):
+        what = "holds a run" if (out / "config.json").exists() else "is not empty"
+        raise RunDirError(
+            f"--out {out} {what}; pass --overwrite to replace it, --resume to continue it, "
+            "or choose another directory."
+        )
+    if mode == "resume":
+        _check_resumable(out, config_json)
+    _ensure_writable(out)
+    if mode == "overwrite":
+        _clear(out)
+    remove_orphaned_temporaries(out)
+    return out
