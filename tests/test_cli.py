@@ -77,10 +77,21 @@ def test_cli_evaluate_refuses_corrupt_checkpoint(tiny_run, tmp_path, capsys):
             ["--model", "gin"],
             "unknown model 'gin'; valid: energy-node, energy-edge, energy-attention, gsd, ignn,",
         ),
-        (["--set", "colour=red"], "unknown option 'colour'; valid: batch_size"),
+        (
+            ["--set", "colour=red"],
+            "unknown option 'colour'; valid: adjoint_max_steps, adjoint_tol, batch_size",
+        ),
         (["--set", "length"], "--set expects KEY=VALUE"),
         (["--length", "1"], "`length` must be >= 2"),
         (["--epochs", "0"], "`epochs` must be > 0"),
+        (["--set", "epochs=abc"], "`epochs` must be an integer; got 'abc'"),
+        (["--lr", "inf"], "`learning_rate` must be finite"),
+        (["--set", "batch_size=0"], "`batch_size` must be > 0"),
+        (["--set", "solver_tol=-1"], "`solver_tol` must be > 0"),
+        (["--set", "x64=1"], "`x64` must be true or false"),
+        (["--model", "ignn", "--set", "kappa=abc"], "option 'kappa' of model 'ignn' must be"),
+        (["--set", "beta=abc"], "option 'beta' of model 'energy-edge' must be a finite number"),
+        (["--checkpoint-every", "0"], "--checkpoint-every must be >= 1"),
         (
             ["--model", "ignn", "--set", "kappa=1.5"],
             "IGNN needs 0 < kappa < 1 for a contraction; got 1.5",
@@ -92,6 +103,14 @@ def test_cli_bad_input_is_one_line_error(args, message, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
     assert not (tmp_path / "x").exists()
+
+
+def test_cli_out_not_writable_is_one_line_error(tmp_path, capsys):
+    """--out below a regular file cannot be created (root can write anywhere else)."""
+    (tmp_path / "file").write_text("")
+    assert main(["train", "--out", str(tmp_path / "file" / "run"), "--epochs", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot write run directory" in err[0]
 
 
 def test_cli_evaluate_missing_run(tmp_path, capsys):

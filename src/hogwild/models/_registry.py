@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from collections.abc import Callable
 
 import jax.random as jr
@@ -88,7 +90,18 @@ def check_model_options(name: str, options: dict) -> dict:
         raise ValueError(
             f"unknown option(s) {', '.join(unknown)} for model {name!r}; valid: {valid}."
         )
+    for key, value in options.items():
+        _check_option_type(name, key, value, defaults[key])
     return {**defaults, **options}
+
+
+def _check_option_type(model: str, key: str, value, default) -> None:
+    """A model option must be a number (an integer where the default is one)."""
+    integral = isinstance(default, int) and not isinstance(default, bool)
+    ok = isinstance(value, numbers.Integral if integral else numbers.Real)
+    if isinstance(value, bool) or not ok or not math.isfinite(value):
+        kind = "an integer" if integral else "a finite number"
+        raise ValueError(f"option {key!r} of model {model!r} must be {kind}; got {value!r}.")
 
 
 def make_model(

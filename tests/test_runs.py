@@ -1,0 +1,183 @@
+"""Run directories: divergence is loud, nothing is silently replaced, killed runs resume
+to the same model, interrupts during saving lose nothing."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from hogwild.cli import main
+from hogwild.solve._linear import conjugate_gradient, restarted_gmres
+from hogwild.train import RunConfig, TrainConfig, load_run, read_header, train_run
+
+TINY = ["--task", "chains", "--model", "energy-node", "--length", "6", "--graphs", "6"]
+TINY += ["--quiet", "--x64"]
+
+
+def _train(out, *extra):
+    return main(["train", *TINY, "--out", str(out), *extra])
+
+
+def _leaves(model):
+    return [np.asarray(x) for x in jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_array))]
+
+
+def test_divergence_exits_nonzero_with_one_line_and_keeps_best(tmp_path, capsys):
+    out = tmp_path / "diverge"
+    assert _train(out, "--epochs", "50", "--lr", "1e6") == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert sum("diverged at epoch" in line for line in err) == 1
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["diverged"] and metrics["stopped"].startswith("diverged at epoch")
+    assert metrics["epochs_run"] < 50 and np.isfinite(metrics["test"]["loss"])
+    _, _, model = load_run(out)  # the kept model is the best finite one
+    assert all(np.all(np.isfinite(leaf)) for leaf in _leaves(model) if leaf.dtype.kind == "f")
+    assert main(["train", "--out", str(out), "--resume"]) == 2  # nothing to resume
+
+
+def test_existing_run_is_refused_then_overwritten(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _train(out, "--epochs", "2") == 0
+    before = (out / "config.json").read_bytes()
+    (out / "evaluation.json").write_text("{}")
+    (out / "async-S4-D3.json").write_text("{}")
+    capsys.readouterr()
+    assert _train(out, "--epochs", "3") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds a run; pass --overwrite" in err[0]
+    assert (out / "config.json").read_bytes() == before
+    assert _train(out, "--epochs", "3", "--overwrite") == 0
+    assert json.loads((out / "metrics.json").read_text())["epochs_run"] == 3
+    assert not (out / "evaluation.json").exists() and not (out / "async-S4-D3.json").exists()
+    assert oct((out / "metrics.json").stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_resume_refuses_other_options_and_finished_runs(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _train(out, "--epochs", "2") == 0
+    capsys.readouterr()
+    assert _train(out, "--epochs", "5", "--resume") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "train.epochs (saved 2, given 5)" in err[0]
+    assert main(["train", "--out", str(out), "--resume"]) == 2
+    assert "has finished (max_epochs)" in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path / "none"), "--resume"]) == 2
+
+
+_KILLER = """
+import os, signal, sys
+import hogwild.train._run as run
+real, saves = run._save_progress, [0]
+def save_then_die(*args, **kwargs):
+    real(*args, **kwargs)
+    saves[0] += 1
+    if saves[0] == 2:
+        open(os.path.join(sys.argv[-1], ".checkpoint.eqx.orphan.tmp"), "wb").write(b"half")
+        os.kill(os.getpid(), signal.SIGKILL)
+run._save_progress = save_then_die
+from hogwild.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_resume_after_sigkill_ends_with_the_uninterrupted_model(tmp_path):
+    """A run SIGKILLed after its second periodic checkpoint (epoch 6 of 12), with a
+    half-written temporary left behind, continues with --resume from epoch 6 and ends
+    with exactly the parameters of a run that was never stopped."""
+    args = ["train", *TINY, "--epochs", "12", "--checkpoint-every", "3", "--out"]
+    killed = tmp_path / "killed"
+    done = subprocess.run(
+        [sys.executable, "-c", _KILLER, *args, str(killed)], capture_output=True, text=True
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert read_header(killed / "state.eqx")[0]["meta"]["epoch"] == 6
+    assert not (killed / "metrics.json").exists()
+    assert main(["train", "--out", str(killed), "--resume"]) == 0
+    assert not list(killed.glob(".*.tmp"))
+    assert main([*args, str(tmp_path / "whole")]) == 0
+    resumed = json.loads((killed / "metrics.json").read_text())
+    whole = json.loads((tmp_path / "whole" / "metrics.json").read_text())
+    assert resumed["epochs_run"] == whole["epochs_run"] == 12
+    assert resumed["best_epoch"] == whole["best_epoch"]
+    for a, b in zip(_leaves(load_run(killed)[2]), _leaves(load_run(tmp_path / "whole")[2])):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    history = [json.loads(x) for x in (killed / "history.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in history] == list(range(1, 13))
+
+
+def test_second_interrupt_while_saving_skips_evaluation_but_saves(tmp_path, monkeypatch):
+    """Ctrl-C stops training; a second Ctrl-C while the run is being saved is held until
+    the files are complete, and only the final evaluation is skipped."""
+    import hogwild.train._fit as fit_module
+    import hogwild.train._run as run_module
+
+    real_epoch, real_save = fit_module._train_epoch, run_module._save_progress
+    calls = {"epochs": 0}
+
+    def epoch_then_interrupt(*args):
+        calls["epochs"] += 1
+        if calls["epochs"] == 3:
+            raise KeyboardInterrupt
+        return real_epoch(*args)
+
+    def save_interrupted(*args, **kwargs):
+        if kwargs.get("stopped"):
+            os.kill(os.getpid(), signal.SIGINT)  # the second Ctrl-C, during the final save
+        real_save(*args, **kwargs)
+
+    monkeypatch.setattr(fit_module, "_train_epoch", epoch_then_interrupt)
+    monkeypatch.setattr(run_module, "_save_progress", save_interrupted)
+    config = RunConfig(
+        "chains", "energy-node", {"num_graphs": 6, "length": 6}, TrainConfig(epochs=20, x64=True)
+    )
+    metrics = train_run(config, tmp_path / "run")
+    assert metrics["stopped"] == "interrupted during epoch 3"
+    assert metrics["evaluation"] == "skipped: interrupted" and "test" not in metrics
+    meta = read_header(tmp_path / "run" / "state.eqx")[0]["meta"]
+    assert meta["epoch"] == 2 and meta["stopped"] == "interrupted during epoch 3"
+    assert load_run(tmp_path / "run")[2] is not None
+
+
+def test_adjoint_non_convergence_is_counted(tmp_path):
+    """An adjoint budget of 1 product cannot solve the backward system: every training
+    step's adjoint solve is reported unconverged, in metrics.json and in the history."""
+    config = RunConfig(
+        "chains",
+        "energy-node",
+        {"num_graphs": 6, "length": 6},
+        TrainConfig(epochs=2, x64=True, adjoint_max_steps=1),
+    )
+    metrics = train_run(config, tmp_path / "run")
+    assert metrics["train_adjoint"]["solves"] == 2
+    assert metrics["train_adjoint"]["unconverged"] == 2
+    assert metrics["train_adjoint"]["max_residual"] > 1e-10
+    history = [json.loads(x) for x in (tmp_path / "run" / "history.jsonl").read_text().splitlines()]
+    assert [r["adjoint_unconverged"] for r in history] == [1, 1]
+
+
+@pytest.mark.parametrize("solve", [conjugate_gradient, restarted_gmres])
+def test_linear_solves_report_true_residual(solve):
+    """Converged means ‖b − Ax‖/‖b‖ ≤ tol, measured; a too small budget says unconverged."""
+    rng = np.random.default_rng(0)
+    q, _ = np.linalg.qr(rng.normal(size=(40, 40)))
+    a = jnp.asarray(q @ np.diag(np.geomspace(1e-2, 1e2, 40)) @ q.T)  # condition number 1e4
+    b = jnp.asarray(rng.normal(size=40))
+    matvec = lambda v: a @ v  # noqa: E731
+    x, stats = solve(matvec, b, 1e-10, 2000)
+    true = float(jnp.linalg.norm(b - a @ x) / jnp.linalg.norm(b))
+    assert bool(stats.converged) and float(stats.residual) == pytest.approx(true) and true <= 1e-10
+    x, stats = solve(matvec, b, 1e-10, 1)
+    assert not bool(stats.converged) and float(stats.residual) > 1e-10
