@@ -1,4 +1,4 @@
-"""The ``hogwild`` command line: ``train``, ``evaluate``, ``models``, ``tasks``.
+"""The ``hogwild`` command line: train, evaluate, summarise, async, reproduce, models, tasks.
 
 Library code never sees argparse: the CLI builds a `RunConfig` and calls `train_run` /
 `evaluate_run`. Errors in user input end in one line on stderr and exit status 2.

@@ -16,7 +16,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from ..asynchrony import Schedule, certify, simulate
+from ..asynchrony import Schedule, certify, check_simulation, simulate
 from ..solve import embed
 from ..train import cast_model, load_run, make_batch, primary_metric
 from ..train._objective import batch_sums, metrics_from_sums
@@ -59,6 +59,7 @@ def async_evaluation(
         dtype = np.float64
         model = cast_model(model, dtype)
     batch = make_batch(test, data.level, dtype)
+    check_simulation(model, batch.graph, Schedule(stagger, delay), max_time=max_time)
     solution = embed(model, batch.graph, solver=config.train.solver(model.family))
     sync = model.readout(batch.graph, solution.value)
     schedule = Schedule(stagger, delay)
