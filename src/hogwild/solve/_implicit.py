@@ -99,9 +99,7 @@ def implicit_value_and_grad(loss_fn, model, graph: Graph, h0, solver, adjoint: I
     """
     sol = run(jax.lax.stop_gradient(model), graph, h0, solver)
     h_star = sol.value
-    value, (direct, cotangent) = eqx.filter_value_and_grad(lambda mh: loss_fn(*mh))(
-        (model, h_star)
-    )
+    value, (direct, cotangent) = eqx.filter_value_and_grad(lambda mh: loss_fn(*mh))((model, h_star))
     lam, stats = adjoint_solve(model, graph, h_star, cotangent, adjoint)
     _, vjp = eqx.filter_vjp(lambda m: root(m, graph, h_star), model)
     (through_solve,) = vjp(-lam)

@@ -109,7 +109,12 @@ def read_header(path) -> tuple[dict, bytes]:
 
 def load_checkpoint(path, skeleton, spec: dict):
     """Load leaves into ``skeleton`` (a model built from ``spec``) after checking the spec."""
-    header, payload = read_header(path)
+    return leaves_into(path, *read_header(path), skeleton, spec)
+
+
+def leaves_into(path, header: dict, payload: bytes, skeleton, spec: dict):
+    """The checkpoint ``payload`` (with its ``header``, from `read_header`) loaded into
+    ``skeleton`` after checking that it was saved for ``spec``."""
     if header["spec"] != spec:
         diff = sorted(
             k for k in set(spec) | set(header["spec"]) if spec.get(k) != header["spec"].get(k)

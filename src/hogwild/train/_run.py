@@ -25,7 +25,7 @@ from ..models import MODELS, check_model_options, make_model
 from ..tasks import TASKS, make_task
 from ._checkpoint import (
     CheckpointError,
-    load_checkpoint,
+    leaves_into,
     read_header,
     save_checkpoint,
     write_atomic,
@@ -160,8 +160,8 @@ def _resumed_state(out: Path, skeleton: TrainingState, spec, log) -> TrainingSta
         if log is not None:
             log(f"no training state saved in {out} yet; starting from epoch 0")
         return None
-    header, _ = read_header(out / "state.eqx")
-    arrays = load_checkpoint(out / "state.eqx", skeleton.arrays(), spec)
+    header, payload = read_header(out / "state.eqx")
+    arrays = leaves_into(out / "state.eqx", header, payload, skeleton.arrays(), spec)
     state = skeleton.restored(arrays, header["meta"])
     if log is not None:
         log(f"resuming {out} after epoch {state.epoch} (best so far: epoch {state.best_epoch})")
@@ -252,7 +252,7 @@ def load_run(run: str | Path):
     saved = json.loads((run / "config.json").read_text())
     config = RunConfig.from_json(saved)
     _check_precision(config)
-    header, _ = read_header(run / "checkpoint.eqx")
+    header, payload = read_header(run / "checkpoint.eqx")
     written_for = header.get("meta", {}).get("config", saved)
     if written_for != saved:
         raise CheckpointError(
@@ -261,7 +261,7 @@ def load_run(run: str | Path):
         )
     data = make_task(config.task, config.task_config())
     spec = model_spec(config, data)
-    model = load_checkpoint(run / "checkpoint.eqx", build_model(spec, 0), spec)
+    model = leaves_into(run / "checkpoint.eqx", header, payload, build_model(spec, 0), spec)
     return config, data, model
 
 
