@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from hogwild.cli import main
-from hogwild.models import MODELS, make_model
+from hogwild.models import MODELS, make_model, parameter_spec
 from hogwild.tasks import make_task
 from hogwild.train import load_run
 
@@ -197,7 +197,7 @@ def test_cli_models_prints_parameter_counts(capsys):
     for name, fields in rows.items():
         assert fields[1] == MODELS[name].family
         model = make_model(name, data.in_size, data.edge_size, data.out_size)
-        leaves = jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array))
+        leaves = jax.tree_util.tree_leaves(eqx.filter(model, parameter_spec(model)))
         assert int(fields[3]) == sum(leaf.size for leaf in leaves) > 0
 
 

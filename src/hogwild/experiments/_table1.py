@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..train import RunConfig, TrainConfig, append_json_line, train_run
+from ..train._rundir import saved_stop
 
 #: Table 1 of the paper: test error / relative RMSE in %, mean ± std (10 folds × 5 seeds).
 PAPER = {
@@ -98,20 +99,23 @@ class Protocol:
 PROTOCOLS = {
     # coordinates: 900 training graphs x 20 nodes exceed one all-pairs distance batch.
     "paper": Protocol("paper", 10, 5, 5000, 300, {}, {"coordinates": {"batch_size": 100}}),
-    # Reduced: 2 folds x 1 seed, smaller datasets, 1000 epochs at lr 0.01 (the paper's
-    # 5000 x 0.002 budget of optimiser movement: regression outputs of up to 50 need it).
+    # Reduced (issue 10): 3 folds x 2 seeds, smaller datasets, at most 1500 epochs at lr
+    # 0.003. With standardised targets the paper's lr 0.002 is smooth and 0.003 a little
+    # faster; 0.01 (the earlier reduced protocol, chosen to reach raw targets of 50) makes
+    # the loss spike once targets are scaled. Energy-edge on counting was still improving
+    # at 1200 epochs (7.9 % test), hence 1500, with early stopping after 300 epochs.
     "reduced": Protocol(
         "reduced",
-        folds=2,
-        seeds=1,
-        epochs=1000,
-        patience=200,
+        folds=3,
+        seeds=2,
+        epochs=1500,
+        patience=300,
         task_options={
             "sums": {"num_graphs": 100},
             "coordinates": {"num_graphs": 100},
             "mnist": {"num_graphs": 150},
         },
-        train_options={task: {"learning_rate": 0.01} for task in TASK_ORDER},
+        train_options={task: {"learning_rate": 0.003} for task in TASK_ORDER},
     ),
 }
 
@@ -121,6 +125,16 @@ def _done(jsonl: Path) -> set[tuple]:
         return set()
     rows = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
     return {(r["protocol"], r["task"], r["model"], r["fold"], r["seed"]) for r in rows}
+
+
+def _train_or_resume(config: RunConfig, out: Path) -> dict:
+    """Train into ``out``; continue it when an earlier attempt was killed there, or read
+    its metrics when it finished but its row was not written."""
+    stop = saved_stop(out) if (out / "config.json").is_file() else None
+    if stop is not None and not stop.startswith("interrupted"):
+        return json.loads((out / "metrics.json").read_text())
+    mode = "resume" if (out / "config.json").is_file() else "new"
+    return train_run(config, out, mode=mode)
 
 
 def run_cell(task, model, protocol: Protocol, runs_dir, jsonl, progress=None) -> list[dict]:
@@ -134,7 +148,7 @@ def run_cell(task, model, protocol: Protocol, runs_dir, jsonl, progress=None) ->
             config = RunConfig(task, model, options, protocol.train_config(task, seed))
             out = Path(runs_dir) / protocol.name / task / model / f"fold{fold}-seed{seed}"
             start = time.perf_counter()
-            metrics = train_run(config, out)
+            metrics = _train_or_resume(config, out)
             if metrics["stopped"].startswith("interrupted"):
                 raise KeyboardInterrupt  # not recorded: a rerun trains this run again
             key = metrics["primary_metric"]
@@ -148,6 +162,7 @@ def run_cell(task, model, protocol: Protocol, runs_dir, jsonl, progress=None) ->
                 "test": 100 * metrics["test"][key],
                 "validation": 100 * metrics["validation"][key],
                 "best_epoch": metrics["best_epoch"],
+                "test_unconverged": metrics["test"]["solver"]["unconverged"],
                 "epochs_run": metrics["epochs_run"],
                 "seconds": time.perf_counter() - start,
                 "run": str(out),

@@ -5,7 +5,9 @@ from ._adjacency import RenormalisedAdjacency as RenormalisedAdjacency
 from ._base import AbstractEnergyGNN as AbstractEnergyGNN
 from ._base import AbstractGNN as AbstractGNN
 from ._base import Readout as Readout
+from ._base import TargetScale as TargetScale
 from ._base import check_graph as check_graph
+from ._base import parameter_spec as parameter_spec
 from ._energy import EnergyGNN as EnergyGNN
 from ._energy import FeatureAttention as FeatureAttention
 from ._energy import segment_softmax as segment_softmax

@@ -15,20 +15,55 @@ from ..graph import Graph, GraphError
 from ..nn import MLP
 
 
+class TargetScale(eqx.Module):
+    """Standardisation of regression targets by training-split statistics: y = μ + σ ⊙ z.
+
+    The readout predicts z (order 1) and reports y in the task's own units; losses compare
+    standardised values (y − μ)/σ. μ and σ are data, not parameters: gradients stop here
+    and the optimiser leaves them alone (`frozen_labels`). The identity (μ = 0, σ = 1) is
+    what classification tasks and unscaled models carry.
+    """
+
+    mean: Float[Array, " out"]
+    std: Float[Array, " out"]
+
+    @classmethod
+    def identity(cls, out_size: int) -> TargetScale:
+        return cls(jnp.zeros((out_size,)), jnp.ones((out_size,)))
+
+    def restore(self, z: Array) -> Array:
+        """y = μ + σ ⊙ z (standardised predictions to the task's units)."""
+        mean, std = jax.lax.stop_gradient((self.mean, self.std))
+        return mean.astype(z.dtype) + std.astype(z.dtype) * z
+
+    def standardise(self, y: Array) -> Array:
+        """z = (y − μ) / σ."""
+        mean, std = jax.lax.stop_gradient((self.mean, self.std))
+        return (y - mean.astype(y.dtype)) / std.astype(y.dtype)
+
+
 class Readout(eqx.Module):
     """o_φ: MLP (4, 4, J) per node; for graph-level tasks the node predictions are averaged
-    per graph and passed through a second MLP (4, 4, C) (Appendix G.2)."""
+    per graph and passed through a second MLP (4, 4, C) (Appendix G.2). Its output is the
+    standardised prediction z, reported as y = `TargetScale.restore` (z)."""
 
     node: MLP
     graph: MLP | None
+    scale: TargetScale
 
     def __init__(self, hidden: int, out_size: int, *, graph_level: bool, key: PRNGKeyArray):
         nkey, gkey = jr.split(key)
         node_out = 4 if graph_level else out_size
         self.node = MLP(hidden, (4, 4, node_out), key=nkey)
         self.graph = MLP(node_out, (4, 4, out_size), key=gkey) if graph_level else None
+        self.scale = TargetScale.identity(out_size)
 
     def __call__(self, graph: Graph, h: Float[Array, "nodes hidden"]) -> Array:
+        """Predictions in the task's units."""
+        return self.scale.restore(self.standardised(graph, h))
+
+    def standardised(self, graph: Graph, h: Float[Array, "nodes hidden"]) -> Array:
+        """Predictions in standardised units z (what the MLPs compute)."""
         y = jax.vmap(self.node)(h)
         if self.graph is None:
             return y
@@ -39,6 +74,13 @@ class Readout(eqx.Module):
         )
         mean = sums / jnp.maximum(graph.n_node, 1)[:, None]
         return jax.vmap(self.graph)(mean)
+
+
+def parameter_spec(model):
+    """Filter spec of a model's parameters (for `eqx.partition` / `eqx.filter`): every
+    floating-point array except the readout's `TargetScale`, which is data."""
+    spec = jax.tree_util.tree_map(eqx.is_inexact_array, model)
+    return eqx.tree_at(lambda m: (m.readout.scale.mean, m.readout.scale.std), spec, (False, False))
 
 
 def check_graph(model, graph) -> None:

@@ -12,12 +12,15 @@ conjugate gradients) or I − ∂F/∂H (nonsymmetric: GMRES).
 
 from __future__ import annotations
 
+import dataclasses
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 
 from ..graph import Graph
 from ._linear import conjugate_gradient, restarted_gmres
+from ._precision import cast_floats, narrowed, working_dtype
 from ._solvers import SolveStats
 
 
@@ -28,10 +31,13 @@ class ImplicitAdjoint(eqx.Module):
     Default tolerance: 1e-10 in float64, 1e-4 in float32 — the forward solve's relative
     accuracy there, and above the float32 floor of the true residual ‖b − Aλ‖/‖b‖ of a
     stiff trained energy (measured 1e-5 to 4e-5 on the quick-start model).
+    ``precision``: the dtype to solve in (``"float64"`` in a float32 model: mixed
+    precision, see ``_precision``; the tolerance stays the model dtype's).
     """
 
     cg_tol: float | None = None
     cg_max_steps: int = 1000
+    precision: str | None = None
 
     def tolerance(self, dtype) -> float:
         if self.cg_tol is not None:
@@ -72,17 +78,28 @@ def root(model, graph: Graph, h, prepared=None):
 
 
 def run(model, graph: Graph, h0, solver) -> Solution:
-    """The forward solve, not differentiated."""
-    h, stats = solver.run(objective(model, graph), h0)
-    return Solution(h, stats)
+    """The forward solve, not differentiated, in ``solver.precision`` when it is set."""
+    dtype = working_dtype(getattr(solver, "precision", None), h0.dtype)
+    if dtype == h0.dtype:
+        h, stats = solver.run(objective(model, graph), h0)
+        return Solution(h, stats)
+    wide = dataclasses.replace(solver, tol=solver.tolerance(h0))
+    m, g, h = cast_floats((model, graph, h0), dtype)
+    h, stats = wide.run(objective(m, g), h)
+    return Solution(h.astype(h0.dtype), narrowed(stats, h0.dtype))
 
 
 def adjoint_solve(model, graph: Graph, h_star, cotangent, adjoint: ImplicitAdjoint):
     """(λ, stats) with λ solving (∂g/∂H at H*)ᵀ λ = cotangent: CG on Hessian-vector
     products for energies, GMRES on λ − (∂F/∂H)ᵀ λ for fixed points. ``stats`` count the
     products and give the true relative residual, like a forward solve's."""
-    prepared = model.prepare(graph)
     tol, max_steps = adjoint.tolerance(h_star.dtype), adjoint.cg_max_steps
+    dtype = working_dtype(adjoint.precision, h_star.dtype)
+    if dtype != h_star.dtype:
+        wide = dataclasses.replace(adjoint, cg_tol=tol, precision=None)
+        lam, stats = adjoint_solve(*cast_floats((model, graph, h_star, cotangent), dtype), wide)
+        return lam.astype(h_star.dtype), narrowed(stats, h_star.dtype)
+    prepared = model.prepare(graph)
     if _is_energy(model):
         _, hvp = jax.linearize(lambda h: root(model, graph, h, prepared), h_star)
         return conjugate_gradient(hvp, cotangent, tol, max_steps)

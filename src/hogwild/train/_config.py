@@ -8,6 +8,7 @@ import numbers
 import types
 import typing
 
+import jax
 import numpy as np
 
 from ..solve import LBFGS, Anderson, ImplicitAdjoint, Picard
@@ -60,6 +61,12 @@ class TrainConfig:
     ``fixed_point_solver``: "anderson" (default) or "picard" for fixed-point models.
     ``adjoint_tol`` / ``adjoint_max_steps``: the backward (adjoint) linear solve's relative
     tolerance (None: 1e-4 in float32, 1e-10 in float64) and its budget of products.
+    ``standardise_targets``: regression (and distance) models predict targets standardised
+    by the training split's mean and std, kept in the model (see ``_scaling``).
+    ``mixed_precision``: a float32 energy model solves forward and adjoint in float64
+    (``hogwild.solve._precision``); fixed-point and explicit models are unaffected.
+    ``eval_max_steps``: the budget of a final evaluation's solves, which start cold (from
+    H = 0) where training's start warm from the previous epoch.
     """
 
     epochs: int = 5000
@@ -77,6 +84,9 @@ class TrainConfig:
     fixed_point_solver: str = "anderson"
     adjoint_tol: float | None = None
     adjoint_max_steps: int = 1000
+    standardise_targets: bool = True
+    mixed_precision: bool = True
+    eval_max_steps: int = 5000
 
     def __post_init__(self):
         check_field_types(self)
@@ -91,6 +101,7 @@ class TrainConfig:
             "solver_tol",
             "adjoint_tol",
             "adjoint_max_steps",
+            "eval_max_steps",
         )
         for name in positive:
             value = getattr(self, name)
@@ -112,16 +123,35 @@ class TrainConfig:
         """The forward solver these options describe for a model ``family`` (None: explicit
         models have nothing to solve)."""
         if family == "optimisation":
-            return LBFGS(self.solver_tol, self.solver_max_steps)
+            return LBFGS(self.solver_tol, self.solver_max_steps, self.solve_precision(family))
         if family == "fixed-point":
             return FIXED_POINT_SOLVERS[self.fixed_point_solver](
                 self.solver_tol, self.solver_max_steps
             )
         return None
 
-    def adjoint(self) -> ImplicitAdjoint:
-        """The backward solve these options describe."""
-        return ImplicitAdjoint(self.adjoint_tol, self.adjoint_max_steps)
+    def eval_solver(self, family: str = "optimisation"):
+        """`solver` with the evaluation budget ``eval_max_steps`` (cold starts)."""
+        solver = self.solver(family)
+        budget = max(self.eval_max_steps, self.solver_max_steps)
+        return None if solver is None else dataclasses.replace(solver, max_steps=budget)
+
+    def adjoint(self, family: str = "optimisation") -> ImplicitAdjoint:
+        """The backward solve these options describe for a model ``family``."""
+        return ImplicitAdjoint(
+            self.adjoint_tol, self.adjoint_max_steps, self.solve_precision(family)
+        )
+
+    def enable_precision(self, family: str) -> None:
+        """Turn on 64-bit JAX if this model ``family`` solves in float64 (the model and
+        its batches keep their own dtype; every array here is created with one)."""
+        if (self.x64 or self.solve_precision(family)) and not jax.config.jax_enable_x64:
+            jax.config.update("jax_enable_x64", True)
+
+    def solve_precision(self, family: str) -> str | None:
+        """ "float64" when a float32 energy model solves in mixed precision, else None."""
+        wide = self.mixed_precision and not self.x64 and family == "optimisation"
+        return "float64" if wide else None
 
     @property
     def dtype(self):

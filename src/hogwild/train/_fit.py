@@ -24,6 +24,7 @@ from ..tasks import Dataset
 from ._batch import make_batches
 from ._config import TrainConfig
 from ._objective import metrics_from_sums, primary_metric
+from ._scaling import target_scale, with_target_scale
 from ._state import SolverSummary, TrainingState
 from ._step import eval_step, make_optimiser, train_step
 
@@ -60,6 +61,7 @@ class _Setup:
 
 def _setup(model, data: Dataset, config: TrainConfig) -> _Setup:
     level, dtype = data.level, config.dtype
+    config.enable_precision(model.family)
     train = make_batches(data.train, level, config.batch_size, dtype)
     optimiser = make_optimiser(
         config.learning_rate, config.decay_rate, config.decay_every, config.weight_decay, len(train)
@@ -70,7 +72,7 @@ def _setup(model, data: Dataset, config: TrainConfig) -> _Setup:
         kind=data.kind,
         optimiser=optimiser,
         solver=config.solver(model.family),
-        adjoint=config.adjoint(),
+        adjoint=config.adjoint(model.family),
     )
 
 
@@ -79,7 +81,12 @@ def _zeros(batches, hidden) -> tuple:
 
 
 def initial_state(model, data: Dataset, config: TrainConfig = TrainConfig()) -> TrainingState:
-    """The state before the first epoch (also the skeleton a saved state is loaded into)."""
+    """The state before the first epoch (also the skeleton a saved state is loaded into).
+
+    With ``config.standardise_targets`` the model gets the training split's target scale.
+    """
+    if config.standardise_targets:
+        model = with_target_scale(model, target_scale(data))
     setup = _setup(model, data, config)
     return TrainingState(
         epoch=0,
@@ -287,7 +294,11 @@ def fit(
 
 
 def evaluate(model, data: Dataset, config: TrainConfig = TrainConfig()) -> dict:
-    """Metrics and solver statistics of ``model`` on every split, solved from cold starts."""
+    """Metrics and solver statistics of ``model`` on every split, solved from cold starts
+    with the evaluation budget (``config.eval_solver``); a split whose solves did not all
+    converge says so in its ``solver`` counters (``unconverged``)."""
+    config.enable_precision(model.family)
+    solver = config.eval_solver(model.family)
     out = {}
     for name, graphs in data.splits().items():
         batches = make_batches(graphs, data.level, config.batch_size, config.dtype)
@@ -297,7 +308,7 @@ def evaluate(model, data: Dataset, config: TrainConfig = TrainConfig()) -> dict:
             batches,
             _zeros(batches, model.hidden),
             data.kind,
-            config.solver(model.family),
+            solver,
             summary,
         )
         out[name] = {**metrics, "solver": summary.as_dict()}

@@ -3,6 +3,10 @@
 BCE for binary targets, cross-entropy for multi-class, MSE for regression. Metrics:
 classification error, and relative RMSE = RMSE / RMS(targets) for regression.
 
+Predictions arrive in the task's units. With a ``scale`` (the model's
+`hogwild.models.TargetScale`, see ``_scaling``) regression and distance losses are taken
+on standardised values (y − μ)/σ; metrics are always in the task's units.
+
 ``distance`` (the coordinates task: relative localisation, no global frame): the rows of
 ``pred`` are points p_i and the targets true positions x_i; over all ordered pairs i ≠ j of
 real nodes of the same graph, loss = mean (‖p_i − p_j‖ − ‖x_i − x_j‖)² and relative RMSE =
@@ -82,12 +86,22 @@ def row_losses(kind: str, pred, targets, graph=None):
     )
 
 
-def loss(kind: str, pred, batch: Batch):
-    """Mean loss over the real rows of ``batch`` (``distance``: over its node pairs)."""
+def standardised(kind: str, pred, targets, scale=None):
+    """(pred, targets) in the units the loss is taken in: (y − μ)/σ for regression and
+    distance kinds when a ``scale`` is given, unchanged otherwise."""
+    if scale is None or kind not in ("regression", "distance"):
+        return pred, targets
+    return scale.standardise(pred), scale.standardise(targets)
+
+
+def loss(kind: str, pred, batch: Batch, scale=None):
+    """Mean loss over the real rows of ``batch`` (``distance``: over its node pairs), in
+    standardised units when a ``scale`` is given."""
+    pred, targets = standardised(kind, pred, batch.targets, scale)
     if kind == "distance":
-        mask, error, _ = _pair_terms(pred, batch.targets, batch.graph)
+        mask, error, _ = _pair_terms(pred, targets, batch.graph)
         return jnp.sum(error) / jnp.maximum(jnp.sum(mask), 1)
-    return _masked_mean(row_losses(kind, pred, batch.targets), batch.mask)
+    return _masked_mean(row_losses(kind, pred, targets), batch.mask)
 
 
 def predicted_labels(kind: str, pred):
@@ -96,15 +110,18 @@ def predicted_labels(kind: str, pred):
     return jnp.argmax(pred, axis=-1)
 
 
-def batch_sums(kind: str, pred, batch: Batch) -> dict:
+def batch_sums(kind: str, pred, batch: Batch, scale=None) -> dict:
     """Sufficient statistics of the metrics over the real rows (summable across batches);
-    for ``distance`` over the node pairs (``count`` and ``values`` are numbers of pairs)."""
+    for ``distance`` over the node pairs (``count`` and ``values`` are numbers of pairs).
+    ``loss`` is in standardised units when a ``scale`` is given, the errors never are."""
+    z_pred, z_targets = standardised(kind, pred, batch.targets, scale)
     if kind == "distance":
         mask, error, true_sq = _pair_terms(pred, batch.targets, batch.graph)
+        _, z_error, _ = _pair_terms(z_pred, z_targets, batch.graph)
         pairs, total = jnp.sum(mask), jnp.sum(error)
         return {
             "count": pairs,
-            "loss": total,
+            "loss": jnp.sum(z_error),
             "squared_error": total,
             "squared_target": jnp.sum(true_sq),
             "values": pairs,
@@ -112,7 +129,7 @@ def batch_sums(kind: str, pred, batch: Batch) -> dict:
     m = batch.mask
     sums = {
         "count": jnp.sum(m),
-        "loss": jnp.sum(jnp.where(m, row_losses(kind, pred, batch.targets), 0.0)),
+        "loss": jnp.sum(jnp.where(m, row_losses(kind, z_pred, z_targets), 0.0)),
     }
     if kind == "regression":
         sums["squared_error"] = jnp.sum(jnp.where(m[:, None], (pred - batch.targets) ** 2, 0.0))

@@ -306,5 +306,7 @@ def _is_inexact_leaf(x) -> bool:
 
 def count_parameters(model) -> int:
     """Number of scalar parameters (inexact array entries) of a model, or of its shapes
-    (the output of `eqx.filter_eval_shape` on a constructor)."""
-    return sum(x.size for x in jax.tree_util.tree_leaves(model) if _is_inexact_leaf(x))
+    (the output of `eqx.filter_eval_shape` on a constructor); the target scale μ, σ is
+    data, not parameters, and is not counted."""
+    trained = eqx.tree_at(lambda m: m.readout.scale, model, None)
+    return sum(x.size for x in jax.tree_util.tree_leaves(trained) if _is_inexact_leaf(x))

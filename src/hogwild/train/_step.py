@@ -14,6 +14,7 @@ from ..solve._implicit import implicit_value_and_grad
 from ..solve._solvers import SolveStats
 from ._batch import Batch
 from ._objective import batch_sums, loss
+from ._scaling import frozen_labels
 
 
 def no_adjoint(dtype) -> SolveStats:
@@ -25,7 +26,7 @@ def _value_and_grad(model, batch: Batch, h0, kind, solver, adjoint):
     """(loss, grads, forward solution, adjoint stats) for any model family."""
 
     def readout_loss(m, h):
-        return loss(kind, m.readout(batch.graph, h), batch)
+        return loss(kind, m.readout(batch.graph, h), batch, m.readout.scale)
 
     if model.family == "explicit":
 
@@ -79,7 +80,7 @@ def eval_step(model, batch: Batch, h0, kind, solver):
     """Predictions' metric sums, H* and solver stats on one batch (no gradients)."""
     sol = embed(jax.lax.stop_gradient(model), batch.graph, h0, solver, None)
     pred = model.readout(batch.graph, sol.value)
-    return batch_sums(kind, pred, batch), sol.value, sol.stats, pred
+    return batch_sums(kind, pred, batch, model.readout.scale), sol.value, sol.stats, pred
 
 
 @functools.lru_cache(maxsize=32)
@@ -92,10 +93,13 @@ def make_optimiser(
 ):
     """Adam with decoupled weight decay; lr × decay_rate every ``decay_every`` epochs.
 
-    Cached: the optimiser is a static argument of the jitted steps, so equal settings must
-    give the same object or every `fit` would compile its steps again.
+    The target scale (`hogwild.models.TargetScale`) is data, not a parameter: it is
+    ``frozen`` (no update, no weight decay). Cached: the optimiser is a static argument
+    of the jitted steps, so equal settings must give the same object or every `fit` would
+    compile its steps again.
     """
     schedule = optax.exponential_decay(
         learning_rate, decay_every * steps_per_epoch, decay_rate, staircase=True
     )
-    return optax.adamw(schedule, b1=0.9, b2=0.999, weight_decay=weight_decay)
+    adam = optax.adamw(schedule, b1=0.9, b2=0.999, weight_decay=weight_decay)
+    return optax.multi_transform({"train": adam, "frozen": optax.set_to_zero()}, frozen_labels)
