@@ -84,12 +84,17 @@ def _parser() -> argparse.ArgumentParser:
     models.add_argument("--task", default="chains", help="count parameters for this task")
     sub.add_parser("tasks", help="list the registered tasks and their options")
     rep = sub.add_parser("reproduce", help="regenerate a figure or table of the paper")
-    rep.add_argument("what", choices=["figure1", "table1", "table2"], help="which one")
+    rep.add_argument(
+        "what", choices=["figure1", "table1", "table2", "conditioning"], help="which one"
+    )
     rep.add_argument("--protocol", default="reduced", help="table1: reduced (default) or paper")
     rep.add_argument(
         "--cell", action="append", default=[], metavar="TASK:MODEL", help="table1: only these"
     )
-    rep.add_argument("--runs-dir", default="runs/table1", help="table1: run directories here")
+    rep.add_argument("--runs-dir", default=None, help="table1 / conditioning: run directories here")
+    rep.add_argument(
+        "--epochs", type=int, default=600, help="conditioning: epochs per training (600)"
+    )
     rep.add_argument(
         "runs", nargs="*", help="table2: trained run directories (best validation loss per model)"
     )
@@ -186,7 +191,8 @@ def _progress(record: dict, every: int, started: list) -> None:
         f"val loss {record['validation_loss']:.4f}  {metric.split('_', 1)[1]} {record[metric]:.4f}"
         f"  steps: solve {record['solver_steps']:.1f}, adjoint {record['adjoint_steps']:.1f}"
         f"  unconverged {record['solver_unconverged']}/{record['adjoint_unconverged']}"
-        f"  {record['seconds']:.0f}s",
+        + (f"  K1/mu {record['condition']:.0f}" if "condition" in record else "")
+        + f"  {record['seconds']:.0f}s",
         file=sys.stderr,
         flush=True,
     )
@@ -418,6 +424,8 @@ def _reproduce(args) -> int:
         return 0
     if args.what == "table1":
         return _reproduce_table1(args, out)
+    if args.what == "conditioning":
+        return _reproduce_conditioning(args, out)
     if not args.runs:
         raise ValueError("table2 needs run directories, e.g. runs/chains/*-seed0.")
 
@@ -470,6 +478,44 @@ def _table1_cells(args) -> list[tuple[str, str]]:
     return cells
 
 
+def _reproduce_conditioning(args, out) -> int:
+    from .experiments import _conditioning as cond
+    from .train import write_atomic
+
+    if args.epochs < 1:
+        raise ValueError(f"--epochs must be >= 1; got {args.epochs}.")
+    study, jsonl = cond.Study(epochs=args.epochs), out / "conditioning.jsonl"
+    runs_dir = args.runs_dir or "runs/conditioning"
+    print(
+        f"conditioning: {len(study.tasks)} tasks x bounds {study.bounds}, {study.epochs} "
+        f"epochs each; results append to {jsonl} (rerun to resume)",
+        file=sys.stderr,
+    )
+    signal.signal(signal.SIGTERM, _interrupt)
+
+    def progress(r):
+        print(
+            f"{r['task']:>9} bound {r['bound']}: test {r['test']:.1f}  K1/mu "
+            f"{r['condition']:.3g}  sync steps {r['test_solver_steps']:.0f}  async steps "
+            f"{r['async_steps']:.0f}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    try:
+        cond.run_study(study, runs_dir, jsonl, progress)
+    except KeyboardInterrupt:
+        print(f"interrupted; finished points are in {jsonl}; rerun to resume", file=sys.stderr)
+        return 130
+    rows = cond.load_points(jsonl)
+    table = cond.conditioning_markdown(rows)
+    write_atomic(out / "conditioning_table.md", table.encode())
+    cond.conditioning_figure(rows, out / "conditioning.png")
+    print(table, end="")
+    print(f"wrote {out}/conditioning_table.md, conditioning.png, {jsonl.name}", file=sys.stderr)
+    return 0
+
+
 def _reproduce_table1(args, out) -> int:
     from .experiments import _table1 as t1
     from .train import write_atomic
@@ -495,7 +541,7 @@ def _reproduce_table1(args, out) -> int:
 
     try:
         for task, model in cells:
-            t1.run_cell(task, model, protocol, args.runs_dir, jsonl, progress)
+            t1.run_cell(task, model, protocol, args.runs_dir or "runs/table1", jsonl, progress)
     except KeyboardInterrupt:
         print(f"interrupted; finished runs are in {jsonl}; rerun to resume", file=sys.stderr)
         return 130

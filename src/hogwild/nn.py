@@ -99,6 +99,19 @@ class PICNNLayer(eqx.Module):
     def __call__(self, z, y, u):
         return self.apply(self.gates(u), z, y)
 
+    def bound(self, gates, jac, hess):
+        """Elementwise bounds on the pre-activation's derivatives in y, for every y.
+
+        With P = W_z diag(σ(W_zu u + b_z)) >= 0 and Q = |W_y diag(gate_y(u))|:
+        |∂a/∂y| <= P J + Q and |∂²a_o/∂y²| <= Σ_j P_oj S_j, given |∂z/∂y| <= J, |∂²z_j/∂y²| <= S_j.
+        ``jac`` (z, y) and ``hess`` (z, y, y) are J and S; returns the pair for a (out, ...).
+        """
+        gate_z, gate_y, _ = gates
+        mask = jnp.asarray(self.monotone, bool)
+        w_y = jnp.where(mask[None, :], jnp.exp(self.y_raw), self.y_raw)
+        p = jnp.exp(self.z_raw) * gate_z[None, :]
+        return p @ jac + jnp.abs(w_y * gate_y[None, :]), jnp.einsum("oj,jab->oab", p, hess)
+
 
 class PICNN(eqx.Module):
     """Partially input-convex network f(x, y), convex in y (Amos et al., 2017; Appendix B).
@@ -162,6 +175,22 @@ class PICNN(eqx.Module):
             if k < len(self.z_layers) - 1:
                 z = jax.nn.softplus(z)
         return z
+
+    def derivative_bounds(self, prepared: tuple) -> tuple[Array, Array]:
+        """Bounds on |∂f/∂y| (out, y) and |∂²f_o/∂y²| (out, y, y), elementwise, for every y.
+
+        From ``prepare(x)``; by the layer recursion (`PICNNLayer.bound`) and, through each
+        softplus z' = g(a), 0 < g' < 1 and 0 < g'' <= 1/4:
+        |∂z'/∂y| <= |∂a/∂y|,  |∂²z'/∂y²| <= ¼ |∂a/∂y| |∂a/∂y|ᵀ + |∂²a/∂y²|.
+        """
+        size = self.z_layers[0].y_raw.shape[1]
+        dtype = prepared[0][0].dtype
+        jac, hess = jnp.zeros((0, size), dtype), jnp.zeros((0, size, size), dtype)
+        for k, (layer, gates) in enumerate(zip(self.z_layers, prepared)):
+            jac, hess = layer.bound(gates, jac, hess)
+            if k < len(self.z_layers) - 1:
+                hess = hess + 0.25 * jac[:, :, None] * jac[:, None, :]
+        return jac, hess
 
     def __call__(self, x: Float[Array, " x"], y: Float[Array, " y"]) -> Float[Array, " out"]:
         return self.convex_part(self.prepare(x), y)

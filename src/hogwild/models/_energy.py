@@ -11,6 +11,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from ..graph import Graph
 from ..nn import PICNN, Linear
 from ._base import AbstractEnergyGNN, Readout
+from ._conditioning import curvature_rows, curvature_terms, local_scale
 
 VARIANTS = ("node", "edge", "attention")
 
@@ -64,6 +65,13 @@ class EnergyGNN(AbstractEnergyGNN):
     Sizes follow Appendix F.1: hidden 2, m (4, 4, 2), u (4, 4, 1), β = 0.04.
     ``in_size`` / ``edge_size``: the node / edge feature sizes it reads (``edge_size`` is
     None for the ``node`` variant, which ignores edge features).
+
+    ``max_condition`` κ (None: unbounded) caps the condition number of ∇²E at κ for every
+    parameter value, graph and H, by the parameterisation: e_i = s_i u_i + (β/2)‖h_i‖² with
+    s_i = min(1, (κ − 1) β / r̄_i) in (0, 1], r̄_i a rigorous local bound on the curvature
+    of u around node i (`_conditioning`, Eq. 2). s is H-independent, computed in `prepare`
+    from features, weights, edge weights and attention (two-hop local, per node, so it
+    does not depend on the rest of a batch) and differentiated like any parameter.
     """
 
     message: tuple[PICNN, ...]
@@ -76,6 +84,7 @@ class EnergyGNN(AbstractEnergyGNN):
     beta: float = eqx.field(static=True)
     in_size: int = eqx.field(static=True)
     edge_size: int | None = eqx.field(static=True)
+    max_condition: float | None = eqx.field(static=True)
 
     def __init__(
         self,
@@ -90,8 +99,11 @@ class EnergyGNN(AbstractEnergyGNN):
         heads: int = 2,
         beta: float = 0.04,
         graph_level: bool = False,
+        max_condition: float | None = None,
         key: PRNGKeyArray,
     ):
+        if max_condition is not None and not max_condition > 1.0:
+            raise ValueError(f"`max_condition` must be > 1 (or None); got {max_condition!r}.")
         if variant not in VARIANTS:
             raise ValueError(f"unknown energy variant {variant!r}; valid: {', '.join(VARIANTS)}.")
         if update_sizes[-1] != 1:
@@ -119,6 +131,7 @@ class EnergyGNN(AbstractEnergyGNN):
         self.hidden, self.variant, self.beta = hidden, variant, float(beta)
         self.in_size = in_size
         self.edge_size = None if variant == "node" else edge_size  # node: x_j, h_j only
+        self.max_condition = None if max_condition is None else float(max_condition)
 
     def _message_features(self, graph: Graph):
         """Free (x) inputs of the message PICNN on every edge and on every self-loop."""
@@ -137,22 +150,37 @@ class EnergyGNN(AbstractEnergyGNN):
         return jnp.concatenate([h[graph.receivers], h_view], -1), jnp.concatenate([h, h], -1)
 
     def prepare(self, graph: Graph):
-        """Everything in E that does not depend on H: PICNN gates of the features, attention.
+        """Everything in E that does not depend on H: PICNN gates of the features, attention
+        and, with ``max_condition``, the node scales s (None otherwise).
 
         A solver computes this once per solve instead of at every energy evaluation.
         """
         edge_x, self_x = self._message_features(graph)
         alpha = None if self.attention is None else self.attention(graph)
-        return (
+        parts = (
             tuple(jax.vmap(m.prepare)(edge_x) for m in self.message),
             jax.vmap(self.self_message.prepare)(self_x),
             jax.vmap(self.update.prepare)(graph.nodes),
             alpha,
         )
+        if self.max_condition is None:
+            return (*parts, None)
+        d, w = curvature_terms(self, graph, parts)
+        return (*parts, local_scale(graph, d, w, self.beta, self.max_condition))
+
+    def hessian_bound(self, graph: Graph, prepared=None) -> Float[Array, " graphs"]:
+        """A rigorous upper bound on λ_max(∇²E) over all H, per graph of the batch:
+        β + max_{n in graph} r_n (`_conditioning`, Eq. 1), with the scales s if any.
+        With ``max_condition`` κ it is at most κβ; the smallest eigenvalue is always >= β."""
+        prepared = self.prepare(graph) if prepared is None else prepared
+        d, w = curvature_terms(self, graph, prepared[:4])
+        rows = curvature_rows(graph, d, w, prepared[4])
+        top = jax.ops.segment_max(rows, graph.node_graph, num_segments=graph.num_graphs)
+        return self.beta + jnp.maximum(top, 0.0)
 
     def aggregate(self, graph: Graph, h, h_view, prepared=None) -> Float[Array, "nodes message"]:
         """m_i of Eq. 16 (with attention, Eq. 25, heads concatenated)."""
-        edge_prep, self_prep, _, alpha = self.prepare(graph) if prepared is None else prepared
+        edge_prep, self_prep, _, alpha, _ = self.prepare(graph) if prepared is None else prepared
         edge_y, self_y = self._message_states(graph, h, h_view)
         per_head = [jax.vmap(m.convex_part)(p, edge_y) for m, p in zip(self.message, edge_prep)]
         if alpha is not None:
@@ -162,8 +190,11 @@ class EnergyGNN(AbstractEnergyGNN):
         return m + jax.vmap(self.self_message.convex_part)(self_prep, self_y)
 
     def node_energies(self, graph: Graph, h, h_view, prepared=None) -> Float[Array, " nodes"]:
-        """e_i = u(m_i, h_i, x_i) + (β/2)‖h_i‖² (Eq. 15); padding nodes keep only the β term."""
+        """e_i = s_i u(m_i, h_i, x_i) + (β/2)‖h_i‖² (Eq. 15; s_i = 1 without ``max_condition``);
+        padding nodes keep only the β term."""
         prepared = self.prepare(graph) if prepared is None else prepared
         m = self.aggregate(graph, h, h_view, prepared)
         u = jax.vmap(self.update.convex_part)(prepared[2], jnp.concatenate([m, h], -1))[:, 0]
+        if prepared[4] is not None:
+            u = prepared[4] * u
         return jnp.where(graph.node_mask, u, 0.0) + 0.5 * self.beta * jnp.sum(h * h, -1)

@@ -63,22 +63,49 @@ def project_rows_to_l1_ball(matrix: Float[Array, "rows cols"], radius: float) ->
     return jax.vmap(project)(matrix)
 
 
-def _live_output(encoder: MLP) -> MLP:
-    """g_θ with a positive final bias, so that no ReLU unit starts dead: a unit whose
-    input is negative at every node has h* = 0 there and never receives a gradient."""
-    bias = encoder.layers[-1].bias
-    return eqx.tree_at(lambda e: e.layers[-1].bias, encoder, jnp.abs(bias) + 0.1)
+def _positive_output(encoder: MLP) -> MLP:
+    """g_θ with every last-layer bias raised to b_a = |b_a| + ‖W_a‖₁, so that g_θ(x) > 0 for
+    every input x at initialisation: the last layer reads tanh activations, |tanh| < 1, so
+    W_a · tanh(·) > −‖W_a‖₁. (With no hidden layer the bound does not hold for all x.)"""
+    last = encoder.layers[-1]
+    bias = jnp.abs(last.bias) + jnp.sum(jnp.abs(last.weight), axis=1)
+    return eqx.tree_at(lambda e: e.layers[-1].bias, encoder, bias)
 
 
 class IGNN(AbstractFixedPointGNN):
     """Implicit GNN of Gu et al. (2020), Eq. 21.
 
-    h_i ← φ( Σ_{j ∈ N(i) ∪ {i}} Ã_ij θ_m h_j + g_θ(x_i) ),  φ = ReLU,
+    h_i ← φ( Σ_{j ∈ N(i) ∪ {i}} Ã_ij θ_m h_j + (1 − κ) g_θ(x_i) ),  φ = ReLU,
 
     with g_θ an MLP (16, 16, 16, k) and ‖θ_m‖_∞ <= κ / λ_max(Ã) = κ < 1. Then F is a
     κ-contraction in the weighted block-max norm ‖H‖_w = max_i ‖h_i‖_∞ / sqrt(d̃_i)
     (because Σ_j Ã_ij sqrt(d̃_j) = sqrt(d̃_i) and ReLU is non-expansive per component),
     which is what asynchronous iterations need to converge (Bertsekas & Tsitsiklis, 1989).
+
+    Scale and initialisation keep training from stalling at H* = 0 or at a saturated
+    readout. Issue 10: at hidden size 2 the loss sat at exactly log 2 on chains and on
+    MNIST terrain, and θ_m and g_θ got zero gradient from about epoch 10 on.
+
+    - g_θ starts positive for every input (`_positive_output`), and θ_m >= 0, so at
+      initialisation every pre-activation is positive. No ReLU unit is 0 anywhere, F is
+      linear there, and every parameter gets a gradient. Before, one of the two units was
+      0 at every node of both tasks from the start (seed 0). Nodes with equal inputs (all
+      but the head of a chain) share one pre-activation, so a unit dies at all of them at
+      once. Within ~10 Adam steps the other unit died too. Then H* = 0, and no gradient
+      could revive it.
+    - θ_m starts at (κ / λ_max) I. No admissible matrix carries a signal further: the
+      per-hop gain is κ on every unit (compare the identity initialisation of ReLU
+      recurrences, Le et al., 2015). A uniform θ_m projected onto the ball left the live
+      unit a gain of ~0.5: the class signal fell from 2e-2 at a chain's head to 3e-6 five
+      hops on.
+    - The input term is (1 − κ) g_θ. ReLU is positively homogeneous, so this is Eq. 21
+      with g_θ's last layer scaled: the same family of maps. Now ‖F(H)‖_w <= κ‖H‖_w +
+      (1 − κ)‖G‖_w, so ‖H*‖_w <= ‖g_θ(X)‖_w for every admissible θ_m. Unscaled, the
+      inputs are amplified up to 1 / (1 − κ) = 10 times. With only the first two changes,
+      states reached 20–30 and saturated every tanh unit of the readout, and the
+      gradients were 0 again.
+
+    None of this changes the constraint: `constrain` projects θ_m onto the same κ-ball.
     """
 
     weight: Float[Array, "hidden hidden"]
@@ -102,18 +129,17 @@ class IGNN(AbstractFixedPointGNN):
     ):
         if not 0 < kappa < 1:
             raise ValueError(f"IGNN needs 0 < kappa < 1 for a contraction; got {kappa}.")
-        wkey, ekey, rkey = jr.split(key, 3)
-        bound = 1.0 / jnp.sqrt(hidden)
-        weight = jr.uniform(wkey, (hidden, hidden), minval=-bound, maxval=bound)
-        self.weight = project_rows_to_l1_ball(weight, kappa / LAMBDA_MAX)
-        self.encoder = _live_output(MLP(in_size, (*encoder_sizes, hidden), key=ekey))
+        ekey, rkey = jr.split(key)
+        self.weight = (kappa / LAMBDA_MAX) * jnp.eye(hidden)
+        self.encoder = _positive_output(MLP(in_size, (*encoder_sizes, hidden), key=ekey))
         self.readout = Readout(hidden, out_size, graph_level=graph_level, key=rkey)
         self.hidden, self.kappa = hidden, float(kappa)
         self.in_size = in_size
 
     def prepare(self, graph: Graph):
-        """Ã and the input term g_θ(X), neither of which depends on H."""
-        return RenormalisedAdjacency.of(graph), jax.vmap(self.encoder)(graph.nodes)
+        """Ã and the input term (1 − κ) g_θ(X), neither of which depends on H."""
+        injected = (1.0 - self.kappa) * jax.vmap(self.encoder)(graph.nodes)
+        return RenormalisedAdjacency.of(graph), injected
 
     def update(self, graph: Graph, h, h_view, prepared=None):
         adjacency, injected = self.prepare(graph) if prepared is None else prepared

@@ -64,7 +64,12 @@ _EXPLICIT = "neither: a fixed number of layers, and a stale view mixes layers (F
 MODELS: dict[str, ModelSpec] = {
     **{
         f"energy-{v}": ModelSpec(
-            f"energy-{v}", "optimisation", True, _CONVEX, _energy(v), {"beta": 0.04}
+            f"energy-{v}",
+            "optimisation",
+            True,
+            _CONVEX,
+            _energy(v),
+            {"beta": 0.04, "max_condition": None},
         )
         for v in ("node", "edge", "attention")
     },
@@ -96,7 +101,10 @@ def check_model_options(name: str, options: dict) -> dict:
 
 
 def _check_option_type(model: str, key: str, value, default) -> None:
-    """A model option must be a number (an integer where the default is one)."""
+    """A model option must be a number (an integer where the default is one); an option
+    whose default is None (off, e.g. ``max_condition``) may also be None."""
+    if default is None and value is None:
+        return
     integral = isinstance(default, int) and not isinstance(default, bool)
     ok = isinstance(value, numbers.Integral if integral else numbers.Real)
     if isinstance(value, bool) or not ok or not math.isfinite(value):

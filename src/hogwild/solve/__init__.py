@@ -18,3 +18,5 @@ from ._solvers import GradientDescent as GradientDescent
 from ._solvers import SolveStats as SolveStats
 from ._solvers import default_tolerance as default_tolerance
 from ._solvers import estimate_smoothness as estimate_smoothness
+from ._spectrum import condition_number as condition_number
+from ._spectrum import hessian_extremes as hessian_extremes

@@ -67,6 +67,9 @@ class TrainConfig:
     (``hogwild.solve._precision``); fixed-point and explicit models are unaffected.
     ``eval_max_steps``: the budget of a final evaluation's solves, which start cold (from
     H = 0) where training's start warm from the previous epoch.
+    ``condition_every``: every this many epochs an energy model's K₁ (largest Hessian
+    eigenvalue), μ (smallest) and K₁/μ at the first training batch's H* are estimated and
+    written to the history (0: never).
     """
 
     epochs: int = 5000
@@ -87,6 +90,7 @@ class TrainConfig:
     standardise_targets: bool = True
     mixed_precision: bool = True
     eval_max_steps: int = 5000
+    condition_every: int = 10
 
     def __post_init__(self):
         check_field_types(self)
@@ -107,6 +111,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise ValueError(f"`{name}` must be > 0; got {value}.")
+        if self.condition_every < 0:
+            raise ValueError(f"`condition_every` must be >= 0; got {self.condition_every}.")
         if self.weight_decay < 0 or self.seed < 0:
             raise ValueError(
                 f"`weight_decay` and `seed` must be >= 0; got {self.weight_decay}, {self.seed}."

@@ -19,7 +19,7 @@ import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
-from ..solve import ImplicitAdjoint
+from ..solve import ImplicitAdjoint, condition_number
 from ..tasks import Dataset
 from ._batch import make_batches
 from ._config import TrainConfig
@@ -179,6 +179,15 @@ class _Loop:
             "seconds": seconds,
         }
 
+    def _conditioning(self, model, h, epoch: int) -> dict:
+        """K₁, μ and K₁/μ of an energy model's Hessian at the first training batch's H*
+        (Lanczos, `hogwild.solve.condition_number`) every ``condition_every`` epochs."""
+        every = self.config.condition_every
+        if model.family != "optimisation" or not every or epoch % every:
+            return {}
+        k1, mu = (float(x) for x in condition_number(model, self.setup.train[0].graph, h[0]))
+        return {"hessian_max": k1, "hessian_min": mu, "condition": k1 / mu}
+
     def _epoch(self, state: TrainingState, epoch: int):
         """(state after ``epoch``, None), or (``state`` unchanged, why training diverged)."""
         trained, stats, problem = _train_epoch(state, self.setup)
@@ -213,6 +222,7 @@ class _Loop:
         if val["loss"] < state.best_loss:
             nxt.update(best_model=model, best_loss=val["loss"], best_epoch=epoch)
         record = self._record(epoch, train_loss, val, forward, seconds)
+        record.update(self._conditioning(model, h, epoch))
         state = dataclasses.replace(
             state, **nxt, validation_states=val_states, history=(*state.history, record)
         )

@@ -1,0 +1,168 @@
+"""The conditioning trade-off (issue 10): bounding K₁/μ against accuracy and solve cost.
+
+For each task and each bound κ on the condition number (the energy GNN's
+``max_condition`` option; None = unbounded) one edge-wise energy GNN is trained, and the
+study records: the test metric; K₁, μ and K₁/μ at the end of training (Lanczos, from the
+run's history); the mean L-BFGS steps of the synchronous solves (training, warm started,
+over the last 10 % of epochs, and the final cold-started test evaluation); and the
+simulated time steps hogwild inference needs to reach the tolerance (S = 4, D = 3,
+step 1/K₁). One JSON line per point, so an interrupted study resumes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..train import RunConfig, TrainConfig, append_json_line
+from ._async_eval import async_evaluation
+from ._table1 import _train_or_resume
+
+BOUNDS = (None, 1000.0, 100.0, 10.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+    """Which tasks (with their options), bounds, epochs and asynchronous runs."""
+
+    tasks: dict = dataclasses.field(
+        default_factory=lambda: {"chains": {"length": 100}, "counting": {}}
+    )
+    bounds: tuple = BOUNDS
+    epochs: int = 600
+    learning_rate: float = 0.003
+    async_runs: int = 2
+    async_graphs: int = 5
+    model: str = "energy-edge"
+
+
+def _label(bound) -> str:
+    return "none" if bound is None else f"{bound:g}"
+
+
+def _history(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+
+
+def _summary(history: list[dict]) -> dict:
+    tail = history[-max(1, len(history) // 10) :]
+    last = next(r for r in reversed(history) if "condition" in r)
+    return {
+        "hessian_max": last["hessian_max"],
+        "hessian_min": last["hessian_min"],
+        "condition": last["condition"],
+        "train_solver_steps": float(np.mean([r["solver_steps"] for r in tail])),
+        "train_adjoint_steps": float(np.mean([r["adjoint_steps"] for r in tail])),
+    }
+
+
+def run_point(task: str, bound, study: Study, runs_dir, jsonl) -> dict:
+    """Train (or resume) one (task, bound) point, simulate it, append its row."""
+    options = {} if bound is None else {"max_condition": bound}
+    train = TrainConfig(
+        epochs=study.epochs, patience=study.epochs, learning_rate=study.learning_rate
+    )
+    config = RunConfig(task, study.model, dict(study.tasks[task]), train, options)
+    out = Path(runs_dir) / task / f"bound-{_label(bound)}"
+    metrics = _train_or_resume(config, out)
+    if metrics["stopped"].startswith("interrupted"):
+        raise KeyboardInterrupt
+    hog = async_evaluation(out, runs=study.async_runs, graphs=study.async_graphs, step_size="sync")
+    key = metrics["primary_metric"]
+    row = {
+        "task": task,
+        "model": study.model,
+        "bound": bound,
+        "metric": key,
+        "test": 100 * metrics["test"][key],
+        "validation": 100 * metrics["validation"][key],
+        "best_epoch": metrics["best_epoch"],
+        "epochs": study.epochs,
+        "test_solver_steps": metrics["test"]["solver"]["mean_steps"],
+        "test_unconverged": metrics["test"]["solver"]["unconverged"],
+        **_summary(_history(out)),
+        "async_steps": float(np.mean([e["steps"] for e in hog["async"]])),
+        "async_converged": sum(e["converged"] for e in hog["async"]),
+        "async_runs": len(hog["async"]),
+        "async_decrease": hog["decrease_mean"],
+        "run": str(out),
+    }
+    append_json_line(jsonl, row)
+    return row
+
+
+def load_points(jsonl) -> list[dict]:
+    path = Path(jsonl)
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def run_study(study: Study, runs_dir, jsonl, progress=None) -> list[dict]:
+    """Every (task, bound) point not yet in ``jsonl``."""
+    done = {(r["task"], r["bound"]) for r in load_points(jsonl)}
+    rows = []
+    for task in study.tasks:
+        for bound in study.bounds:
+            if (task, bound) in done:
+                continue
+            rows.append(run_point(task, bound, study, runs_dir, jsonl))
+            if progress is not None:
+                progress(rows[-1])
+    return rows
+
+
+def conditioning_markdown(rows: list[dict]) -> str:
+    """One table row per (task, bound)."""
+    lines = [
+        "| task | bound κ | test (%) | K₁ | μ | K₁/μ | sync steps (train) | sync steps (cold test) "
+        "| async steps (S=4, D=3) | async converged |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['task']} | {_label(r['bound'])} | {r['test']:.1f} | {r['hessian_max']:.3g} "
+            f"| {r['hessian_min']:.3g} | {r['condition']:.3g} | {r['train_solver_steps']:.0f} "
+            f"| {r['test_solver_steps']:.0f} | {r['async_steps']:.0f} "
+            f"| {r['async_converged']}/{r['async_runs']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def conditioning_figure(rows: list[dict], path) -> None:
+    """Per task: test metric, synchronous steps and asynchronous steps against K₁/μ."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = sorted({r["task"] for r in rows})
+    panels = (
+        ("test", "test metric (%)"),
+        ("test_solver_steps", "L-BFGS steps (cold test solve)"),
+        ("async_steps", "hogwild steps to tolerance"),
+    )
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    for ax, (key, label) in zip(axes, panels):
+        for task in tasks:
+            pts = sorted(
+                (r["condition"], r[key], _label(r["bound"])) for r in rows if r["task"] == task
+            )
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=task)
+            for x, y, name in pts:
+                ax.annotate(
+                    f"κ≤{name}", (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points"
+                )
+        ax.set_xscale("log")
+        ax.set_xlabel("K₁/μ at the end of training")
+        ax.set_ylabel(label)
+        if key != "test":
+            ax.set_yscale("log")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
