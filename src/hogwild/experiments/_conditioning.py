@@ -21,7 +21,7 @@ from ..train import RunConfig, TrainConfig, append_json_line
 from ._async_eval import async_evaluation
 from ._table1 import _train_or_resume
 
-BOUNDS = (None, 1000.0, 100.0, 10.0)
+BOUNDS = (None, 1e4, 1e3, 1e2)
 
 
 @dataclasses.dataclass(frozen=True)
