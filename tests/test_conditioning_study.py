@@ -7,6 +7,7 @@ from hogwild.experiments._conditioning import (
     conditioning_markdown,
     load_points,
     run_study,
+    training_figure,
 )
 
 TINY = Study(
@@ -32,7 +33,8 @@ def test_study_records_every_bound_once_and_reports(tmp_path):
     table = conditioning_markdown(load_points(jsonl))
     assert "| chains | none |" in table and "| chains | 100 |" in table
     conditioning_figure(rows, tmp_path / "c.png")
-    assert (tmp_path / "c.png").stat().st_size > 0
+    training_figure(rows, tmp_path / "t.png")
+    assert (tmp_path / "c.png").stat().st_size > 0 and (tmp_path / "t.png").stat().st_size > 0
 
 
 def test_cli_refuses_a_bad_epoch_count(tmp_path, capsys):

@@ -56,3 +56,12 @@ def test_finished_run_without_its_row_is_read_not_retrained(tmp_path, monkeypatc
     monkeypatch.setattr(t1, "train_run", no_training)
     again = run_cell("chains", "gcn", TINY, tmp_path / "runs", tmp_path / "b.jsonl")
     assert [r["test"] for r in again] == [r["test"] for r in first]
+
+
+def test_task_train_options_override_the_protocol_epochs():
+    from hogwild.experiments._table1 import PROTOCOLS
+
+    reduced = PROTOCOLS["reduced"]
+    chains, counting = reduced.train_config("chains", 1), reduced.train_config("counting", 0)
+    assert (chains.epochs, chains.seed, chains.learning_rate) == (5000, 1, 0.003)
+    assert (counting.epochs, counting.patience) == (reduced.epochs, reduced.patience)

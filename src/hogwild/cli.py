@@ -511,8 +511,13 @@ def _reproduce_conditioning(args, out) -> int:
     table = cond.conditioning_markdown(rows)
     write_atomic(out / "conditioning_table.md", table.encode())
     cond.conditioning_figure(rows, out / "conditioning.png")
+    cond.training_figure(rows, out / "conditioning_training.png")
     print(table, end="")
-    print(f"wrote {out}/conditioning_table.md, conditioning.png, {jsonl.name}", file=sys.stderr)
+    print(
+        f"wrote {out}/conditioning_table.md, conditioning.png, conditioning_training.png, "
+        f"{jsonl.name}",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -21,7 +21,7 @@ from ..train import RunConfig, TrainConfig, append_json_line
 from ._async_eval import async_evaluation
 from ._table1 import _train_or_resume
 
-BOUNDS = (None, 1e4, 1e3, 1e2)
+BOUNDS = (None, 1e5, 1e4, 1e3, 1e2)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,6 +162,32 @@ def conditioning_figure(rows: list[dict], path) -> None:
         if key != "test":
             ax.set_yscale("log")
     axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def training_figure(rows: list[dict], path) -> None:
+    """Per task: K₁/μ and mean L-BFGS steps per training solve against the epoch, one line
+    per bound — how the solve cost grows as the energy stiffens, and what the bound does."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = sorted({r["task"] for r in rows})
+    fig, axes = plt.subplots(2, len(tasks), figsize=(5.5 * len(tasks), 6), squeeze=False)
+    for col, task in enumerate(tasks):
+        for r in (r for r in rows if r["task"] == task):
+            history = _history(Path(r["run"]))
+            cond = [(h["epoch"], h["condition"]) for h in history if "condition" in h]
+            label = f"κ ≤ {_label(r['bound'])}"
+            axes[0][col].plot(*zip(*cond), label=label)
+            axes[1][col].plot([h["epoch"] for h in history], [h["solver_steps"] for h in history])
+        axes[0][col].set(yscale="log", ylabel="K₁/μ at H*", title=task)
+        axes[1][col].set(yscale="log", xlabel="epoch", ylabel="L-BFGS steps per solve")
+        axes[0][col].legend(fontsize=8)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
