@@ -15,6 +15,18 @@ def _is_power_of_two(n: int) -> bool:
     return n > 0 and n & (n - 1) == 0
 
 
+def _is_bucket_size(n: int) -> bool:
+    """A power of two up to 8, or 2^j times 4, 5, 6 or 7 above it."""
+    if n <= 8:
+        return _is_power_of_two(n)
+    while n % 2 == 0 and n > 7:
+        n //= 2
+    return n in (1, 2, 4, 5, 6, 7)
+
+
+BUCKETS = sorted(k for k in range(1, 5000) if _is_bucket_size(k))
+
+
 def _three_graphs(graphs):
     return [
         graphs.random(5, edge_size=3, extra=1),
@@ -79,7 +91,7 @@ def test_batch_graphs_padding_edges_are_inert(graphs):
     assert (np.asarray(b.edge_weight)[real] > 0).all()
 
 
-def test_batch_graphs_padded_sizes_are_powers_of_two(graphs):
+def test_batch_graphs_padded_sizes_are_buckets(graphs):
     for sizes in ([3], [4, 5], [6, 6, 2], [9, 3, 3, 8]):
         b = graphs.batch([graphs.chain(n) for n in sizes])
         n_real = sum(sizes)
@@ -89,14 +101,13 @@ def test_batch_graphs_padded_sizes_are_powers_of_two(graphs):
             (b.senders.shape[0], m_real, 8),
             (b.num_graphs, len(sizes) + 1, 2),
         ):
-            # The smallest power of two that fits (and is at least the minimum bucket).
-            assert _is_power_of_two(size), size
-            assert real <= size and (size == smallest or size // 2 < real), (size, real)
+            # The smallest bucket size that fits (and is at least the minimum bucket).
+            assert size == min(k for k in BUCKETS if k >= max(real, smallest)), (size, real)
 
 
 def test_batch_graphs_shapes_repeat_across_similar_batches(graphs):
     a = graphs.batch([graphs.chain(5), graphs.chain(6)])
-    b = graphs.batch([graphs.chain(4), graphs.random(5, extra=1), graphs.chain(3)])
+    b = graphs.batch([graphs.chain(4), graphs.random(4, extra=1), graphs.chain(3)])
     shapes = lambda g: jax.tree_util.tree_map(lambda x: x.shape, g)  # noqa: E731
     assert shapes(a) == shapes(b)
     traces = []
@@ -116,11 +127,12 @@ def test_batch_graphs_unpadded_sizes(graphs):
     assert b.num_nodes == 8 and b.senders.shape[0] == 10 and b.num_graphs == 3
 
 
-def test_bucket_is_smallest_power_of_two_at_least_n():
-    for n in range(1, 70):
+def test_bucket_is_smallest_bucket_size_at_least_n_and_wastes_at_most_a_quarter():
+    for n in range(1, 4000):
         k = bucket(n, minimum=1)
-        assert _is_power_of_two(k) and k >= n and (k == 1 or k // 2 < n)
-    assert bucket(3) == 8 and bucket(9) == 16
+        assert k == min(b for b in BUCKETS if b >= n), n
+        assert n <= 8 or k <= 1.25 * n, (n, k)
+    assert bucket(3) == 8 and bucket(9) == 10 and bucket(2400) == 2560 and bucket(4000) == 4096
 
 
 def test_unbatch_node_values_inverts_batch(graphs):

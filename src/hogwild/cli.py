@@ -13,6 +13,7 @@ import signal
 import sys
 import time
 
+from ._cache import enable_compilation_cache
 from .models import MODELS, make_model
 from .tasks import TASKS
 from .train._checkpoint import CheckpointError
@@ -180,9 +181,24 @@ def _overrides(args) -> tuple[dict, dict, dict]:
     return task, train, model
 
 
-def _progress(record: dict, every: int, started: list) -> None:
+def _eta(record: dict, total: int, first: list) -> str:
+    """Time left at the pace of the epochs after the first (which includes compiling);
+    early stopping may end sooner."""
+    if first[0] is None:
+        first[0] = (record["epoch"], record["seconds"])
+        return ""
+    epochs, seconds = record["epoch"] - first[0][0], record["seconds"] - first[0][1]
+    if epochs <= 0 or total <= record["epoch"]:
+        return ""
+    left = (total - record["epoch"]) * seconds / epochs
+    return f"  ETA {left / 60:.0f} min" if left >= 120 else f"  ETA {left:.0f}s"
+
+
+def _progress(record: dict, every: int, started: list, total: int, first: list) -> None:
+    """One line at epoch 1, every ``every`` epochs and at least every 5 seconds."""
     now = time.perf_counter()
-    if record["epoch"] != 1 and record["epoch"] % every and now - started[0] < 30:
+    eta = _eta(record, total, first)
+    if record["epoch"] != 1 and record["epoch"] % every and now - started[0] < 5:
         return
     started[0] = now
     metric = "validation_error" if "validation_error" in record else "validation_relative_rmse"
@@ -192,7 +208,7 @@ def _progress(record: dict, every: int, started: list) -> None:
         f"  steps: solve {record['solver_steps']:.1f}, adjoint {record['adjoint_steps']:.1f}"
         f"  unconverged {record['solver_unconverged']}/{record['adjoint_unconverged']}"
         + (f"  K1/mu {record['condition']:.0f}" if "condition" in record else "")
-        + f"  {record['seconds']:.0f}s",
+        + f"  {record['seconds']:.0f}s{eta}",
         file=sys.stderr,
         flush=True,
     )
@@ -237,7 +253,8 @@ def _train(args) -> int:
     config = _run_config(args)
     signal.signal(signal.SIGTERM, _interrupt)
     started = [time.perf_counter()]
-    progress = None if args.quiet else (lambda r: _progress(r, 100, started))
+    total, first = config.train.epochs, [None]
+    progress = None if args.quiet else (lambda r: _progress(r, 100, started, total, first))
     mode = "resume" if args.resume else "overwrite" if args.overwrite else "new"
     metrics = train_run(
         config,
@@ -569,6 +586,8 @@ def _tasks(_args) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``hogwild`` console script."""
     args = _parser().parse_args(argv)
+    if args.command not in ("models", "tasks"):
+        enable_compilation_cache()
     handlers = {
         "train": _train,
         "evaluate": _evaluate,

@@ -3,7 +3,7 @@
 A batch of graphs is one disconnected graph stored as a flat pytree (jraph style). Edge
 ``e`` goes from ``senders[e]`` (node j) to ``receivers[e]`` (node i): the receiver aggregates
 what its senders hold. Undirected graphs store both directions. Batches are padded to a
-few size buckets (powers of two) so that `jax.jit` compiles once per bucket; padding
+few size buckets (`bucket`: steps of 1.25x) so that `jax.jit` compiles once per bucket; padding
 nodes, edges and graphs carry ``False`` in their masks and edge weight 0.
 """
 
@@ -339,8 +339,16 @@ class Graph(eqx.Module):
 
 
 def bucket(n: int, minimum: int = 8) -> int:
-    """Smallest power of two >= max(n, minimum): the padded size for ``n`` items."""
-    return max(minimum, 1 << max(0, int(n - 1).bit_length()))
+    """The padded size for ``n`` items: the smallest size >= max(n, minimum) of the form
+    2^j · {1, 1.25, 1.5, 1.75} (every power of two below 8). Padding wastes at most 25 %
+    of a batch (powers of two wasted up to 50 %: 2,400 nodes were padded to 4,096), at the
+    price of at most four compiled shapes per doubling instead of one."""
+    n = max(n, minimum, 1)
+    power = 1 << max(0, int(n - 1).bit_length())
+    if power <= 8:
+        return power
+    quarter = power // 8  # power / 2 = 4 quarters; steps of one quarter up to power
+    return next(size for size in range(4 * quarter, power + 1, quarter) if size >= n)
 
 
 def _padded_sizes(graphs: Sequence[GraphData], pad: bool) -> tuple[int, int, int]:
@@ -373,7 +381,7 @@ def _fill(rows: list[np.ndarray], total: int, width: int, dtype) -> np.ndarray:
 def batch_graphs(graphs: Sequence[GraphData], *, pad: bool = True, dtype=np.float32) -> Graph:
     """Join graphs into one padded `Graph` (node and edge order preserved).
 
-    ``pad=True`` rounds node, edge and graph counts up to powers of two (at least one
+    ``pad=True`` rounds node, edge and graph counts up to `bucket` sizes (at least one
     padding node and graph always exist) so that shapes repeat across batches.
     """
     _check_compatible(graphs)

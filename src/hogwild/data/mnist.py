@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._cache import cache_root
+
 __all__ = ["DataError", "load_mnist", "mnist_dir", "MIRRORS", "FILES"]
 
 # name -> (magic, number of items, MD5 of the uncompressed bytes)
@@ -57,17 +59,13 @@ class DataError(ValueError):
     names the file, the problem and how to fix it."""
 
 
-def _cache_root() -> Path:
-    return Path(os.environ.get("HOGWILD_CACHE") or Path.home() / ".cache" / "hogwild")
-
-
 def mnist_dir(root: str | os.PathLike | None = None) -> tuple[Path, bool]:
     """(directory holding the MNIST files, whether missing files may be downloaded there)."""
     if root is not None:
         return Path(root) / "MNIST", False
     if os.environ.get("HOGWILD_DATA"):
         return Path(os.environ["HOGWILD_DATA"]) / "MNIST", False
-    return _cache_root() / "MNIST", True
+    return cache_root() / "MNIST", True
 
 
 def _fix_hint(path: Path) -> str:
@@ -165,7 +163,7 @@ def _find(name: str, directory: Path, download: bool) -> Path:
         f"{directory / (name + '.gz')} not found (nor the uncompressed {name}). Put the "
         "canonical MNIST files there, or point HOGWILD_DATA / root at the directory holding "
         "MNIST/, or unset HOGWILD_DATA to download them into the cache "
-        f"({_cache_root() / 'MNIST'})."
+        f"({cache_root() / 'MNIST'})."
     )
 
 

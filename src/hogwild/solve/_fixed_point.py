@@ -74,25 +74,29 @@ class Anderson(AbstractFixedPointIteration):
     def init(self, fmap, h0):
         r = fmap(h0) - h0
         buffer = jnp.zeros((self.memory, h0.size), h0.dtype)
-        return h0, _norm(r), (buffer, buffer, r, jnp.array(0))
+        gram = jnp.zeros((self.memory, self.memory), h0.dtype)
+        return h0, _norm(r), (buffer, buffer, gram, r, jnp.array(0))
 
     def step(self, fmap, state):
-        h, _, (xs, rs, r, count) = state
-        slot = count % self.memory
-        xs, rs = xs.at[slot].set(h.ravel()), rs.at[slot].set(r.ravel())
+        h, _, (fs, rs, gram, r, count) = state
+        slot, flat = count % self.memory, r.ravel()
+        fs, rs = fs.at[slot].set(h.ravel() + flat), rs.at[slot].set(flat)
+        row = rs @ flat  # the Gram matrix rs rsᵀ changes in one row and column per step
+        gram = gram.at[slot].set(row).at[:, slot].set(row)
         count = count + 1
-        h = self._mix(xs, rs, jnp.minimum(count, self.memory)).reshape(h.shape)
+        h = self._mix(fs, gram, jnp.minimum(count, self.memory)).reshape(h.shape)
         r = fmap(h) - h
-        return h, _norm(r), (xs, rs, r, count)
+        return h, _norm(r), (fs, rs, gram, r, count)
 
-    def _mix(self, xs, rs, valid_count):
-        """Σ α_i F(H_i) with α = argmin ‖Σ α_i r_i‖² + λ‖α‖² subject to Σ α_i = 1."""
+    def _mix(self, fs, gram, valid_count):
+        """Σ α_i F(H_i) with α = argmin ‖Σ α_i r_i‖² + λ‖α‖² subject to Σ α_i = 1, from the
+        stored F(H_i) (``fs``) and the Gram matrix of the residuals r_i."""
         valid = jnp.arange(self.memory) < valid_count
-        gram = jnp.where(valid[:, None] & valid[None, :], rs @ rs.T, 0.0)
-        scale = jnp.maximum(jnp.max(jnp.diag(gram)), jnp.finfo(rs.dtype).tiny)
+        gram = jnp.where(valid[:, None] & valid[None, :], gram, 0.0)
+        scale = jnp.maximum(jnp.max(jnp.diag(gram)), jnp.finfo(fs.dtype).tiny)
         gram = gram + jnp.diag(jnp.where(valid, self.regularisation * scale, 1.0))
-        c = jnp.linalg.solve(gram, valid.astype(rs.dtype))
-        return (c / jnp.sum(c)) @ (xs + rs)
+        c = jnp.linalg.solve(gram, valid.astype(fs.dtype))
+        return (c / jnp.sum(c)) @ fs
 
 
 def fixed_point(

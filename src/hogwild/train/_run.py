@@ -220,6 +220,11 @@ def train_run(
     data = make_task(config.task, config.task_config())
     spec = model_spec(config, data)
     model = build_model(spec, config.train.seed)
+    if log is not None:
+        log(
+            "compiling the training and solver programs (the first epoch waits for it; a "
+            "repeated command loads them from the compilation cache)"
+        )
     state = None
     if mode == "resume":
         state = _resumed_state(out, initial_state(model, data, config.train), spec, log)

@@ -1,0 +1,214 @@
+"""Benchmark: training throughput (issue 11).
+
+Run as ``python bench/train.py [--steps 20] [--seeds 10] [--skip-cli]``; prints one
+``name: value`` line per figure.
+
+- ``ignn_step_ms_4000`` / ``energy_edge_step_ms_4000``: median wall time of one
+  `hogwild.train.train_step` (forward solve, implicit backward, Adam) on the graph the
+  official IGNN code trains on: 40 chains x 100 nodes = 4,000 nodes (4,096 padded), IGNN
+  with hidden 16 and kappa 0.9, the energy GNN with the paper's sizes (hidden 2, PICNNs
+  (4, 4, 2) and (4, 4, 1)), float32 with the default mixed-precision solves. Steps run one
+  after another from a cold start, each warm-started from the one before, as in training;
+  the median of ``--steps`` steps after the first (which compiles).
+- ``vmap_speedup_10_<model>``: ``--seeds`` seeded models trained one after another
+  (one compiled step, called per seed) divided by the same seeds in one `eqx.filter_vmap`
+  program, on the chains task's training batch (12 chains x 100); same steps, and
+  ``vmap_max_rel_diff_<model>`` compares the parameters both ways reach.
+- ``padding_fraction_<task>``: padded nodes / all nodes of the Table 1 (reduced protocol)
+  batches with the 1.25x buckets, and ``..._pow2`` with the earlier power-of-two buckets.
+- ``second_run_compile_s``: seconds XLA spent compiling in the second of two identical
+  ``hogwild train`` commands sharing a fresh compilation cache
+  (``/jax/core/compile/backend_compile_duration`` events); ``first_run_compile_s`` too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import equinox as eqx
+import jax
+import jax.flatten_util
+import jax.numpy as jnp
+import jax.random as jr
+from _common import fmt
+
+
+def emit(name: str, value) -> None:
+    print(f"{name}: {fmt(value)}", flush=True)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--steps", type=int, default=20, help="timed training steps (default 20)")
+    p.add_argument("--seeds", type=int, default=10, help="runs in the vmap figure (default 10)")
+    p.add_argument("--skip-cli", action="store_true", help="skip the compile-cache figure")
+    return p.parse_args(argv)
+
+
+def _setup(task, model_name, task_options, model=None):
+    """(model, opt_state, setup, batches) of a freshly initialised run."""
+    from hogwild.tasks import make_task
+    from hogwild.train import RunConfig, TrainConfig
+    from hogwild.train._fit import _setup as fit_setup
+    from hogwild.train._fit import initial_state
+    from hogwild.train._run import build_model, model_spec
+
+    config = RunConfig(task, model_name, task_options)
+    data = make_task(task, config.task_config())
+    model = build_model(model_spec(config, data), 0) if model is None else model(data)
+    state = initial_state(model, data, TrainConfig())
+    return state, fit_setup(state.model, data, TrainConfig()), data
+
+
+def step_ms(model_name, steps, model=None) -> float:
+    """Median ms of one training step on all 40 chains x 100 nodes in one batch."""
+    from hogwild.train import make_batch, train_step
+
+    state, setup, data = _setup("chains", model_name, {"num_graphs": 40, "length": 100}, model)
+    batch = make_batch([*data.train, *data.validation, *data.test], data.level)
+    shape = (batch.graph.num_nodes, state.model.hidden)
+    m, opt, h = state.model, state.opt_state, jnp.zeros(shape, batch.graph.nodes.dtype)
+    times = []
+    for k in range(steps + 1):
+        t0 = time.perf_counter()
+        out = train_step(m, opt, batch, h, setup.optimiser, setup.kind, setup.solver, setup.adjoint)
+        jax.block_until_ready(out.loss)
+        if k:
+            times.append(time.perf_counter() - t0)
+        m, opt, h = out.model, out.opt_state, out.states
+    return 1e3 * statistics.median(times)
+
+
+def _ignn16(data):
+    from hogwild.models._fixed_point import IGNN
+
+    return IGNN(data.in_size, data.out_size, hidden=16, kappa=0.9, key=jr.PRNGKey(0))
+
+
+def _stack(trees):
+    arrays = [eqx.filter(t, eqx.is_array) for t in trees]
+    static = eqx.filter(trees[0], eqx.is_array, inverse=True)
+    return eqx.combine(jax.tree.map(lambda *x: jnp.stack(x), *arrays), static)
+
+
+def vmap_speedup(model_name, seeds, steps):
+    """(sequential / vmapped wall time, max relative parameter difference)."""
+    from hogwild.train import RunConfig, TrainConfig
+    from hogwild.train._fit import initial_state
+    from hogwild.train._run import build_model, model_spec
+    from hogwild.train._step import _value_and_grad
+
+    _, setup, data = _setup("chains", model_name, {})
+    spec = model_spec(RunConfig("chains", model_name), data)
+    states = [initial_state(build_model(spec, s), data, TrainConfig()) for s in range(seeds)]
+    batch = setup.train[0]
+
+    def one(model, opt, h):
+        value, grads, sol, _ = _value_and_grad(
+            model, batch, h, setup.kind, setup.solver, setup.adjoint
+        )
+        updates, opt = setup.optimiser.update(grads, opt, eqx.filter(model, eqx.is_inexact_array))
+        return eqx.apply_updates(model, updates).constrain(), opt, sol.value
+
+    single, many = eqx.filter_jit(one), eqx.filter_jit(eqx.filter_vmap(one))
+    runs = [(s.model, s.opt_state, s.train_states[0]) for s in states]
+    jax.block_until_ready(single(*runs[0]))
+    t0 = time.perf_counter()
+    for k, run in enumerate(runs):
+        for _ in range(steps):
+            run = single(*run)
+        runs[k] = jax.block_until_ready(run)
+    sequential = time.perf_counter() - t0
+    starts = [(s.model, s.opt_state, s.train_states[0]) for s in states]
+    stacked = tuple(_stack([start[i] for start in starts]) for i in range(3))
+    jax.block_until_ready(many(*stacked))
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        stacked = many(*stacked)
+    stacked = jax.block_until_ready(stacked)
+    vmapped = time.perf_counter() - t0
+    diff = 0.0
+    for k, run in enumerate(runs):
+        a = jax.flatten_util.ravel_pytree(eqx.filter(run[0], eqx.is_inexact_array))[0]
+        member = jax.tree.map(lambda x: x[k] if eqx.is_array(x) else x, stacked[0])
+        b = jax.flatten_util.ravel_pytree(eqx.filter(member, eqx.is_inexact_array))[0]
+        diff = max(diff, float(jnp.linalg.norm(a - b) / jnp.linalg.norm(a)))
+    return sequential / vmapped, diff
+
+
+def padding(task, options, pow2: bool) -> float:
+    from hogwild import graph as graph_module
+    from hogwild.tasks import make_task
+    from hogwild.train import RunConfig, make_batches
+
+    data = make_task(task, RunConfig(task, task_options=options).task_config())
+    saved = graph_module.bucket
+    if pow2:
+        graph_module.bucket = lambda n, minimum=8: max(
+            minimum, 1 << max(0, int(n - 1).bit_length())
+        )
+    try:
+        padded = real = 0
+        for split in data.splits().values():
+            for b in make_batches(split, data.level):
+                padded += b.graph.num_nodes
+                real += int(b.graph.node_mask.sum())
+    finally:
+        graph_module.bucket = saved
+    return 1 - real / padded
+
+
+_LISTENER = """
+import json, sys, jax
+from hogwild.cli import main
+total = [0.0]
+def on(event, seconds, **kw):
+    if event == "/jax/core/compile/backend_compile_duration":
+        total[0] += seconds
+jax.monitoring.register_event_duration_secs_listener(on)
+code = main(sys.argv[1:])
+print("COMPILE_SECONDS", total[0])
+"""
+
+
+def compile_seconds(cache: str, out: str) -> float:
+    env = {**os.environ, "HOGWILD_CACHE": cache}
+    cmd = [sys.executable, "-c", _LISTENER, "train", "--out", out, "--epochs", "3", "--quiet"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    line = [x for x in done.stdout.splitlines() if x.startswith("COMPILE_SECONDS")][-1]
+    return float(line.split()[1])
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    jax.config.update("jax_enable_x64", True)  # mixed precision, as `hogwild train` does
+    emit("ignn_step_ms_4000", step_ms("ignn", args.steps, _ignn16))
+    emit("energy_edge_step_ms_4000", step_ms("energy-edge", args.steps))
+    for model in ("gcn", "ignn", "energy-edge"):
+        speedup, diff = vmap_speedup(model, args.seeds, 10)
+        emit(f"vmap_speedup_{args.seeds}_{model}", speedup)
+        emit(f"vmap_max_rel_diff_{model}", diff)
+    from hogwild.experiments._table1 import PROTOCOLS, TASK_ORDER
+
+    for task in TASK_ORDER:
+        options = PROTOCOLS["reduced"].task_options.get(task, {})
+        if task == "mnist" and not os.environ.get("HOGWILD_DATA"):
+            continue
+        emit(f"padding_fraction_{task}", padding(task, options, pow2=False))
+        emit(f"padding_fraction_{task}_pow2", padding(task, options, pow2=True))
+    if not args.skip_cli:
+        with tempfile.TemporaryDirectory() as tmp:
+            emit("first_run_compile_s", compile_seconds(tmp + "/cache", tmp + "/a"))
+            emit("second_run_compile_s", compile_seconds(tmp + "/cache", tmp + "/b"))
+    print(json.dumps({"jax": jax.__version__}))
+
+
+if __name__ == "__main__":
+    main()
