@@ -93,6 +93,11 @@ def compiled_memory(jitted, *args):
     }
 
 
+def emit(name: str, value) -> None:
+    """Print one ``name: value`` line (the benchmarks' output format)."""
+    print(f"{name}: {fmt(value)}", flush=True)
+
+
 def fmt(value) -> str:
     """Compact numeric formatting for ``name: value`` lines."""
     if isinstance(value, bool):

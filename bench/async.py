@@ -34,7 +34,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _common import chain_batch, fmt, load_note, timed_interleaved, to_dtype
+from _common import chain_batch, emit, load_note, timed_interleaved, to_dtype
 
 import hogwild
 from hogwild.asynchrony import Schedule, certify, simulate
@@ -42,10 +42,6 @@ from hogwild.asynchrony import Schedule, certify, simulate
 SHORT, LONG = 200, 400
 RATIO_TARGET = 1.5
 MODELS = ("energy-edge", "gsd", "ignn")
-
-
-def emit(name: str, value) -> None:
-    print(f"{name}: {fmt(value)}", flush=True)
 
 
 def parse_args(argv=None):

@@ -26,13 +26,9 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _common import fmt, load_note, timed_interleaved
+from _common import emit, load_note, timed_interleaved
 
 TRACE_STEPS = 300
-
-
-def emit(name: str, value) -> None:
-    print(f"{name}: {fmt(value)}", flush=True)
 
 
 def parse_args(argv=None):

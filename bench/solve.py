@@ -36,7 +36,7 @@ from _common import (  # noqa: E402
     bce_with_logits,
     chain_batch,
     compiled_memory,
-    fmt,
+    emit,
     load_note,
     rel_error,
     timed_interleaved,
@@ -58,10 +58,6 @@ GD_MAX_STEPS = 100_000
 UNROLL_STEPS = 300
 SPEEDUP_TARGET = 50.0
 STEP_RATIO_TARGET = 0.1
-
-
-def emit(name: str, value) -> None:
-    print(f"{name}: {fmt(value)}", flush=True)
 
 
 def warn(message: str) -> None:

@@ -21,15 +21,11 @@ import statistics
 import sys
 import time
 
-from _common import fmt, load_note
+from _common import emit, load_note
 
 from hogwild.tasks import TASKS, make_task
 
 SYNTHETIC = ("chains", "counting", "sums", "coordinates")
-
-
-def emit(name: str, value) -> None:
-    print(f"{name}: {fmt(value)}", flush=True)
 
 
 def parse_args(argv=None):

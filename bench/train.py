@@ -37,11 +37,7 @@ import jax
 import jax.flatten_util
 import jax.numpy as jnp
 import jax.random as jr
-from _common import fmt
-
-
-def emit(name: str, value) -> None:
-    print(f"{name}: {fmt(value)}", flush=True)
+from _common import emit
 
 
 def parse_args(argv=None):

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from ..graph import Graph
-from ._linear import conjugate_gradient, restarted_gmres
+from ._linear import conjugate_gradient, restarted_gmres, true_residual_stats
 from ._precision import cast_floats, narrowed, working_dtype
 from ._solvers import SolveStats, _norm
 
@@ -122,13 +122,24 @@ def run(model, graph: Graph, h0, solver) -> Solution:
     return Solution(h_wide.astype(h0.dtype), narrowed(stats, h0.dtype))
 
 
-def _adjoint_in_own_dtype(model, graph, h_star, cotangent, tol, max_steps, start=None):
+def _adjoint_operator(model, graph: Graph, h_star):
+    """v -> (∂g/∂H at H*)ᵀ v: a Hessian-vector product for energies (symmetric),
+    v − (∂F/∂H)ᵀ v for fixed points."""
     prepared = model.prepare(graph)
+
+    def g(h):
+        return root(model, graph, h, prepared)
+
     if _is_energy(model):
-        _, hvp = jax.linearize(lambda h: root(model, graph, h, prepared), h_star)
-        return conjugate_gradient(hvp, cotangent, tol, max_steps, x0=start)
-    _, vjp = jax.vjp(lambda h: root(model, graph, h, prepared), h_star)
-    return restarted_gmres(lambda v: vjp(v)[0], cotangent, tol, max_steps)
+        return jax.linearize(g, h_star)[1]
+    vjp = jax.vjp(g, h_star)[1]
+    return lambda v: vjp(v)[0]
+
+
+def _linear_solve(model, operator, cotangent, tol, max_steps, start=None):
+    if _is_energy(model):
+        return conjugate_gradient(operator, cotangent, tol, max_steps, x0=start)
+    return restarted_gmres(operator, cotangent, tol, max_steps)
 
 
 def adjoint_solve(model, graph: Graph, h_star, cotangent, adjoint: ImplicitAdjoint):
@@ -141,40 +152,23 @@ def adjoint_solve(model, graph: Graph, h_star, cotangent, adjoint: ImplicitAdjoi
     """
     tol, max_steps = adjoint.tolerance(h_star.dtype), adjoint.cg_max_steps
     dtype = working_dtype(adjoint.precision, h_star.dtype)
+    operator = _adjoint_operator(model, graph, h_star)
     if dtype == h_star.dtype:
-        return _adjoint_in_own_dtype(model, graph, h_star, cotangent, tol, max_steps)
-    budget = min(max_steps, NARROW_STEPS)
-    lam, first = _adjoint_in_own_dtype(model, graph, h_star, cotangent, tol, budget)
-    wide = cast_floats((model, graph, h_star, cotangent, lam), dtype)
-    residual = _true_adjoint_residual(*wide)
+        return _linear_solve(model, operator, cotangent, tol, max_steps)
+    lam, first = _linear_solve(model, operator, cotangent, tol, min(max_steps, NARROW_STEPS))
+    m, g, h_wide, c_wide, lam = cast_floats((model, graph, h_star, cotangent, lam), dtype)
+    wide = _adjoint_operator(m, g, h_wide)
+    checked = true_residual_stats(wide, c_wide, lam, first.steps, tol)
 
-    def accept(lam_wide):
-        return lam_wide, SolveStats(first.steps, residual, residual <= tol)
+    def accept(lam):
+        return lam, checked
 
-    def widen(lam_wide):
-        lam_wide, second = _adjoint_in_own_dtype(
-            *wide[:4], tol, max_steps - first.steps, start=lam_wide
-        )
-        return lam_wide, _summed(first, second, dtype)
+    def widen(lam):
+        lam, second = _linear_solve(m, wide, c_wide, tol, max_steps - first.steps, start=lam)
+        return lam, _summed(first, second, dtype)
 
-    lam, stats = jax.lax.cond(residual <= tol, accept, widen, wide[4])
+    lam, stats = jax.lax.cond(checked.converged, accept, widen, lam)
     return lam.astype(h_star.dtype), narrowed(stats, h_star.dtype)
-
-
-def _true_adjoint_residual(model, graph, h_star, cotangent, lam):
-    """‖b − Aλ‖ / ‖b‖ of the adjoint system with one product by A = ∂g/∂H (a
-    Hessian-vector product for energies, λ − (∂F/∂H)ᵀλ for fixed points)."""
-    prepared = model.prepare(graph)
-
-    def g(h):
-        return root(model, graph, h, prepared)
-
-    if _is_energy(model):
-        product = jax.jvp(g, (h_star,), (lam,))[1]
-    else:
-        product = jax.vjp(g, h_star)[1](lam)[0]
-    scale = jnp.maximum(_norm(cotangent), jnp.finfo(cotangent.dtype).tiny)
-    return jnp.where(_norm(cotangent) > 0, _norm(cotangent - product) / scale, 0.0)
 
 
 def implicit_value_and_grad(loss_fn, model, graph: Graph, h0, solver, adjoint: ImplicitAdjoint):

@@ -25,7 +25,8 @@ def _relative_residual(matvec, b, x):
     return _norm(b - matvec(x)) / scale
 
 
-def _stats(matvec, b, x, steps, tol) -> SolveStats:
+def true_residual_stats(matvec, b, x, steps, tol) -> SolveStats:
+    """`SolveStats` of ``x`` for Ax = b: ``steps`` as given, the true relative residual."""
     residual = jnp.where(_norm(b) > 0, _relative_residual(matvec, b, x), 0.0)
     return SolveStats(steps, residual, residual <= tol)
 
@@ -75,7 +76,7 @@ def conjugate_gradient(matvec, b, tol: float, max_steps: int, restarts: int = 3,
 
     start = jnp.zeros_like(b) if x0 is None else x0
     x, steps, _ = jax.lax.while_loop(cond, body, (start, jnp.array(0), jnp.array(0)))
-    return x, _stats(matvec, b, x, steps, tol)
+    return x, true_residual_stats(matvec, b, x, steps, tol)
 
 
 def _arnoldi_cycle(matvec, b, x, tol_abs, restart: int, budget):
@@ -160,4 +161,4 @@ def restarted_gmres(matvec, b, tol: float, max_steps: int, restart: int = 20):
     x0 = jnp.zeros_like(b)
     start = (x0, jnp.where(_norm(b) > 0, jnp.asarray(1.0, b.dtype), 0.0), jnp.array(0))
     x, _, steps = jax.lax.while_loop(cond, body, start)
-    return x, _stats(matvec, b, x, steps, tol)
+    return x, true_residual_stats(matvec, b, x, steps, tol)
