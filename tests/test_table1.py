@@ -34,10 +34,11 @@ def test_interrupted_run_is_not_recorded(tmp_path, monkeypatch):
     """A run stopped by Ctrl-C is not written to the JSON lines, so a rerun redoes it."""
     import hogwild.experiments._table1 as t1
 
-    def interrupted(config, out, **options):
-        return {"stopped": "interrupted during epoch 2", "primary_metric": "error"}
+    def interrupted(configs, outs, progress=None, *, finished, **options):
+        finished(0, {"stopped": "interrupted during epoch 2", "primary_metric": "error"})
+        raise KeyboardInterrupt
 
-    monkeypatch.setattr(t1, "train_run", interrupted)
+    monkeypatch.setattr(t1, "train_runs", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run_cell("chains", "gcn", TINY, tmp_path / "runs", tmp_path / "t.jsonl")
     assert load_rows(tmp_path / "t.jsonl") == []
@@ -53,7 +54,7 @@ def test_finished_run_without_its_row_is_read_not_retrained(tmp_path, monkeypatc
     def no_training(*args, **kwargs):
         raise AssertionError("a finished run was trained again")
 
-    monkeypatch.setattr(t1, "train_run", no_training)
+    monkeypatch.setattr(t1, "train_runs", no_training)
     again = run_cell("chains", "gcn", TINY, tmp_path / "runs", tmp_path / "b.jsonl")
     assert [r["test"] for r in again] == [r["test"] for r in first]
 

@@ -55,7 +55,14 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--patience", type=int, help=f"early-stopping patience in epochs ({training.patience})"
     )
-    train.add_argument("--seed", type=int, help=f"parameter seed (default {training.seed})")
+    seeds = train.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", type=int, help=f"parameter seed (default {training.seed})")
+    seeds.add_argument(
+        "--seeds",
+        metavar="LIST",
+        help="train several parameter seeds in one compiled program, e.g. 0-4 or 0,3,7; "
+        "each run goes to OUT/seed-S",
+    )
     train.add_argument("--lr", type=float, help=f"learning rate (default {training.learning_rate})")
     train.add_argument(
         "--data-seed", type=int, help=f"seed of the dataset split (default {chains.seed})"
@@ -221,17 +228,18 @@ def _log(message: str) -> None:
 _RUN_FLAGS = ("task", "model", "epochs", "patience", "seed", "lr", "data_seed", *_TASK_FLAGS)
 
 
-def _run_config(args):
-    """The `RunConfig` the flags describe; with ``--resume`` and no options, the saved one."""
+def _run_config(args, out=None):
+    """The `RunConfig` the flags describe; with ``--resume`` and no options, the one saved
+    in ``out`` (default ``--out``)."""
     from pathlib import Path
 
     from .train import RunConfig, RunDirError, TrainConfig
 
     typed = any(getattr(args, f) is not None for f in _RUN_FLAGS) or args.set or args.x64
     if args.resume and not typed:
-        saved = Path(args.out) / "config.json"
+        saved = Path(out or args.out) / "config.json"
         if not saved.is_file():
-            raise RunDirError(f"--resume: {args.out} holds no run (no config.json).")
+            raise RunDirError(f"--resume: {out or args.out} holds no run (no config.json).")
         return RunConfig.from_json(json.loads(saved.read_text()))
     args.task, args.model = args.task or DEFAULT_TASK, args.model or DEFAULT_MODEL
     if args.task not in TASKS:
@@ -250,6 +258,10 @@ def _train(args) -> int:
 
     if args.checkpoint_every is not None and args.checkpoint_every < 1:
         raise ValueError(f"--checkpoint-every must be >= 1; got {args.checkpoint_every}.")
+    if args.seeds is not None:
+        from ._cli_seeds import train_seeds
+
+        return train_seeds(args)
     config = _run_config(args)
     signal.signal(signal.SIGTERM, _interrupt)
     started = [time.perf_counter()]
@@ -561,9 +573,13 @@ def _reproduce_table1(args, out) -> int:
             flush=True,
         )
 
+    from ._cli_seeds import group_progress
+
+    epoch_progress = group_progress(protocol.train_config("chains", 0).epochs, every=500)
     try:
         for task, model in cells:
-            t1.run_cell(task, model, protocol, args.runs_dir or "runs/table1", jsonl, progress)
+            runs_dir = args.runs_dir or "runs/table1"
+            t1.run_cell(task, model, protocol, runs_dir, jsonl, progress, epoch_progress)
     except KeyboardInterrupt:
         print(f"interrupted; finished runs are in {jsonl}; rerun to resume", file=sys.stderr)
         return 130

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 
-from ..train import RunConfig, TrainConfig, append_json_line, train_run
+from ..train import RunConfig, TrainConfig, append_json_line, train_runs
 from ..train._rundir import saved_stop
 
 #: Table 1 of the paper: test error / relative RMSE in %, mean ± std (10 folds × 5 seeds).
@@ -135,19 +134,9 @@ def _done(jsonl: Path) -> set[tuple]:
     return {(r["protocol"], r["task"], r["model"], r["fold"], r["seed"]) for r in rows}
 
 
-def _train_or_resume(config: RunConfig, out: Path) -> dict:
-    """Train into ``out``; continue it when an earlier attempt was killed there, or read
-    its metrics when it finished but its row was not written."""
-    stop = saved_stop(out) if (out / "config.json").is_file() else None
-    if stop is not None and not stop.startswith("interrupted"):
-        return json.loads((out / "metrics.json").read_text())
-    mode = "resume" if (out / "config.json").is_file() else "new"
-    return train_run(config, out, mode=mode)
-
-
-def run_cell(task, model, protocol: Protocol, runs_dir, jsonl, progress=None) -> list[dict]:
-    """Every fold × seed run of one cell that ``jsonl`` does not hold yet."""
-    jsonl, done, rows = Path(jsonl), _done(Path(jsonl)), []
+def _pending(task, model, protocol: Protocol, runs_dir, done: set) -> list[tuple]:
+    """(fold, seed, config, out) of every run of the cell that has no row yet."""
+    runs = []
     for fold in range(protocol.folds):
         for seed in range(protocol.seeds):
             if (protocol.name, task, model, fold, seed) in done:
@@ -155,30 +144,71 @@ def run_cell(task, model, protocol: Protocol, runs_dir, jsonl, progress=None) ->
             options = {**protocol.task_options.get(task, {}), "seed": fold}
             config = RunConfig(task, model, options, protocol.train_config(task, seed))
             out = Path(runs_dir) / protocol.name / task / model / f"fold{fold}-seed{seed}"
-            start = time.perf_counter()
-            metrics = _train_or_resume(config, out)
-            if metrics["stopped"].startswith("interrupted"):
-                raise KeyboardInterrupt  # not recorded: a rerun trains this run again
-            key = metrics["primary_metric"]
-            row = {
-                "protocol": protocol.name,
-                "task": task,
-                "model": model,
-                "fold": fold,
-                "seed": seed,
-                "metric": key,
-                "test": 100 * metrics["test"][key],
-                "validation": 100 * metrics["validation"][key],
-                "best_epoch": metrics["best_epoch"],
-                "test_unconverged": metrics["test"]["solver"]["unconverged"],
-                "epochs_run": metrics["epochs_run"],
-                "seconds": time.perf_counter() - start,
-                "run": str(out),
-            }
-            append_json_line(jsonl, row)
-            rows.append(row)
+            runs.append((fold, seed, config, out))
+    return runs
+
+
+def _row(protocol: Protocol, task, model, fold, seed, out, metrics: dict, group: int) -> dict:
+    key = metrics["primary_metric"]
+    return {
+        "protocol": protocol.name,
+        "task": task,
+        "model": model,
+        "fold": fold,
+        "seed": seed,
+        "metric": key,
+        "test": 100 * metrics["test"][key],
+        "validation": 100 * metrics["validation"][key],
+        "best_epoch": metrics["best_epoch"],
+        "test_unconverged": metrics["test"]["solver"]["unconverged"],
+        "epochs_run": metrics["epochs_run"],
+        "seconds": metrics["train_seconds"],
+        "trained_together": group,
+        "run": str(out),
+    }
+
+
+def run_cell(
+    task, model, protocol: Protocol, runs_dir, jsonl, progress=None, epoch_progress=None
+) -> list[dict]:
+    """Every fold × seed run of one cell that ``jsonl`` does not hold yet, trained together
+    (`hogwild.train.train_runs`: one compiled program for all runs whose batches have the
+    same shapes). A run killed mid-training continues from its last saved state; a run
+    that finished but whose row was lost is read back, not retrained. Each row is appended
+    as soon as its run is evaluated; ``seconds`` is the run's own training time (shared
+    wall time when ``trained_together`` > 1)."""
+    jsonl, rows = Path(jsonl), []
+    runs, training = _pending(task, model, protocol, runs_dir, _done(jsonl)), []
+    for fold, seed, config, out in runs:
+        stop = saved_stop(out) if (out / "config.json").is_file() else None
+        if stop is not None and not stop.startswith("interrupted"):
+            metrics = json.loads((out / "metrics.json").read_text())
+            rows.append(_row(protocol, task, model, fold, seed, out, metrics, 1))
+            append_json_line(jsonl, rows[-1])
             if progress is not None:
-                progress(row)
+                progress(rows[-1])
+        else:
+            mode = "resume" if (out / "config.json").is_file() else "new"
+            training.append((fold, seed, config, out, mode))
+    if not training:
+        return rows
+
+    def finished(i: int, metrics: dict) -> None:
+        fold, seed, _, out, _ = training[i]
+        if metrics["stopped"].startswith("interrupted") or "test" not in metrics:
+            return  # not recorded: a rerun continues this run
+        rows.append(_row(protocol, task, model, fold, seed, out, metrics, len(training)))
+        append_json_line(jsonl, rows[-1])
+        if progress is not None:
+            progress(rows[-1])
+
+    train_runs(
+        [t[2] for t in training],
+        [t[3] for t in training],
+        epoch_progress,
+        modes=[t[4] for t in training],
+        finished=finished,
+    )
     return rows
 
 

@@ -15,6 +15,8 @@ from ._fit import FitResult as FitResult
 from ._fit import evaluate as evaluate
 from ._fit import fit as fit
 from ._fit import initial_state as initial_state
+from ._group import GroupHooks as GroupHooks
+from ._group import fit_group as fit_group
 from ._objective import loss as loss
 from ._objective import metrics_from_sums as metrics_from_sums
 from ._objective import primary_metric as primary_metric
@@ -27,6 +29,7 @@ from ._run import parameter_counts as parameter_counts
 from ._run import train_run as train_run
 from ._rundir import RunDirError as RunDirError
 from ._rundir import claim_run_dir as claim_run_dir
+from ._runs import train_runs as train_runs
 from ._state import SolverSummary as SolverSummary
 from ._state import TrainingState as TrainingState
 from ._step import StepOutput as StepOutput

@@ -100,14 +100,16 @@ def initial_state(model, data: Dataset, config: TrainConfig = TrainConfig()) -> 
 
 def _divergence(out) -> str | None:
     """Why a training step diverged, or None."""
-    loss, forward, adjoint = (
-        float(out.loss),
-        float(out.forward.residual),
-        float(out.adjoint.residual),
-    )
+    return divergence_reason(out.loss, out.finite, out.forward.residual, out.adjoint.residual)
+
+
+def divergence_reason(loss, finite, forward, adjoint) -> str | None:
+    """Why a step with this ``loss``, parameters ``finite`` or not, and ``forward`` /
+    ``adjoint`` solve residuals diverged, or None."""
+    loss, forward, adjoint = float(loss), float(forward), float(adjoint)
     if not math.isfinite(loss):
         return f"training loss is {loss}"
-    if not bool(out.finite):
+    if not bool(finite):
         return "parameters are not finite after the optimiser step"
     if not math.isfinite(forward):
         return f"a forward solve ended at residual {forward}"
@@ -145,6 +147,43 @@ def evaluate_batches(model, batches, states, kind, solver, summary: SolverSummar
     return metrics_from_sums(kind, sums), tuple(new)
 
 
+def history_record(epoch, train_loss, val, total, forward, adjoint, seconds) -> dict:
+    """One `history.jsonl` line: losses, validation metrics, the mean forward steps since
+    the start (``total``) and the ``forward`` / ``adjoint`` statistics since the last line."""
+    f, a = forward.as_dict(), adjoint.as_dict()
+    return {
+        "epoch": epoch,
+        "train_loss": train_loss,
+        **{f"validation_{k}": v for k, v in val.items()},
+        "solver_mean_steps": total.as_dict()["mean_steps"],
+        "solver_steps": f["mean_steps"],
+        "solver_unconverged": f["unconverged"],
+        "solver_max_residual": f["max_residual"],
+        "adjoint_steps": a["mean_steps"],
+        "adjoint_unconverged": a["unconverged"],
+        "adjoint_max_residual": a["max_residual"],
+        "seconds": seconds,
+    }
+
+
+def conditioning_record(model, graph, h, epoch: int, config: TrainConfig) -> dict:
+    """K₁, μ and K₁/μ of an energy model's Hessian at H* = ``h`` on ``graph`` (the first
+    training batch; Lanczos, `hogwild.solve.condition_number`) every
+    ``config.condition_every`` epochs, else {}."""
+    every = config.condition_every
+    if model.family != "optimisation" or not every or epoch % every:
+        return {}
+    k1, mu = (float(x) for x in condition_number(model, graph, h))
+    return {"hessian_max": k1, "hessian_min": mu, "condition": k1 / mu}
+
+
+def stop_reason(epoch: int, best_epoch: int, config: TrainConfig) -> str | None:
+    """Why training stops after ``epoch`` (patience or the epoch budget), or None."""
+    if epoch - best_epoch >= config.patience:
+        return f"early stop: no better validation loss for {config.patience} epochs"
+    return "max_epochs" if epoch >= config.epochs else None
+
+
 class _Loop:
     """The epochs of `fit`: ``run(state)`` returns (final state, why it stopped, diverged)."""
 
@@ -163,30 +202,9 @@ class _Loop:
         return forward, adjoint
 
     def _record(self, epoch, train_loss, val, total, seconds) -> dict:
-        f, a = (s.as_dict() for s in self.interval)
+        record = history_record(epoch, train_loss, val, total, *self.interval, seconds)
         self.interval = (SolverSummary(), SolverSummary())
-        return {
-            "epoch": epoch,
-            "train_loss": train_loss,
-            **{f"validation_{k}": v for k, v in val.items()},
-            "solver_mean_steps": total.as_dict()["mean_steps"],
-            "solver_steps": f["mean_steps"],
-            "solver_unconverged": f["unconverged"],
-            "solver_max_residual": f["max_residual"],
-            "adjoint_steps": a["mean_steps"],
-            "adjoint_unconverged": a["unconverged"],
-            "adjoint_max_residual": a["max_residual"],
-            "seconds": seconds,
-        }
-
-    def _conditioning(self, model, h, epoch: int) -> dict:
-        """K₁, μ and K₁/μ of an energy model's Hessian at the first training batch's H*
-        (Lanczos, `hogwild.solve.condition_number`) every ``condition_every`` epochs."""
-        every = self.config.condition_every
-        if model.family != "optimisation" or not every or epoch % every:
-            return {}
-        k1, mu = (float(x) for x in condition_number(model, self.setup.train[0].graph, h[0]))
-        return {"hessian_max": k1, "hessian_min": mu, "condition": k1 / mu}
+        return record
 
     def _epoch(self, state: TrainingState, epoch: int):
         """(state after ``epoch``, None), or (``state`` unchanged, why training diverged)."""
@@ -222,7 +240,9 @@ class _Loop:
         if val["loss"] < state.best_loss:
             nxt.update(best_model=model, best_loss=val["loss"], best_epoch=epoch)
         record = self._record(epoch, train_loss, val, forward, seconds)
-        record.update(self._conditioning(model, h, epoch))
+        record.update(
+            conditioning_record(model, self.setup.train[0].graph, h[0], epoch, self.config)
+        )
         state = dataclasses.replace(
             state, **nxt, validation_states=val_states, history=(*state.history, record)
         )
@@ -249,13 +269,9 @@ class _Loop:
                 state, problem = self._epoch(state, epoch)
                 if problem is not None:
                     return state, f"diverged at epoch {epoch}: {problem}", True
-                if epoch - state.best_epoch >= self.config.patience:
-                    patience = self.config.patience
-                    return (
-                        state,
-                        f"early stop: no better validation loss for {patience} epochs",
-                        False,
-                    )
+                stopped = stop_reason(epoch, state.best_epoch, self.config)
+                if stopped is not None:
+                    return state, stopped, False
         except KeyboardInterrupt:
             return state, f"interrupted during epoch {state.epoch + 1}", False
         return state, "max_epochs", False

@@ -238,6 +238,12 @@ def train_run(
         checkpoint_every=checkpoint_every,
         checkpoint_seconds=checkpoint_seconds,
     )
+    return _finish(out, result, data, spec, config, log)
+
+
+def _finish(out: Path, result: FitResult, data, spec, config: RunConfig, log) -> dict:
+    """Save a finished (or stopped) run's state, best model, history and plot, evaluate the
+    best model on every split and write ``metrics.json``; return the metrics."""
     if result.stopped.startswith("interrupted") and log is not None:
         log(f"interrupted: saving {out} (Ctrl-C again skips the final evaluation)")
     with HeldInterrupts(log, "still saving; the final evaluation will be skipped") as held:

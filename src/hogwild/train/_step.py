@@ -22,11 +22,14 @@ def no_adjoint(dtype) -> SolveStats:
     return SolveStats(jnp.array(0), jnp.zeros((), dtype), jnp.array(True))
 
 
-def _value_and_grad(model, batch: Batch, h0, kind, solver, adjoint):
-    """(loss, grads, forward solution, adjoint stats) for any model family."""
+def _value_and_grad(model, batch: Batch, h0, kind, solver, adjoint, weight=None):
+    """(loss, grads, forward solution, adjoint stats) for any model family; the loss is
+    multiplied by ``weight`` when one is given (0 for a stopped member of a group: its
+    adjoint right-hand side is 0, so its backward solve takes no step)."""
 
     def readout_loss(m, h):
-        return loss(kind, m.readout(batch.graph, h), batch, m.readout.scale)
+        value = loss(kind, m.readout(batch.graph, h), batch, m.readout.scale)
+        return value if weight is None else weight * value
 
     if model.family == "explicit":
 
@@ -59,14 +62,10 @@ class StepOutput(eqx.Module):
     finite: jax.Array
 
 
-@eqx.filter_jit
-def train_step(model, opt_state, batch: Batch, h0, optimiser, kind, solver, adjoint):
-    """One optimiser step on one batch (a `StepOutput`).
-
-    Gradients flow through the solve by implicit differentiation. After the step the model
-    is ``constrain``-ed (IGNN: θ_m projected so that F stays a contraction).
-    """
-    value, grads, sol, adjoint_stats = _value_and_grad(model, batch, h0, kind, solver, adjoint)
+def _step(model, opt_state, batch: Batch, h0, optimiser, kind, solver, adjoint, weight=None):
+    value, grads, sol, adjoint_stats = _value_and_grad(
+        model, batch, h0, kind, solver, adjoint, weight
+    )
     params = eqx.filter(model, eqx.is_inexact_array)
     updates, opt_state = optimiser.update(grads, opt_state, params)
     model = eqx.apply_updates(model, updates).constrain()
@@ -76,11 +75,81 @@ def train_step(model, opt_state, batch: Batch, h0, optimiser, kind, solver, adjo
 
 
 @eqx.filter_jit
+def train_step(model, opt_state, batch: Batch, h0, optimiser, kind, solver, adjoint):
+    """One optimiser step on one batch (a `StepOutput`).
+
+    Gradients flow through the solve by implicit differentiation. After the step the model
+    is ``constrain``-ed (IGNN: θ_m projected so that F stays a contraction).
+    """
+    return _step(model, opt_state, batch, h0, optimiser, kind, solver, adjoint)
+
+
+def healthy(out: StepOutput) -> jax.Array:
+    """Whether a step's loss, new parameters and both solve residuals are all finite."""
+    residuals = jnp.stack([out.forward.residual, out.adjoint.residual]).astype(out.loss.dtype)
+    return jnp.isfinite(out.loss) & out.finite & jnp.all(jnp.isfinite(residuals))
+
+
+def select(keep, new, old):
+    """``new`` where the scalar ``keep`` holds, else ``old`` (array leaves; same structure)."""
+    return jax.tree.map(lambda a, b: jnp.where(keep, a, b) if eqx.is_array(a) else a, new, old)
+
+
+@eqx.filter_jit
+def group_train_step(models, opt_states, batches, h0, active, optimiser, kind, solver, adjoint):
+    """`train_step` for a group of runs stacked on a leading axis, in one program
+    (``eqx.filter_vmap``): member i steps ``models[i]`` on ``batches[i]`` (or the one shared
+    batch when ``batches`` has no member axis, i.e. its graph's nodes are 2-D) from
+    ``h0[i]``. A member that is not ``active`` (stopped early) or whose step is not
+    `healthy` (diverged) keeps its model, optimiser state and warm start; a stopped member
+    costs no adjoint steps (its loss is weighted by 0) and no forward steps (its warm start
+    is its solution). The returned `StepOutput` is stacked; its ``finite``, ``loss`` and
+    stats are those of the attempted step, so the caller can tell why a member diverged.
+    """
+    shared = batches.graph.nodes.ndim == 2
+
+    def one(model, opt_state, batch, h, is_active):
+        weight = is_active.astype(h.dtype)
+        out = _step(model, opt_state, batch, h, optimiser, kind, solver, adjoint, weight)
+        keep = is_active & healthy(out)
+        return StepOutput(
+            select(keep, out.model, model),
+            select(keep, out.opt_state, opt_state),
+            out.loss,
+            jnp.where(keep, out.states, h),
+            out.forward,
+            out.adjoint,
+            out.finite,
+        )
+
+    axes = (0, 0, None if shared else 0, 0, 0)
+    return eqx.filter_vmap(one, in_axes=axes)(models, opt_states, batches, h0, active)
+
+
+@eqx.filter_jit
 def eval_step(model, batch: Batch, h0, kind, solver):
     """Predictions' metric sums, H* and solver stats on one batch (no gradients)."""
+    return _eval(model, batch, h0, kind, solver)
+
+
+def _eval(model, batch: Batch, h0, kind, solver):
     sol = embed(jax.lax.stop_gradient(model), batch.graph, h0, solver, None)
     pred = model.readout(batch.graph, sol.value)
     return batch_sums(kind, pred, batch, model.readout.scale), sol.value, sol.stats, pred
+
+
+@eqx.filter_jit
+def group_eval_step(models, batches, h0, kind, solver):
+    """`eval_step` for stacked ``models`` (and stacked or shared ``batches``, as in
+    `group_train_step`) in one program."""
+    shared = batches.graph.nodes.ndim == 2
+
+    def one(model, batch, h):
+        sums, h, stats, _ = _eval(model, batch, h, kind, solver)
+        return sums, h, stats
+
+    axes = (0, None if shared else 0, 0)
+    return eqx.filter_vmap(one, in_axes=axes)(models, batches, h0)
 
 
 @functools.lru_cache(maxsize=32)

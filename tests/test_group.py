@@ -1,0 +1,121 @@
+"""Many runs in one program: a group of k runs trains exactly as k separate runs."""
+
+import dataclasses
+import json
+
+import equinox as eqx
+import jax
+import jax.flatten_util
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from hogwild.cli import main
+from hogwild.tasks import make_task
+from hogwild.train import GroupHooks, RunConfig, TrainConfig, fit, fit_group, initial_state
+from hogwild.train._run import build_model, model_spec
+
+CONFIG = TrainConfig(epochs=10, patience=3, x64=True, learning_rate=0.01)
+
+
+def _setup(model, seeds, folds=(0,)):
+    """(models, datasets): one per (fold, seed), float64, chains of 10 nodes."""
+    models, datasets = [], []
+    for fold in folds:
+        run = RunConfig("chains", model, {"length": 10, "num_graphs": 12, "seed": fold}, CONFIG)
+        data = make_task("chains", run.task_config())
+        for seed in seeds:
+            models.append(build_model(model_spec(run, data), seed))
+            datasets.append(data)
+    return models, datasets
+
+
+def _group(models, datasets, states=None, config=CONFIG):
+    results = {}
+    hooks = GroupHooks(finished=lambda i, r: results.__setitem__(i, r))
+    fit_group(models, datasets, config, hooks, states=states)
+    return [results[i] for i in range(len(models))]
+
+
+def _flat(model):
+    return jax.flatten_util.ravel_pytree(eqx.filter(model, eqx.is_inexact_array))[0]
+
+
+def _assert_same_run(alone, grouped):
+    assert (grouped.best_epoch, grouped.epochs_run, grouped.stopped) == (
+        alone.best_epoch,
+        alone.epochs_run,
+        alone.stopped,
+    )
+    np.testing.assert_allclose(_flat(grouped.model), _flat(alone.model), rtol=1e-6, atol=1e-9)
+    for a, g in zip(alone.history, grouped.history, strict=True):
+        assert a["solver_steps"] == g["solver_steps"]
+        np.testing.assert_allclose(g["validation_loss"], a["validation_loss"], rtol=1e-8)
+
+
+@pytest.mark.parametrize("model", ["energy-edge", "ignn", "gcn"])
+def test_group_of_seeds_equals_separate_runs(model):
+    """Same best epoch, stop, forward steps, validation losses and parameters as k
+    separate `fit` calls, for each family (energy: L-BFGS + CG, fixed point: Anderson +
+    GMRES, explicit) — including members that stop early while the others go on."""
+    models, datasets = _setup(model, seeds=range(3))
+    grouped = _group(models, datasets)
+    for m, d, g in zip(models, datasets, grouped):
+        _assert_same_run(fit(m, d, CONFIG), g)
+
+
+def test_group_of_folds_stacks_their_batches():
+    """Runs on different data of the same shapes (two folds) share one program."""
+    models, datasets = _setup("ignn", seeds=(0,), folds=(0, 1))
+    assert datasets[0] is not datasets[1]
+    grouped = _group(models, datasets)
+    for m, d, g in zip(models, datasets, grouped):
+        _assert_same_run(fit(m, d, CONFIG), g)
+
+
+def test_a_diverging_member_stops_alone():
+    """NaN parameters in one member: it stops as diverged at epoch 1 with its initial model
+    kept; the other member is untouched."""
+    models, datasets = _setup("gcn", seeds=(0, 1))
+    broken = jax.tree.map(lambda x: x * jnp.nan if eqx.is_inexact_array(x) else x, models[1])
+    grouped = _group([models[0], broken], datasets)
+    assert grouped[1].diverged and grouped[1].stopped.startswith("diverged at epoch 1")
+    assert grouped[1].epochs_run == 0
+    assert not grouped[0].diverged
+    _assert_same_run(fit(models[0], datasets[0], CONFIG), grouped[0])
+
+
+def test_restacking_keeps_the_active_members_exact():
+    """Three of four members stop at epoch 3 (their best loss can never improve); the group
+    is re-stacked with the fourth, stacked batches included, which ends as if alone."""
+    models, datasets = _setup("gcn", seeds=(0, 1), folds=(0, 1))
+    states = [initial_state(m, d, CONFIG) for m, d in zip(models, datasets)]
+    states = [states[0]] + [dataclasses.replace(s, best_loss=-np.inf) for s in states[1:]]
+    grouped = _group(models, datasets, states)
+    assert [g.epochs_run for g in grouped[1:]] == [3, 3, 3]
+    assert all(g.stopped.startswith("early stop") for g in grouped[1:])
+    _assert_same_run(fit(models[0], datasets[0], CONFIG), grouped[0])
+
+
+def test_cli_seeds_trains_one_run_directory_per_seed(tmp_path, capsys):
+    out = tmp_path / "seeds"
+    args = ["train", "--task", "chains", "--model", "gcn", "--length", "6", "--graphs", "6"]
+    assert main([*args, "--epochs", "3", "--quiet", "--seeds", "0,2", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["seed-0", "seed-2"]
+    seeds = [
+        json.loads((out / d / "config.json").read_text())["train"]["seed"]
+        for d in ("seed-0", "seed-2")
+    ]
+    assert seeds == [0, 2]
+    assert all((out / d / "metrics.json").is_file() for d in ("seed-0", "seed-2"))
+    assert "test error over 2 seeds (0, 2)" in capsys.readouterr().out
+    # the same command again is refused (runs are never silently replaced)
+    assert main([*args, "--epochs", "3", "--quiet", "--seeds", "0,2", "--out", str(out)]) == 2
+
+
+@pytest.mark.parametrize("seeds", ["3-1", "a", "0,0", "0-100"])
+def test_cli_refuses_bad_seed_lists(tmp_path, capsys, seeds):
+    assert main(["train", "--seeds", seeds, "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--seeds" in err[0]
+    assert not (tmp_path / "x").exists()
