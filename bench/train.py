@@ -11,9 +11,12 @@ Run as ``python bench/train.py [--steps 20] [--seeds 10] [--skip-cli]``; prints 
   after another from a cold start, each warm-started from the one before, as in training;
   the median of ``--steps`` steps after the first (which compiles).
 - ``vmap_speedup_10_<model>``: ``--seeds`` seeded models trained one after another
-  (one compiled step, called per seed) divided by the same seeds in one `eqx.filter_vmap`
-  program, on the chains task's training batch (12 chains x 100); same steps, and
-  ``vmap_max_rel_diff_<model>`` compares the parameters both ways reach.
+  (`hogwild.train.train_step`, one compiled step called per seed) divided by the same
+  seeds in one `group_train_step` program (what ``hogwild train --seeds`` and
+  ``reproduce table1`` run), 10 steps on the chains task's training batch (12 chains x
+  100); ``vmap_max_rel_diff_<model>`` compares the parameters both ways reach, and
+  ``vmap_slowest_over_mean_solve_steps_<model>`` is the slowest member's forward solve
+  steps over the members' mean (a vmapped solver loop runs to the slowest member).
 - ``padding_fraction_<task>``: padded nodes / all nodes of the Table 1 (reduced protocol)
   batches with the 1.25x buckets, and ``..._pow2`` with the earlier power-of-two buckets.
 - ``second_run_compile_s``: seconds XLA spent compiling in the second of two identical
@@ -88,55 +91,54 @@ def _ignn16(data):
     return IGNN(data.in_size, data.out_size, hidden=16, kappa=0.9, key=jr.PRNGKey(0))
 
 
-def _stack(trees):
-    arrays = [eqx.filter(t, eqx.is_array) for t in trees]
-    static = eqx.filter(trees[0], eqx.is_array, inverse=True)
-    return eqx.combine(jax.tree.map(lambda *x: jnp.stack(x), *arrays), static)
-
-
 def vmap_speedup(model_name, seeds, steps):
-    """(sequential / vmapped wall time, max relative parameter difference)."""
-    from hogwild.train import RunConfig, TrainConfig
+    """(sequential / grouped wall time, max relative parameter difference, slowest member's
+    forward steps / mean member's) for ``steps`` training steps of ``seeds`` runs."""
+    from hogwild.train import RunConfig, TrainConfig, train_step
     from hogwild.train._fit import initial_state
+    from hogwild.train._group import member, stack
     from hogwild.train._run import build_model, model_spec
-    from hogwild.train._step import _value_and_grad
+    from hogwild.train._step import group_train_step
 
     _, setup, data = _setup("chains", model_name, {})
     spec = model_spec(RunConfig("chains", model_name), data)
     states = [initial_state(build_model(spec, s), data, TrainConfig()) for s in range(seeds)]
-    batch = setup.train[0]
+    batch, fixed = setup.train[0], (setup.optimiser, setup.kind, setup.solver, setup.adjoint)
 
     def one(model, opt, h):
-        value, grads, sol, _ = _value_and_grad(
-            model, batch, h, setup.kind, setup.solver, setup.adjoint
-        )
-        updates, opt = setup.optimiser.update(grads, opt, eqx.filter(model, eqx.is_inexact_array))
-        return eqx.apply_updates(model, updates).constrain(), opt, sol.value
+        out = train_step(model, opt, batch, h, *fixed)
+        return out.model, out.opt_state, out.states
 
-    single, many = eqx.filter_jit(one), eqx.filter_jit(eqx.filter_vmap(one))
-    runs = [(s.model, s.opt_state, s.train_states[0]) for s in states]
-    jax.block_until_ready(single(*runs[0]))
+    def many(models, opts, h, active):
+        out = group_train_step(models, opts, batch, h, active, *fixed)
+        return out.model, out.opt_state, out.states, out.forward.steps
+
+    starts = [(s.model, s.opt_state, s.train_states[0]) for s in states]
+    runs = list(starts)
+    jax.block_until_ready(one(*runs[0]))
     t0 = time.perf_counter()
     for k, run in enumerate(runs):
         for _ in range(steps):
-            run = single(*run)
+            run = one(*run)
         runs[k] = jax.block_until_ready(run)
     sequential = time.perf_counter() - t0
-    starts = [(s.model, s.opt_state, s.train_states[0]) for s in states]
-    stacked = tuple(_stack([start[i] for start in starts]) for i in range(3))
-    jax.block_until_ready(many(*stacked))
-    t0 = time.perf_counter()
+    stacked = tuple(stack([start[i] for start in starts]) for i in range(3))
+    active = jnp.ones(seeds, bool)
+    jax.block_until_ready(many(*stacked, active))
+    t0, ratios = time.perf_counter(), []
     for _ in range(steps):
-        stacked = many(*stacked)
+        *stacked, forward_steps = many(*stacked, active)
+        ratios.append(float(jnp.max(forward_steps) / jnp.maximum(jnp.mean(forward_steps), 1)))
     stacked = jax.block_until_ready(stacked)
-    vmapped = time.perf_counter() - t0
+    grouped = time.perf_counter() - t0
     diff = 0.0
     for k, run in enumerate(runs):
         a = jax.flatten_util.ravel_pytree(eqx.filter(run[0], eqx.is_inexact_array))[0]
-        member = jax.tree.map(lambda x: x[k] if eqx.is_array(x) else x, stacked[0])
-        b = jax.flatten_util.ravel_pytree(eqx.filter(member, eqx.is_inexact_array))[0]
+        b = jax.flatten_util.ravel_pytree(eqx.filter(member(stacked[0], k), eqx.is_inexact_array))[
+            0
+        ]
         diff = max(diff, float(jnp.linalg.norm(a - b) / jnp.linalg.norm(a)))
-    return sequential / vmapped, diff
+    return sequential / grouped, diff, statistics.mean(ratios)
 
 
 def padding(task, options, pow2: bool) -> float:
@@ -188,9 +190,10 @@ def main(argv=None) -> None:
     emit("ignn_step_ms_4000", step_ms("ignn", args.steps, _ignn16))
     emit("energy_edge_step_ms_4000", step_ms("energy-edge", args.steps))
     for model in ("gcn", "ignn", "energy-edge"):
-        speedup, diff = vmap_speedup(model, args.seeds, 10)
+        speedup, diff, slowest = vmap_speedup(model, args.seeds, 10)
         emit(f"vmap_speedup_{args.seeds}_{model}", speedup)
         emit(f"vmap_max_rel_diff_{model}", diff)
+        emit(f"vmap_slowest_over_mean_solve_steps_{model}", slowest)
     from hogwild.experiments._table1 import PROTOCOLS, TASK_ORDER
 
     for task in TASK_ORDER:

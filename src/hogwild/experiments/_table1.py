@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..train import RunConfig, TrainConfig, append_json_line, train_runs
+from ..train import RunConfig, TrainConfig, append_json_line, train_run, train_runs
 from ..train._rundir import saved_stop
 
 #: Table 1 of the paper: test error / relative RMSE in %, mean ± std (10 folds × 5 seeds).
@@ -168,6 +168,25 @@ def _row(protocol: Protocol, task, model, fold, seed, out, metrics: dict, group:
     }
 
 
+def _finished_metrics(out: Path) -> dict | None:
+    """The metrics of the finished run in ``out``, or None (no run, or one to continue)."""
+    stop = saved_stop(out) if (out / "config.json").is_file() else None
+    if stop is not None and not stop.startswith("interrupted"):
+        return json.loads((out / "metrics.json").read_text())
+    return None
+
+
+def _mode(out: Path) -> str:
+    return "resume" if (out / "config.json").is_file() else "new"
+
+
+def _train_or_resume(config: RunConfig, out: Path) -> dict:
+    """Train into ``out``; continue it when an earlier attempt was killed there, or read
+    its metrics when it finished but its row was not written."""
+    metrics = _finished_metrics(out)
+    return train_run(config, out, mode=_mode(out)) if metrics is None else metrics
+
+
 def run_cell(
     task, model, protocol: Protocol, runs_dir, jsonl, progress=None, epoch_progress=None
 ) -> list[dict]:
@@ -180,16 +199,14 @@ def run_cell(
     jsonl, rows = Path(jsonl), []
     runs, training = _pending(task, model, protocol, runs_dir, _done(jsonl)), []
     for fold, seed, config, out in runs:
-        stop = saved_stop(out) if (out / "config.json").is_file() else None
-        if stop is not None and not stop.startswith("interrupted"):
-            metrics = json.loads((out / "metrics.json").read_text())
+        metrics = _finished_metrics(out)
+        if metrics is not None:
             rows.append(_row(protocol, task, model, fold, seed, out, metrics, 1))
             append_json_line(jsonl, rows[-1])
             if progress is not None:
                 progress(rows[-1])
         else:
-            mode = "resume" if (out / "config.json").is_file() else "new"
-            training.append((fold, seed, config, out, mode))
+            training.append((fold, seed, config, out, _mode(out)))
     if not training:
         return rows
 
