@@ -17,6 +17,9 @@ Run as ``python bench/train.py [--steps 20] [--seeds 10] [--skip-cli]``; prints 
   100); ``vmap_max_rel_diff_<model>`` compares the parameters both ways reach, and
   ``vmap_slowest_over_mean_solve_steps_<model>`` is the slowest member's forward solve
   steps over the members' mean (a vmapped solver loop runs to the slowest member).
+- ``workers_throughput_2``: 4 energy-edge chains runs of 400 epochs (not stacked) trained
+  in one process, divided by the same 4 in two worker processes (`RunsOptions.workers`;
+  ``hogwild train --seeds ... --workers 2``); ``workers_one_process_s`` the former.
 - ``padding_fraction_<task>``: padded nodes / all nodes of the Table 1 (reduced protocol)
   batches with the 1.25x buckets, and ``..._pow2`` with the earlier power-of-two buckets.
 - ``second_run_compile_s``: seconds XLA spent compiling in the second of two identical
@@ -48,6 +51,7 @@ def parse_args(argv=None):
     p.add_argument("--steps", type=int, default=20, help="timed training steps (default 20)")
     p.add_argument("--seeds", type=int, default=10, help="runs in the vmap figure (default 10)")
     p.add_argument("--skip-cli", action="store_true", help="skip the compile-cache figure")
+    p.add_argument("--only-workers", action="store_true", help="only the workers figure")
     return p.parse_args(argv)
 
 
@@ -87,8 +91,10 @@ def step_ms(model_name, steps, model=None) -> float:
 
 def _ignn16(data):
     from hogwild.models._fixed_point import IGNN
+    from hogwild.train import cast_model
 
-    return IGNN(data.in_size, data.out_size, hidden=16, kappa=0.9, key=jr.PRNGKey(0))
+    model = IGNN(data.in_size, data.out_size, hidden=16, kappa=0.9, key=jr.PRNGKey(0))
+    return cast_model(model, "float32")  # built under x64: float32 as `hogwild train` does
 
 
 def vmap_speedup(model_name, seeds, steps):
@@ -141,6 +147,26 @@ def vmap_speedup(model_name, seeds, steps):
     return sequential / grouped, diff, statistics.mean(ratios)
 
 
+def workers_throughput(model_name: str, runs: int, epochs: int) -> tuple[float, float]:
+    """(wall seconds of ``runs`` chains runs of ``epochs`` epochs in one process / the same
+    in two worker processes, the one-process seconds); compilation is in both, loaded from
+    a warm persistent cache (one run trains first to fill it)."""
+    from hogwild.train import RunConfig, RunsOptions, TrainConfig, train_runs
+
+    configs = [
+        RunConfig("chains", model_name, {}, TrainConfig(epochs=epochs, seed=s)) for s in range(runs)
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        train_runs(configs[:1], [f"{tmp}/warm"], RunsOptions(stack=False))
+        seconds = []
+        for workers in (1, 2):
+            outs = [f"{tmp}/w{workers}-{k}" for k in range(runs)]
+            t0 = time.perf_counter()
+            train_runs(configs, outs, RunsOptions(stack=False, workers=workers))
+            seconds.append(time.perf_counter() - t0)
+    return seconds[0] / seconds[1], seconds[0]
+
+
 def padding(task, options, pow2: bool) -> float:
     from hogwild import graph as graph_module
     from hogwild.tasks import make_task
@@ -187,6 +213,14 @@ def compile_seconds(cache: str, out: str) -> float:
 def main(argv=None) -> None:
     args = parse_args(argv)
     jax.config.update("jax_enable_x64", True)  # mixed precision, as `hogwild train` does
+    from hogwild._cache import enable_compilation_cache
+
+    enable_compilation_cache()  # workers load what this process compiled, as in the CLI
+    ratio, alone = workers_throughput("energy-edge", 4, 400)
+    emit("workers_throughput_2", ratio)
+    emit("workers_one_process_s", alone)
+    if args.only_workers:
+        return
     emit("ignn_step_ms_4000", step_ms("ignn", args.steps, _ignn16))
     emit("energy_edge_step_ms_4000", step_ms("energy-edge", args.steps))
     for model in ("gcn", "ignn", "energy-edge"):

@@ -119,3 +119,34 @@ def test_cli_refuses_bad_seed_lists(tmp_path, capsys, seeds):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--seeds" in err[0]
     assert not (tmp_path / "x").exists()
+
+
+def test_energy_runs_are_not_stacked_on_a_cpu():
+    """The measured policy: vmapped L-BFGS costs 3x per member on a CPU, so energy runs
+    are trained one by one (or in workers); fixed-point and explicit runs are stacked."""
+    from hogwild.train._runs import stacks
+
+    assert jax.default_backend() == "cpu"
+    assert not stacks("optimisation")
+    assert stacks("fixed-point") and stacks("explicit")
+
+
+def test_workers_train_groups_in_other_processes_with_the_same_result(tmp_path):
+    """Two runs in two worker processes end with the metrics they reach in this one."""
+    from hogwild.train import RunsOptions, train_runs
+
+    task = {"length": 6, "num_graphs": 6}
+    configs = [
+        RunConfig("chains", "gcn", task, TrainConfig(epochs=3, seed=s, x64=True)) for s in (0, 1)
+    ]
+    finished = []
+    options = RunsOptions(finished=lambda i, m: finished.append(i), stack=False)
+    here = train_runs(configs, [tmp_path / "a0", tmp_path / "a1"], options)
+    there = train_runs(
+        configs,
+        [tmp_path / "b0", tmp_path / "b1"],
+        dataclasses.replace(options, workers=2),
+    )
+    assert sorted(finished) == [0, 0, 1, 1]
+    for a, b in zip(here, there):
+        assert a["test"]["loss"] == pytest.approx(b["test"]["loss"], rel=1e-12)

@@ -34,8 +34,8 @@ def test_interrupted_run_is_not_recorded(tmp_path, monkeypatch):
     """A run stopped by Ctrl-C is not written to the JSON lines, so a rerun redoes it."""
     import hogwild.experiments._table1 as t1
 
-    def interrupted(configs, outs, progress=None, *, finished, **options):
-        finished(0, {"stopped": "interrupted during epoch 2", "primary_metric": "error"})
+    def interrupted(configs, outs, options, **kwargs):
+        options.finished(0, {"stopped": "interrupted during epoch 2", "primary_metric": "error"})
         raise KeyboardInterrupt
 
     monkeypatch.setattr(t1, "train_runs", interrupted)

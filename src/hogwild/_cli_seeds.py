@@ -88,7 +88,7 @@ def train_seeds(args) -> int:
     """Train ``--seeds`` into ``--out/seed-S``; print each run's test metric and their mean
     ± std; exit 3 if any run diverged, 130 if interrupted."""
     from .cli import _interrupt, _log, _train_ending
-    from .train import train_runs
+    from .train import RunsOptions, train_runs
 
     seeds = parse_seeds(args.seeds)
     configs = _configs(args, seeds)
@@ -107,15 +107,8 @@ def train_seeds(args) -> int:
 
     outs = [out / f"seed-{s}" for s in seeds]
     try:
-        results = train_runs(
-            configs,
-            outs,
-            progress,
-            modes=mode,
-            log=_log,
-            finished=finished,
-            checkpoint_every=args.checkpoint_every,
-        )
+        options = RunsOptions(progress, finished, _log, args.checkpoint_every, workers=args.workers)
+        results = train_runs(configs, outs, options, modes=mode)
     except KeyboardInterrupt:
         _log(f"interrupted; continue with: hogwild train --out {out} --seeds {args.seeds} --resume")
         return 130

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..train import RunConfig, TrainConfig, append_json_line, train_run, train_runs
+from ..train import RunConfig, RunsOptions, TrainConfig, append_json_line, train_run, train_runs
 from ..train._rundir import saved_stop
 
 #: Table 1 of the paper: test error / relative RMSE in %, mean ± std (10 folds × 5 seeds).
@@ -148,7 +148,7 @@ def _pending(task, model, protocol: Protocol, runs_dir, done: set) -> list[tuple
     return runs
 
 
-def _row(protocol: Protocol, task, model, fold, seed, out, metrics: dict, group: int) -> dict:
+def _row(protocol: Protocol, task, model, fold, seed, out, metrics: dict) -> dict:
     key = metrics["primary_metric"]
     return {
         "protocol": protocol.name,
@@ -163,7 +163,6 @@ def _row(protocol: Protocol, task, model, fold, seed, out, metrics: dict, group:
         "test_unconverged": metrics["test"]["solver"]["unconverged"],
         "epochs_run": metrics["epochs_run"],
         "seconds": metrics["train_seconds"],
-        "trained_together": group,
         "run": str(out),
     }
 
@@ -188,20 +187,27 @@ def _train_or_resume(config: RunConfig, out: Path) -> dict:
 
 
 def run_cell(
-    task, model, protocol: Protocol, runs_dir, jsonl, progress=None, epoch_progress=None
+    task,
+    model,
+    protocol: Protocol,
+    runs_dir,
+    jsonl,
+    progress=None,
+    epoch_progress=None,
+    workers: int = 1,
 ) -> list[dict]:
     """Every fold × seed run of one cell that ``jsonl`` does not hold yet, trained together
-    (`hogwild.train.train_runs`: one compiled program for all runs whose batches have the
-    same shapes). A run killed mid-training continues from its last saved state; a run
-    that finished but whose row was lost is read back, not retrained. Each row is appended
-    as soon as its run is evaluated; ``seconds`` is the run's own training time (shared
-    wall time when ``trained_together`` > 1)."""
+    (`hogwild.train.train_runs`: stacked into one program where that pays, in ``workers``
+    processes side by side). A run killed mid-training continues from its last saved
+    state; a run that finished but whose row was lost is read back, not retrained. Each
+    row is appended as soon as its run is evaluated; ``seconds`` is the run's own training
+    time (a run stacked with others or beside another worker shares the machine)."""
     jsonl, rows = Path(jsonl), []
     runs, training = _pending(task, model, protocol, runs_dir, _done(jsonl)), []
     for fold, seed, config, out in runs:
         metrics = _finished_metrics(out)
         if metrics is not None:
-            rows.append(_row(protocol, task, model, fold, seed, out, metrics, 1))
+            rows.append(_row(protocol, task, model, fold, seed, out, metrics))
             append_json_line(jsonl, rows[-1])
             if progress is not None:
                 progress(rows[-1])
@@ -214,17 +220,14 @@ def run_cell(
         fold, seed, _, out, _ = training[i]
         if metrics["stopped"].startswith("interrupted") or "test" not in metrics:
             return  # not recorded: a rerun continues this run
-        rows.append(_row(protocol, task, model, fold, seed, out, metrics, len(training)))
+        rows.append(_row(protocol, task, model, fold, seed, out, metrics))
         append_json_line(jsonl, rows[-1])
         if progress is not None:
             progress(rows[-1])
 
+    options = RunsOptions(progress=epoch_progress, finished=finished, workers=workers)
     train_runs(
-        [t[2] for t in training],
-        [t[3] for t in training],
-        epoch_progress,
-        modes=[t[4] for t in training],
-        finished=finished,
+        [t[2] for t in training], [t[3] for t in training], options, modes=[t[4] for t in training]
     )
     return rows
 

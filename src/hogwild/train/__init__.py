@@ -29,6 +29,7 @@ from ._run import parameter_counts as parameter_counts
 from ._run import train_run as train_run
 from ._rundir import RunDirError as RunDirError
 from ._rundir import claim_run_dir as claim_run_dir
+from ._runs import RunsOptions as RunsOptions
 from ._runs import train_runs as train_runs
 from ._state import SolverSummary as SolverSummary
 from ._state import TrainingState as TrainingState
