@@ -66,3 +66,21 @@ def test_task_train_options_override_the_protocol_epochs():
     chains, counting = reduced.train_config("chains", 1), reduced.train_config("counting", 0)
     assert (chains.epochs, chains.seed, chains.learning_rate) == (5000, 1, 0.003)
     assert (counting.epochs, counting.patience) == (reduced.epochs, reduced.patience)
+
+
+def test_each_cell_shows_its_strongest_protocol_and_the_compute_time():
+    def row(protocol, model, test):
+        return {
+            "protocol": protocol,
+            "task": "chains",
+            "model": model,
+            "test": test,
+            "seconds": 1800,
+        }
+
+    rows = [row("reduced", "gcn", 10.0), row("paper", "gcn", 20.0), row("paper", "gcn", 30.0)]
+    rows.append(row("reduced", "gat", 40.0))
+    table = table1_markdown(rows)
+    assert "25.0 ± 5.0 (2, paper)" in table and "10.0" not in table
+    assert "40.0 ± 0.0 (1, reduced)" in table
+    assert "paper: 2 runs, 1.0 h" in table and "reduced: 1 runs, 0.5 h" in table

@@ -240,8 +240,27 @@ def load_rows(jsonl, protocol: str | None = None) -> list[dict]:
     return [r for r in rows if protocol is None or r["protocol"] == protocol]
 
 
+#: Protocols from strongest to weakest: a cell shows the strongest one it has rows for.
+STRENGTH = ("paper", "reduced")
+
+
+def strongest(rows: list[dict]) -> list[dict]:
+    """Per (task, model) cell, the rows of the strongest protocol it has (`STRENGTH`;
+    unknown protocols, e.g. a test's, rank last)."""
+    rank = {name: k for k, name in enumerate(STRENGTH)}
+    best: dict = {}
+    for r in rows:
+        cell, level = (r["task"], r["model"]), rank.get(r["protocol"], len(STRENGTH))
+        best[cell] = min(best.get(cell, level), level)
+    return [
+        r for r in rows if rank.get(r["protocol"], len(STRENGTH)) == best[(r["task"], r["model"])]
+    ]
+
+
 def table1_markdown(rows: list[dict]) -> str:
-    """Models × tasks: ours mean ± std (n runs) and the paper's value beneath."""
+    """Models × tasks: ours mean ± std (n runs, protocol) from each cell's strongest
+    protocol, the paper's value beneath; then the compute time of every protocol."""
+    rows = strongest(rows)
     tasks = [t for t in TASK_ORDER if any(r["task"] == t for r in rows)]
     models = [m for m in PAPER if any(r["model"] == m for r in rows)]
     lines = [
@@ -251,18 +270,35 @@ def table1_markdown(rows: list[dict]) -> str:
     for model in models:
         cells = []
         for task in tasks:
-            tests = [r["test"] for r in rows if r["model"] == model and r["task"] == task]
+            cell = [r for r in rows if r["model"] == model and r["task"] == task]
+            tests = [r["test"] for r in cell]
             paper = PAPER.get(model, {}).get(task)
-            ours = f"{np.mean(tests):.1f} ± {np.std(tests):.1f} ({len(tests)})" if tests else "—"
+            ours = (
+                f"{np.mean(tests):.1f} ± {np.std(tests):.1f} ({len(tests)}, {cell[0]['protocol']})"
+                if tests
+                else "—"
+            )
             cells.append(f"{ours}<br>paper {paper[0]} ± {paper[1]}" if paper else ours)
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + _compute_time(rows)
+
+
+def _compute_time(rows: list[dict]) -> str:
+    """One line per protocol: runs and their summed training time in hours."""
+    out = []
+    for name in sorted({r["protocol"] for r in rows}):
+        mine = [r for r in rows if r["protocol"] == name]
+        hours = sum(r["seconds"] for r in mine) / 3600
+        out.append(f"\n{name}: {len(mine)} runs, {hours:.1f} h of training time in all.")
+    return "".join(out) + ("\n" if out else "")
 
 
 def table1_figure(rows: list[dict], path) -> None:
-    """One panel per task: our mean ± std per model beside the paper's."""
+    """One panel per task: our mean ± std per model (each cell's strongest protocol)
+    beside the paper's."""
     import matplotlib
 
+    rows = strongest(rows)
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
