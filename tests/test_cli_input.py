@@ -83,3 +83,33 @@ def test_parameter_counts_trace_shapes_only_and_match_built_models():
         assert counts[name] == count_parameters(model) > 0
     shapes = jax.eval_shape(lambda: make_model("gsd", 2, 0, 1))
     assert count_parameters(shapes) == parameter_counts()["gsd"] == 663
+
+
+_COUNT_COMPILES = """
+import sys, jax
+compiled = []
+jax.monitoring.register_event_duration_secs_listener(
+    lambda event, seconds, **kw: compiled.append(event)
+    if event == "/jax/core/compile/backend_compile_duration" else None
+)
+from hogwild.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+print("COMPILED", len(compiled))
+"""
+
+
+def test_listing_commands_compile_nothing():
+    """`models`, `tasks` and help print without compiling one XLA program (each in a fresh
+    process, so nothing compiled earlier can hide a compilation)."""
+    import sys
+
+    for argv in (["models"], ["tasks"], ["train", "--help"]):
+        done = subprocess.run(
+            [sys.executable, "-c", _COUNT_COMPILES, *argv], capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines()[-1] == "COMPILED 0", argv
+        assert len(done.stdout.splitlines()) > 3, argv
