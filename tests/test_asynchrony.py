@@ -135,6 +135,59 @@ def test_certified_default_step_converges_to_synchronous(graphs):
     assert np.abs(_real(graph, trace.predictions) - _real(graph, sync)).max() < 1e-6
 
 
+def test_a_slow_float64_run_is_never_stalled(graphs):
+    """A float64 run improving by less than 0.1 % per check (α = 1e-5/K₁ on GSD-GNN) goes on
+    to its time budget: "stalled" means the rounding floor, never slow progress."""
+    graph, model = _graph(graphs), _model("gsd")
+    k1 = certify(model, graph, Schedule(1, 0), step_size="sync").smoothness
+    trace = simulate(
+        model,
+        graph,
+        Schedule(4, 3, seed=0),
+        step_size=1e-5 / k1,
+        tol=1e-10,
+        max_time=4000,
+        check_every=20,
+        stall_checks=50,
+    )
+    _, residuals = trace.residual_curve()
+    assert residuals[-1] < residuals[0]  # steady, slow progress
+    assert _old_rule_stops(residuals, 50)  # which the old stall rule took for a stall
+    assert not bool(trace.stalled) and int(trace.steps) == 4000
+
+
+def _old_rule_stops(residuals, stall_checks) -> bool:
+    """Whether "stall_checks checks without a new best (by 0.1 %)" ends the curve early."""
+    best, since = residuals[0], 0
+    for r in residuals[1:]:
+        best, since = (r, 0) if r < 0.999 * best else (best, since + 1)
+        if since >= stall_checks:
+            return True
+    return False
+
+
+def test_a_float32_run_at_its_rounding_floor_stalls(graphs):
+    """A float32 run asked for an unreachable tolerance stops as stalled, at its floor,
+    long before its budget."""
+    parts = [graphs.random(12, edge_size=1, extra=3)]
+    graph32 = hogwild.batch_graphs(parts, dtype=np.float32)
+    model = hogwild.make_model("gsd", 2, 1, 1, seed=0)
+    k1 = certify(_f64(model), graphs.batch(parts), Schedule(1, 0), step_size="sync").smoothness
+    trace = simulate(
+        model,
+        graph32,
+        Schedule(2, 1, seed=0),
+        step_size=0.5 / k1,
+        tol=1e-12,
+        max_time=400_000,
+        check_every=20,
+        stall_checks=50,
+    )
+    assert bool(trace.stalled) and not bool(trace.converged)
+    assert int(trace.steps) < 400_000
+    assert trace.residual_curve()[1][-1] < 1e-4  # it did converge to float32 precision
+
+
 # --- explicit models ----------------------------------------------------------------------
 
 

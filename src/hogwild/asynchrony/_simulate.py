@@ -17,7 +17,8 @@ reach. Per family (Section 4):
 
 The run stops when the synchronous residual (‖∇E‖, ‖F(H) − H‖ on real nodes, or the number
 of explicit nodes still running) is at most ``tol`` — checked every ``check_every`` steps —
-when it has stopped improving (``stall_checks`` checks without a new best), or after
+when it has stopped improving at its rounding floor (``stall_checks`` checks without a new
+best, with the residual within `FLOOR_FACTOR` of ε times the size of its terms), or after
 ``max_time`` steps.
 """
 
@@ -120,16 +121,30 @@ def _family_update(model, graph, prepared, carry, h_view, receive, alpha):
 
 
 def _residual(model, graph: Graph, prepared, h, layer):
-    """The synchronous stopping measure on real nodes."""
+    """(the synchronous stopping measure on real nodes, its rounding floor).
+
+    The residual is a sum of terms — ∇E = own gradients + incoming packets, F(H) − H — and
+    the dtype cannot resolve it below ε·‖Σ|terms|‖, the floor: below about
+    `FLOOR_FACTOR` times that, a run that stops improving has reached the rounding floor
+    (and is `stalled`); above it, it is merely slow. Explicit models have no floor (0)."""
     mask = graph.node_mask[:, None]
+    eps = jnp.finfo(h.dtype).eps
+
+    def norm(x):
+        return jnp.sqrt(jnp.sum(jnp.where(mask, x * x, 0.0)))
+
     if model.family == "optimisation":
-        g = jax.grad(lambda x: model.energy(graph, x, prepared))(h)
-        return jnp.sqrt(jnp.sum(jnp.where(mask, g * g, 0.0)))
+        own, packets = model.local_gradients(graph, h, h[graph.senders], prepared)
+        incoming = jax.ops.segment_sum(packets, graph.senders, num_segments=graph.num_nodes)
+        size = jnp.abs(own) + jax.ops.segment_sum(
+            jnp.abs(packets), graph.senders, num_segments=graph.num_nodes
+        )
+        return norm(own + incoming), eps * norm(size)
     if model.family == "fixed-point":
-        r = model.fixed_point_map(graph, h, prepared) - h
-        return jnp.sqrt(jnp.sum(jnp.where(mask, r * r, 0.0)))
+        mapped = model.fixed_point_map(graph, h, prepared)
+        return norm(mapped - h), eps * norm(jnp.abs(mapped) + jnp.abs(h))
     running = graph.node_mask & (layer < model.num_layers)
-    return jnp.sum(running).astype(h.dtype)
+    return jnp.sum(running).astype(h.dtype), jnp.zeros((), h.dtype)
 
 
 def _uniform_below(bits, bound):
@@ -272,6 +287,10 @@ def check_simulation(
 STALL_FACTOR = 0.999
 """A check improves on the best residual so far only if it is below this fraction of it."""
 
+FLOOR_FACTOR = 100.0
+"""A run that stops improving is `stalled` only with its residual below this many times its
+rounding floor (`_residual`); a float64 run far above it is slow, never stalled."""
+
 
 @eqx.filter_jit
 def _run(model, graph, reverse, schedule, key, alpha, tol, max_time, check_every, stall_checks, h0):
@@ -281,14 +300,14 @@ def _run(model, graph, reverse, schedule, key, alpha, tol, max_time, check_every
     residuals = jnp.zeros((checks,), graph.nodes.dtype)
 
     def chunk(state):
-        carry, times, residuals, c, _, best, since = state
+        carry, times, residuals, c, _, best, since, _ = state
         carry = jax.lax.fori_loop(
             0,
             check_every,
             lambda _, cr: _step(model, graph, prepared, reverse, schedule, alpha, cr),
             carry,
         )
-        r = _residual(model, graph, prepared, carry.h, carry.layer)
+        r, floor = _residual(model, graph, prepared, carry.h, carry.layer)
         improved = r < STALL_FACTOR * best
         return (
             carry,
@@ -298,16 +317,23 @@ def _run(model, graph, reverse, schedule, key, alpha, tol, max_time, check_every
             r,
             jnp.where(improved, r, best),
             jnp.where(improved, 0, since + 1),
+            r <= FLOOR_FACTOR * floor,
         )
 
+    def stalled(state):
+        *_, since, at_floor = state
+        return (since >= stall_checks) & at_floor
+
     def cond(state):
-        _, _, _, c, r, _, since = state
-        return (c < checks) & (r > tol) & (since < stall_checks)
+        _, _, _, c, r, *_ = state
+        return (c < checks) & (r > tol) & ~stalled(state)
 
     carry = _start(model, graph, prepared, schedule, key, h0)
-    r0 = _residual(model, graph, prepared, carry.h, carry.layer)
-    start = (carry, times, residuals, jnp.array(0), r0, r0, jnp.array(0))
-    carry, times, residuals, c, r, _, since = jax.lax.while_loop(cond, chunk, start)
+    r0, floor0 = _residual(model, graph, prepared, carry.h, carry.layer)
+    at_floor = r0 <= FLOOR_FACTOR * floor0
+    start = (carry, times, residuals, jnp.array(0), r0, r0, jnp.array(0), at_floor)
+    final = jax.lax.while_loop(cond, chunk, start)
+    carry, times, residuals, c, r, *_ = final
     states = model.output(carry.h) if model.family == "explicit" else carry.h
     return AsyncTrace(
         states=states,
@@ -317,7 +343,7 @@ def _run(model, graph, reverse, schedule, key, alpha, tol, max_time, check_every
         checks=c,
         steps=carry.t,
         converged=r <= tol,
-        stalled=(r > tol) & (since >= stall_checks),
+        stalled=(r > tol) & stalled(final),
         updates=carry.updates,
         staleness=carry.staleness,
         step_size=jnp.asarray(jnp.nan if alpha is None else alpha, graph.nodes.dtype),
@@ -348,7 +374,9 @@ def simulate(
             explicit models stop when every node has run its L layers).
         max_time: time budget in steps; ``check_every``: steps between residual checks.
         stall_checks: stop (``stalled``) after this many checks without a new best residual
-            (smaller by 0.1 %): a float32 run reaches its rounding floor above ``tol``.
+            (smaller by 0.1 %) *at the rounding floor* (within `FLOOR_FACTOR` of ε times
+            the size of the residual's terms): a float32 run can reach its floor above
+            ``tol``; a run that is merely slow goes on to ``max_time``.
         h0: initial states (default zeros; the features for explicit models).
 
     Raises:
