@@ -320,3 +320,28 @@ def test_cli_flag_not_of_the_task_is_one_line_error(args, message, tmp_path, cap
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
     assert not (tmp_path / "x").exists()
+
+
+def test_reproduce_staleness_sweeps_bounds_and_resumes(tmp_path, capsys):
+    """Two trained runs (GCN, GSD-GNN) against B = 1 and 6: the implicit model keeps its
+    synchronous answer at every B, the explicit one only at B = 1; a rerun adds nothing."""
+    runs = []
+    for model in ("gcn", "gsd"):
+        out = tmp_path / model
+        flags = ["--task", "chains", "--model", model, "--length", "6", "--graphs", "6"]
+        assert main(["train", *flags, "--epochs", "3", "--quiet", "--x64", "--out", str(out)]) == 0
+        runs.append(str(out))
+    sweep = ["reproduce", "staleness", *runs, "--bounds", "1,6", "--out", str(tmp_path / "r")]
+    options = ["--async-runs", "2", "--graphs", "3"]
+    assert main([*sweep, *options]) == 0
+    rows = [json.loads(x) for x in (tmp_path / "r/staleness.jsonl").read_text().splitlines()]
+    by = {(r["model"], r["bound"]): r for r in rows}
+    assert set(by) == {("gcn", 1), ("gcn", 6), ("gsd", 1), ("gsd", 6)}
+    assert by[("gsd", 6)]["max_deviation"] < 1e-6 and by[("gsd", 6)]["converged"] == 2
+    assert by[("gcn", 1)]["max_deviation"] < 1e-12 and by[("gcn", 6)]["max_deviation"] > 1e-6
+    assert (tmp_path / "r/staleness.png").is_file()
+    assert main([*sweep, *options]) == 0
+    assert len((tmp_path / "r/staleness.jsonl").read_text().splitlines()) == 4
+    capsys.readouterr()
+    assert main([*sweep[:-2], "--bounds", "0,3", "--out", str(tmp_path / "x")]) == 2
+    assert "--bounds" in capsys.readouterr().err

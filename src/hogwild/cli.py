@@ -99,7 +99,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("tasks", help="list the registered tasks and their options")
     rep = sub.add_parser("reproduce", help="regenerate a figure or table of the paper")
     rep.add_argument(
-        "what", choices=["figure1", "table1", "table2", "conditioning"], help="which one"
+        "what",
+        choices=["figure1", "table1", "table2", "conditioning", "staleness"],
+        help="which one (staleness: hogwild inference of trained RUNS against B = 1..50)",
     )
     rep.add_argument("--protocol", default="reduced", help="table1: reduced (default) or paper")
     rep.add_argument(
@@ -113,15 +115,28 @@ def _parser() -> argparse.ArgumentParser:
         "--epochs", type=int, default=600, help="conditioning: epochs per training (600)"
     )
     rep.add_argument(
-        "runs", nargs="*", help="table2: trained run directories (best validation loss per model)"
+        "runs",
+        nargs="*",
+        help="table2 / staleness: trained run directories (best validation loss per model)",
     )
     rep.add_argument("--out", default="results", help="directory for the outputs (results)")
-    rep.add_argument("--async-runs", type=int, default=5, help="table2: runs per model (5)")
+    rep.add_argument(
+        "--bounds",
+        default="1,2,3,5,7,10,15,20,30,50",
+        help="staleness: the bounds B = S + D to sweep (1,2,3,5,7,10,15,20,30,50)",
+    )
+    rep.add_argument(
+        "--async-runs", type=int, default=5, help="table2 / staleness: runs per model (5)"
+    )
     rep.add_argument("--graphs", type=int, default=10, help="table2: test graphs (10)")
     rep.add_argument("--x64", action="store_true", help="table2: infer in float64")
-    rep.add_argument("--max-time", type=int, default=100_000, help="table2: steps per run")
     rep.add_argument(
-        "--step-size", default="sync", help="table2: energies' alpha: sync (1/K1), safe, number"
+        "--max-time", type=int, default=100_000, help="table2 / staleness: steps per run"
+    )
+    rep.add_argument(
+        "--step-size",
+        default="sync",
+        help="table2 / staleness: energies' alpha: sync (1/K1), safe, number",
     )
     hog = sub.add_parser("async", help="hogwild inference of a trained run vs. synchronous")
     hog.add_argument("--run", required=True, help="run directory written by `train`")
@@ -464,6 +479,10 @@ def _reproduce(args) -> int:
         return _reproduce_table1(args, out)
     if args.what == "conditioning":
         return _reproduce_conditioning(args, out)
+    if args.what == "staleness":
+        from ._cli_staleness import reproduce_staleness
+
+        return reproduce_staleness(args, out)
     if not args.runs:
         raise ValueError("table2 needs run directories, e.g. runs/chains/*-seed0.")
 

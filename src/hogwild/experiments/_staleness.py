@@ -1,0 +1,149 @@
+"""Staleness sweep: hogwild inference of trained runs against the staleness bound B.
+
+Beyond the paper, which tests B = 7 only: for every trained run and every B in ``bounds``,
+``runs`` asynchronous inferences (`async_evaluation`) on the first ``graphs`` test graphs
+under the schedule S = ⌈B/2⌉, D = B − S (B = 1 is synchronous), with one fixed step size
+per energy (1/K₁ by default, so that only the staleness changes). Recorded per (run, B):
+the largest deviation of any prediction from the synchronous one, the mean steps to the
+residual tolerance of the runs that reached it, how many did, and the decrease in the task
+metric. Rows are appended to a JSON-lines file as they finish, so a sweep resumes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..train import append_json_line
+from ._async_eval import async_evaluation
+
+BOUNDS = (1, 2, 3, 5, 7, 10, 15, 20, 30, 50)
+
+
+def schedule_for(bound: int) -> tuple[int, int]:
+    """(stagger S, delay D) with S + D = ``bound``: S = ⌈B/2⌉, so B = 1 is synchronous."""
+    if bound < 1:
+        raise ValueError(f"a staleness bound B must be >= 1; got {bound}.")
+    stagger = (bound + 1) // 2
+    return stagger, bound - stagger
+
+
+def load_rows(jsonl) -> list[dict]:
+    """The rows saved in ``jsonl`` ([] when there is none)."""
+    path = Path(jsonl)
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _done(jsonl) -> set:
+    rows = [] if jsonl is None else load_rows(jsonl)
+    return {(r["run"], r["bound"]) for r in rows}
+
+
+def _row(result: dict, bound: int) -> dict:
+    entries = result["async"]
+    converged = [e["steps"] for e in entries if e["converged"]]
+    return {
+        "run": result["run"],
+        "model": result["model"],
+        "family": result["family"],
+        "task": result["task"],
+        "bound": bound,
+        "stagger": result["stagger"],
+        "delay": result["delay"],
+        "step_size": result["step_size"],
+        "runs": len(entries),
+        "converged": len(converged),
+        "steps_mean": float(np.mean(converged)) if converged else None,
+        "max_deviation": result["max_deviation"],
+        "decrease_mean": result["decrease_mean"],
+        "decrease_std": result["decrease_std"],
+    }
+
+
+def staleness_rows(
+    run_dirs,
+    *,
+    bounds=BOUNDS,
+    runs: int = 3,
+    graphs: int = 10,
+    step_size="sync",
+    max_time: int = 100_000,
+    jsonl=None,
+    progress=None,
+) -> list[dict]:
+    """One row per (run, B) not already in ``jsonl``; each is appended as it finishes."""
+    done, rows = _done(jsonl), []
+    for run in run_dirs:
+        for bound in bounds:
+            if (str(run), bound) in done:
+                continue
+            stagger, delay = schedule_for(bound)
+            result = async_evaluation(
+                run,
+                stagger=stagger,
+                delay=delay,
+                runs=runs,
+                graphs=graphs,
+                step_size=step_size,
+                max_time=max(max_time, 2 * bound),
+            )
+            rows.append(_row(result, bound))
+            if jsonl is not None:
+                append_json_line(jsonl, rows[-1])
+            if progress is not None:
+                progress(rows[-1])
+    return rows
+
+
+def staleness_figure(rows: list[dict], path) -> None:
+    """Two panels against B: the largest deviation from the synchronous predictions (every
+    model), and the mean steps to tolerance (implicit models)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for k, run in enumerate(dict.fromkeys(r["run"] for r in rows)):
+        mine = sorted((r for r in rows if r["run"] == run), key=lambda r: r["bound"])
+        style = {"label": f"{mine[0]['model']} ({mine[0]['task']})", "color": f"C{k % 10}"}
+        bounds = [r["bound"] for r in mine]
+        left.plot(bounds, [max(r["max_deviation"], 1e-16) for r in mine], "o-", **style)
+        if mine[0]["family"] != "explicit":
+            steps = [np.nan if r["steps_mean"] is None else r["steps_mean"] for r in mine]
+            right.plot(bounds, steps, "o-", **style)
+    left.set(xscale="log", yscale="log", xlabel="staleness bound B = S + D")
+    left.set(ylabel="largest |async − sync| prediction", title="deviation from synchronous")
+    right.set(xscale="log", yscale="log", xlabel="staleness bound B = S + D")
+    right.set(ylabel="simulated steps to tolerance", title="time to converge (implicit models)")
+    left.legend(fontsize=7)
+    if right.lines:
+        right.legend(fontsize=7)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def staleness_markdown(rows: list[dict]) -> str:
+    """Runs × B: largest deviation (converged runs / runs)."""
+    bounds = sorted({r["bound"] for r in rows})
+    lines = [
+        "| model (task) | " + " | ".join(f"B={b}" for b in bounds) + " |",
+        "|---|" + "---|" * len(bounds),
+    ]
+    for run in dict.fromkeys(r["run"] for r in rows):
+        mine = {r["bound"]: r for r in rows if r["run"] == run}
+        first = next(iter(mine.values()))
+        cells = [
+            f"{mine[b]['max_deviation']:.1e} ({mine[b]['converged']}/{mine[b]['runs']})"
+            if b in mine
+            else "—"
+            for b in bounds
+        ]
+        lines.append(f"| {first['model']} ({first['task']}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
