@@ -14,6 +14,7 @@ import dataclasses
 import multiprocessing
 import signal
 import sys
+import time
 
 
 def _interrupt(signum, frame):
@@ -35,8 +36,9 @@ def _worker(configs, outs, modes, indices, checkpoint_every, checkpoint_seconds,
         log=log,
         checkpoint_every=checkpoint_every,
         checkpoint_seconds=checkpoint_seconds,
-        progress=_every_500(log),
+        progress=_every_minute(log),
     )
+    log(f"training {configs[0].model} on {configs[0].task} (compiling first)")
     try:
         results = train_claimed(configs, outs, modes, dataclasses.replace(options, stack=True))
     except KeyboardInterrupt:
@@ -44,11 +46,14 @@ def _worker(configs, outs, modes, indices, checkpoint_every, checkpoint_seconds,
     return list(zip(indices, results))
 
 
-def _every_500(log):
-    """A progress callback: one line every 500 epochs."""
+def _every_minute(log):
+    """A progress callback: one line at epoch 1, then every 500 epochs or 60 seconds."""
+    last = [time.perf_counter()]
 
     def show(epoch: int, records: dict) -> None:
-        if epoch % 500 == 0 and records:
+        now = time.perf_counter()
+        if records and (epoch == 1 or epoch % 500 == 0 or now - last[0] >= 60):
+            last[0] = now
             r = next(iter(records.values()))
             key = "validation_error" if "validation_error" in r else "validation_relative_rmse"
             log(f"epoch {epoch}: {key.split('_', 1)[1]} {r[key]:.4f}, {r['seconds']:.0f}s")
