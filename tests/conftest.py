@@ -1,10 +1,19 @@
-"""Shared fixtures: float64 everywhere, deterministic PRNG keys and small graph builders."""
+"""Shared fixtures: float64 everywhere, deterministic PRNG keys and small graph builders.
+
+Tests never use the user's persistent compilation cache (`HOGWILD_COMPILATION_CACHE=0`,
+inherited by the CLI subprocesses they start): a test must not depend on what earlier runs
+left on disk, and two test workers loading programs the other is writing crashed XLA
+(a segfault in the cache read) in a full run.
+"""
 
 from __future__ import annotations
 
 import itertools
+import os
 
-import jax
+os.environ["HOGWILD_COMPILATION_CACHE"] = "0"
+
+import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
