@@ -80,7 +80,8 @@ def test_each_cell_shows_its_strongest_protocol_and_the_compute_time():
 
     rows = [row("reduced", "gcn", 10.0), row("paper", "gcn", 20.0), row("paper", "gcn", 30.0)]
     rows.append(row("reduced", "gat", 40.0))
+    rows[1]["trained_with"] = rows[2]["trained_with"] = 2  # one stacked program: 0.5 h
     table = table1_markdown(rows)
     assert "25.0 ± 5.0 (2, paper)" in table and "10.0" not in table
     assert "40.0 ± 0.0 (1, reduced)" in table
-    assert "paper: 2 runs, 1.0 h" in table and "reduced: 1 runs, 0.5 h" in table
+    assert "paper: 2 runs, 0.5 h" in table and "reduced: 1 runs, 0.5 h" in table

@@ -163,6 +163,7 @@ def _row(protocol: Protocol, task, model, fold, seed, out, metrics: dict) -> dic
         "test_unconverged": metrics["test"]["solver"]["unconverged"],
         "epochs_run": metrics["epochs_run"],
         "seconds": metrics["train_seconds"],
+        "trained_with": metrics.get("trained_with", 1),
         "run": str(out),
     }
 
@@ -200,8 +201,8 @@ def run_cell(
     (`hogwild.train.train_runs`: stacked into one program where that pays, in ``workers``
     processes side by side). A run killed mid-training continues from its last saved
     state; a run that finished but whose row was lost is read back, not retrained. Each
-    row is appended as soon as its run is evaluated; ``seconds`` is the run's own training
-    time (a run stacked with others or beside another worker shares the machine)."""
+    row is appended as soon as its run is evaluated; ``seconds`` is the run's training
+    time, shared with the ``trained_with`` - 1 runs stacked into its program."""
     jsonl, rows = Path(jsonl), []
     runs, training = _pending(task, model, protocol, runs_dir, _done(jsonl)), []
     for fold, seed, config, out in runs:
@@ -284,11 +285,12 @@ def table1_markdown(rows: list[dict]) -> str:
 
 
 def _compute_time(rows: list[dict]) -> str:
-    """One line per protocol: runs and their summed training time in hours."""
+    """One line per protocol: runs and their training time in hours (a run stacked with
+    others into one program counts for its share, ``seconds / trained_with``)."""
     out = []
     for name in sorted({r["protocol"] for r in rows}):
         mine = [r for r in rows if r["protocol"] == name]
-        hours = sum(r["seconds"] for r in mine) / 3600
+        hours = sum(r["seconds"] / r.get("trained_with", 1) for r in mine) / 3600
         out.append(f"\n{name}: {len(mine)} runs, {hours:.1f} h of training time in all.")
     return "".join(out) + ("\n" if out else "")
 

@@ -172,7 +172,8 @@ def _train_group(group, indices, results, options: RunsOptions) -> None:
 
     def done(j: int, result) -> None:
         m = group[j]
-        results[indices[j]] = _finish(m.out, result, m.data, m.spec, m.config, log)
+        metrics = _finish(m.out, result, m.data, m.spec, m.config, log)
+        results[indices[j]] = {**metrics, "trained_with": len(group)}
         if options.finished is not None:
             options.finished(indices[j], results[indices[j]])
 
