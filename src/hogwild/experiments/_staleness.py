@@ -113,13 +113,23 @@ def staleness_figure(rows: list[dict], path) -> None:
         style = {"label": f"{mine[0]['model']} ({mine[0]['task']})", "color": f"C{k % 10}"}
         bounds = [r["bound"] for r in mine]
         left.plot(bounds, [max(r["max_deviation"], 1e-16) for r in mine], "o-", **style)
-        if mine[0]["family"] != "explicit":
-            steps = [np.nan if r["steps_mean"] is None else r["steps_mean"] for r in mine]
+        steps = [np.nan if r["steps_mean"] is None else r["steps_mean"] for r in mine]
+        if mine[0]["family"] != "explicit" and not np.all(np.isnan(steps)):
             right.plot(bounds, steps, "o-", **style)
     left.set(xscale="log", yscale="log", xlabel="staleness bound B = S + D")
     left.set(ylabel="largest |async − sync| prediction", title="deviation from synchronous")
-    right.set(xscale="log", yscale="log", xlabel="staleness bound B = S + D")
+    right.set(xscale="log", xlabel="staleness bound B = S + D")
     right.set(ylabel="simulated steps to tolerance", title="time to converge (implicit models)")
+    if right.lines:
+        right.set_yscale("log")
+    else:
+        right.text(
+            0.5,
+            0.5,
+            "no implicit run reached its tolerance",
+            ha="center",
+            transform=right.transAxes,
+        )
     left.legend(fontsize=7)
     if right.lines:
         right.legend(fontsize=7)
