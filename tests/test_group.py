@@ -150,3 +150,27 @@ def test_workers_train_groups_in_other_processes_with_the_same_result(tmp_path):
     assert sorted(finished) == [0, 0, 1, 1]
     for a, b in zip(here, there):
         assert a["test"]["loss"] == pytest.approx(b["test"]["loss"], rel=1e-12)
+
+
+def test_an_interrupted_group_leaves_no_trace_of_its_last_epoch_and_resumes_exactly():
+    """Ctrl-C after epoch 5's evaluation, before the epoch is closed: every member is handed
+    over at epoch 4 (history, best epoch and arrays agree) and continuing from those states
+    ends exactly as the uninterrupted group."""
+    models, datasets = _setup("gcn", seeds=(0, 1))
+    config = dataclasses.replace(CONFIG, epochs=8, patience=100)
+    full = _group(models, datasets, config=config)
+    handed = {}
+
+    def interrupt(epoch, records):
+        if epoch == 5:
+            raise KeyboardInterrupt
+
+    hooks = GroupHooks(finished=lambda i, r: handed.__setitem__(i, r), progress=interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        fit_group(models, datasets, config, hooks)
+    states = [handed[i].state for i in range(2)]
+    assert all(handed[i].stopped == "interrupted during epoch 5" for i in range(2))
+    assert all(s.epoch == 4 and s.history[-1]["epoch"] == 4 and s.best_epoch <= 4 for s in states)
+    resumed = _group(models, datasets, states=states, config=config)
+    for alone, again in zip(full, resumed):
+        _assert_same_run(alone, again)

@@ -308,15 +308,44 @@ class _GroupLoop:
                     self.hooks.checkpoint(i, self._state(i))
             self.last_saved = time.perf_counter()
 
+    def _snapshot(self) -> tuple:
+        """Everything an epoch changes, to return to when it is interrupted: the stacked
+        arrays and batches, which members are stacked, and each member's numbers."""
+        arrays = dataclasses.replace(
+            self.arrays,
+            train_states=list(self.arrays.train_states),
+            validation_states=list(self.arrays.validation_states),
+        )
+        numbers = {
+            i: (
+                dataclasses.replace(
+                    s.numbers,
+                    forward=dataclasses.replace(s.numbers.forward),
+                    adjoint=dataclasses.replace(s.numbers.adjoint),
+                ),
+                tuple(dataclasses.replace(x) for x in s.interval),
+                s.stopped,
+                s.diverged,
+            )
+            for i, s in enumerate(self.slots)
+        }
+        return arrays, list(self.members), self.train, self.validation, numbers
+
+    def _restore(self, snapshot: tuple) -> None:
+        """Back to the end of the last completed epoch; members already handed over keep
+        their final state."""
+        self.arrays, self.members, self.train, self.validation, numbers = snapshot
+        for i, (state, interval, stopped, diverged) in numbers.items():
+            slot = self.slots[i]
+            if not slot.handed_over:
+                slot.numbers, slot.interval = state, interval
+                slot.stopped, slot.diverged = stopped, diverged
+
     def run(self, first_epoch: int) -> None:
-        epoch, before = first_epoch, self.arrays
+        epoch, snapshot = first_epoch, self._snapshot()
         try:
             for epoch in range(first_epoch, self.config.epochs + 1):
-                before = dataclasses.replace(
-                    self.arrays,
-                    train_states=list(self.arrays.train_states),
-                    validation_states=list(self.arrays.validation_states),
-                )
+                snapshot = self._snapshot()
                 self._train_epoch(epoch)
                 evaluated = not epoch % self.config.eval_every or epoch == self.config.epochs
                 if evaluated:
@@ -327,7 +356,7 @@ class _GroupLoop:
                 if not self.members:
                     return
         except KeyboardInterrupt:
-            self.arrays = before  # the state after the last completed epoch
+            self._restore(snapshot)  # an interrupted epoch leaves no trace
             for i in self.members:
                 if self.slots[i].stopped is None:
                     self._stop(i, f"interrupted during epoch {epoch}")
