@@ -113,11 +113,21 @@ def test_cli_seeds_trains_one_run_directory_per_seed(tmp_path, capsys):
     assert main([*args, "--epochs", "3", "--quiet", "--seeds", "0,2", "--out", str(out)]) == 2
 
 
-@pytest.mark.parametrize("seeds", ["3-1", "a", "0,0", "0-100"])
-def test_cli_refuses_bad_seed_lists(tmp_path, capsys, seeds):
-    assert main(["train", "--seeds", seeds, "--out", str(tmp_path / "x")]) == 2
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--seeds", "3-1"],
+        ["--seeds", "a"],
+        ["--seeds", "0,0"],
+        ["--seeds", "0-100"],
+        ["--workers", "2"],
+        ["--seeds", "0-1", "--workers", "0"],
+    ],
+)
+def test_cli_refuses_bad_seed_lists_and_workers(tmp_path, capsys, flags):
+    assert main(["train", *flags, "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "--seeds" in err[0]
+    assert len(err) == 1 and ("--seeds" in err[0] or "--workers" in err[0])
     assert not (tmp_path / "x").exists()
 
 

@@ -282,6 +282,8 @@ def _train(args) -> int:
 
     if args.checkpoint_every is not None and args.checkpoint_every < 1:
         raise ValueError(f"--checkpoint-every must be >= 1; got {args.checkpoint_every}.")
+    if args.workers < 1 or (args.workers != 1 and args.seeds is None):
+        raise ValueError(f"--workers must be >= 1 and goes with --seeds; got {args.workers}.")
     if args.seeds is not None:
         from ._cli_seeds import train_seeds
 
