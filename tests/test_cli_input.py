@@ -35,6 +35,8 @@ def _refused(capsys, argv) -> str:
         ),
         (["--delay", "50", "--max-time", "20"], "must be at most the time budget max_time = 20"),
         (["--max-time", "0"], "--max-time must be >= 1; got 0"),
+        (["--momentum", "1"], "--momentum must be in [0, 1); got 1.0"),
+        (["--momentum", "-0.1"], "--momentum must be in [0, 1); got -0.1"),
     ],
 )
 def test_async_refuses_a_bad_schedule_before_loading_the_run(capsys, tmp_path, flags, message):

@@ -148,6 +148,12 @@ def _parser() -> argparse.ArgumentParser:
         "--step-size",
         help="alpha for energies: a number, 'safe' (certified, default) or 'sync' (1/K1)",
     )
+    hog.add_argument(
+        "--momentum",
+        type=float,
+        default=0.0,
+        help="heavy-ball beta in [0, 1) for energies (default 0; > 0 is not certified)",
+    )
     hog.add_argument("--max-time", type=int, default=100_000, help="time budget in steps")
     hog.add_argument("--x64", action="store_true", help="infer in float64 (tighter agreement)")
     parser.description = (
@@ -416,6 +422,8 @@ def _async(args) -> int:
         raise ValueError(f"--max-time must be >= 1; got {args.max_time}.")
     check_schedule(Schedule(args.stagger, args.delay), args.max_time)  # before any loading
     step_size = _step_size(args.step_size)
+    if not 0.0 <= args.momentum < 1.0:
+        raise ValueError(f"--momentum must be in [0, 1); got {args.momentum}.")
 
     from .experiments import async_evaluation, async_figure
     from .train import write_json
@@ -440,8 +448,10 @@ def _async(args) -> int:
         max_time=args.max_time,
         x64=args.x64,
         progress=progress,
+        momentum=args.momentum,
     )
-    stem = Path(args.run) / f"async-S{args.stagger}-D{args.delay}"
+    suffix = f"-m{args.momentum:g}" if args.momentum else ""
+    stem = Path(args.run) / f"async-S{args.stagger}-D{args.delay}{suffix}"
     write_json(stem.with_suffix(".json"), result)
     async_figure(result, stem.with_suffix(".png"))
     print(result["certificate"]["summary"])

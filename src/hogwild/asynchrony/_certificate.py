@@ -3,23 +3,36 @@
 Setting. Node i fires at most every S steps. A view it reads is at most S + D steps old; a
 packet g_ji read from time τ ≥ t − D was built by j from views j drew when it last fired
 (up to S − 1 steps before τ), which reach back D further: everything i's step depends on is
-at most B' = S + 2D steps old (B' = S + D + D). Its step is
-h_i ← h_i − α s_i with s_i = Σ_{j∈N̄(i)} ∇_{h_i} e_j(z_ij), each e_j evaluated at a mix of
-past states. With K_e the largest |eigenvalue| of any node energy's Hessian ∇²e_j, K₁ that
-of ∇²E and d the largest degree, the error against the true gradient obeys
-‖s − ∇E‖ ≤ (d + 1) K_e sqrt(B'(1 + d + d²)) · sqrt(Σ_{last B' steps} ‖ΔH‖²) (each e_j touches
-the 1-hop blocks of j, so the 2-hop blocks of i). The descent lemma summed over time then
-gives Σ_t ‖s(t)‖² < ∞, hence ∇E → 0, whenever
+at most B' = S + 2D steps old. Its step is h_i ← h_i − α s_i with
+s_i = Σ_{k∈N̄(i)} ∇_{h_i} e_k(z_ki), each node energy e_k evaluated at a mix of past states.
 
-    α < α_safe = 1 / (K₁/2 + (d + 1) K_e B' sqrt(1 + d + d²)).
+Error of a stale step. Linearising each term around the current states,
+‖s_i − ∇_i E(H(t))‖ ≤ Σ_k Σ_{l∈N̄(k)} ‖∂²e_k/∂h_i∂h_l‖ m_l = (M̃ m)_i, with
+m_l = max over the window of ‖h_l(τ) − h_l(t)‖ and the *coupling matrix*
 
-This is sufficient and conservative: the paper (Appendix D) proves only that some α₀ > 0
-exists. The constants are estimated by power iteration at the synchronous minimiser H* (and
-at H = 0, keeping the larger K₁), so for a non-quadratic energy they are local estimates.
-The strong-convexity constant μ (smallest eigenvalue of ∇²E at H*, by inverse iteration
-with conjugate gradients) is reported with the condition number K₁/μ, which sets how
-many steps any gradient method needs: asynchronous gradient steps need about
-(S+1)/2 · (K₁/μ) · ln(1/tol).
+    M̃_il = Σ_k ‖∂²e_k/∂z_i∂z_l‖₂   (node-local blocks of each node energy's Hessian),
+
+so ‖s − ∇E‖ ≤ K̃ ‖m‖ with K̃ = ρ(M̃), and ‖m‖² ≤ B' Σ_{last B' steps} ‖ΔH‖². The descent
+lemma E(t+1) ≤ E(t) − α(1 − K₁α/2)‖s_F‖² + α‖s_F − ∇_F E‖‖s_F‖ (F: the nodes firing),
+summed over time with 2ab ≤ a²√B' + b²/√B', gives Σ_t ‖s_F(t)‖² < ∞, hence ∇E → 0, whenever
+
+    α < α_safe = 1 / (K₁/2 + K̃ B').
+
+M̃ carries each node's own curvature and actual degree: a hub or a stiff node raises only
+its own rows. For a quadratic energy K̃ is within the coupling's sign pattern of K₁ itself
+(ρ(|∇²E|) ≥ K₁, with equality for non-negative Hessians), where the earlier global bound
+(d + 1) K_e B' sqrt(1 + d + d²) paid (d + 1)² for every node at the largest degree d.
+
+The constants are estimated at the synchronous minimiser H* and at H = 0 (for K₁ the larger;
+M̃ the entrywise larger), so for a non-quadratic energy they are local estimates. K̃ is an
+upper bound on ρ(M̃) (Collatz–Wielandt: max_i (M̃x)_i / x_i for any x > 0, with x from
+power iteration); K₁ a power-iteration estimate. The strong-convexity constant μ (smallest
+eigenvalue of ∇²E at H*, by inverse iteration with conjugate gradients) is reported with the
+condition number K₁*/μ at H*, which sets how many steps any gradient method needs near the
+answer: asynchronous gradient steps need about (S+1)/2 · (K₁/μ) · ln(1/tol).
+
+Heavy-ball momentum (`simulate(momentum=β)`) is *not* covered: the certificate is for
+β = 0, and `certify` says so for any β > 0.
 """
 
 from __future__ import annotations
@@ -29,13 +42,12 @@ import math
 
 import equinox as eqx
 import jax
-import jax.flatten_util
 import jax.numpy as jnp
 import jax.random as jr
 from jax.scipy.sparse.linalg import cg
 
 from ..graph import Graph
-from ..models._base import check_graph
+from ..models._base import ReceiverSlots, check_graph
 from ..solve import LBFGS, minimise
 from ._schedule import Schedule
 
@@ -44,9 +56,10 @@ from ._schedule import Schedule
 class Certificate:
     """Whether asynchronous inference of a model on a graph is guaranteed to converge.
 
-    ``safe`` is True / False, and ``reason`` says why. For energies: ``smoothness`` K₁,
-    ``strong_convexity`` μ, ``local_smoothness`` K_e, ``safe_step`` α_safe and the
-    ``step_size`` checked (α_safe when none was given).
+    ``safe`` is True / False, and ``reason`` says why. For energies: ``smoothness`` K₁ (the
+    larger of H* and 0), ``smoothness_at_minimiser`` K₁* (at H* alone),
+    ``strong_convexity`` μ, ``coupling`` K̃ = ρ(M̃), ``safe_step`` α_safe, the
+    ``step_size`` checked (α_safe when none was given) and the ``momentum`` β checked.
     """
 
     family: str
@@ -56,9 +69,24 @@ class Certificate:
     max_degree: int
     smoothness: float = math.nan
     strong_convexity: float = math.nan
-    local_smoothness: float = math.nan
+    coupling: float = math.nan
     safe_step: float = math.nan
     step_size: float = math.nan
+    smoothness_at_minimiser: float = math.nan
+    coupling_at_minimiser: float = math.nan
+    momentum: float = 0.0
+
+    @property
+    def safe_step_at_minimiser(self) -> float:
+        """α_safe from the constants at H* alone: a local statement (it holds once the
+        states stay where those constants do), reported to show how much of the bound's
+        caution comes from the curvature at the start H = 0."""
+        return safe_step(self.smoothness_at_minimiser, self.coupling_at_minimiser, self.staleness)
+
+    @property
+    def condition_number(self) -> float:
+        """K₁*/μ at the minimiser: what sets the speed of any gradient method near H*."""
+        return self.smoothness_at_minimiser / self.strong_convexity
 
     def summary(self) -> str:
         """One paragraph for people."""
@@ -66,11 +94,12 @@ class Certificate:
         lines = [f"{verdict}: {self.reason}"]
         if self.family == "optimisation":
             lines.append(
-                f"K1 = {self.smoothness:.4g}, mu = {self.strong_convexity:.4g} "
-                f"(condition {self.smoothness / self.strong_convexity:.3g}), "
-                f"K_e = {self.local_smoothness:.4g}, max degree {self.max_degree}, "
-                f"staleness B' = {self.staleness}: alpha_safe = {self.safe_step:.3e}, "
-                f"alpha = {self.step_size:.3e}"
+                f"K1 = {self.smoothness:.4g} (at H*: {self.smoothness_at_minimiser:.4g}), "
+                f"mu = {self.strong_convexity:.4g} (condition at H* "
+                f"{self.condition_number:.3g}), coupling K~ = {self.coupling:.4g}, "
+                f"max degree {self.max_degree}, staleness B' = {self.staleness}: "
+                f"alpha_safe = {self.safe_step:.3e}, alpha = {self.step_size:.3e}"
+                + (f", momentum {self.momentum:g}" if self.momentum else "")
             )
         return "\n".join(lines)
 
@@ -86,9 +115,41 @@ def _power(matvec, v0, iterations: int = 60):
     return jnp.abs(jnp.vdot(v, matvec(v)))
 
 
+def coupling_blocks(model, graph: Graph, h, slots: ReceiverSlots, prepared=None):
+    """‖∂²e_k/∂z_r∂z_s‖₂ for every node k and pair of its slots (nodes, 1 + d, 1 + d),
+    zero on unused slots: node k's share of the coupling matrix M̃."""
+    hess = model.local_hessians(graph, h, h[graph.senders], slots, prepared)
+    norms = jnp.linalg.norm(hess, ord=2, axis=(-2, -1))
+    valid = slots.valid[:, :, None] & slots.valid[:, None, :]
+    return jnp.where(valid, norms, 0.0)
+
+
+def coupling_matvec(blocks, slots: ReceiverSlots, x):
+    """(M̃x)_i = Σ_k Σ_{r: node(k, r) = i} Σ_s blocks[k, r, s] x_{node(k, s)}."""
+    y = jnp.einsum("krs,ks->kr", blocks, x[slots.node])
+    return jax.ops.segment_sum(y.ravel(), slots.node.ravel(), num_segments=x.shape[0])
+
+
+def coupling_bound(blocks, slots: ReceiverSlots, iterations: int = 100):
+    """An upper bound on ρ(M̃): max_i (M̃x)_i / x_i over real nodes, with x > 0 from power
+    iteration (Collatz–Wielandt; M̃ is symmetric and non-negative)."""
+    real = slots.valid[:, 0]
+    x = jnp.where(real, 1.0, 0.0).astype(blocks.dtype)
+
+    def body(_, x):
+        y = coupling_matvec(blocks, slots, x)
+        return jnp.where(real, y / jnp.maximum(jnp.max(y), jnp.finfo(x.dtype).tiny), 0.0)
+
+    x = jax.lax.fori_loop(0, iterations, body, x)
+    x = jnp.where(real, jnp.maximum(x, 1e-6 * jnp.max(x)), 1.0)
+    ratio = coupling_matvec(blocks, slots, x) / x
+    return jnp.max(jnp.where(real, ratio, 0.0))
+
+
 @eqx.filter_jit
-def _energy_constants(model, graph: Graph):
-    """(K₁, μ, K_e) at H* (K₁ also at 0), by power iteration on Hessian-vector products."""
+def _energy_constants(model, graph: Graph, slots: ReceiverSlots):
+    """(K₁ (max of H* and 0), K₁ at H*, μ at H*, K̃ (M̃ entrywise max of H* and 0), K̃ at H*), by
+    power iteration on Hessian-vector products and exact node-local Hessian blocks."""
     h_star = minimise(model, graph, solver=LBFGS()).value
     prepared = model.prepare(graph)
     grad = jax.grad(lambda h: model.energy(graph, h, prepared))
@@ -106,17 +167,10 @@ def _energy_constants(model, graph: Graph):
         return jnp.where(real, hvp_star(jnp.where(real, v, 0.0)), k_star * v)
 
     mu = 1.0 / _power(lambda v: cg(hvp_real, v, tol=1e-8, maxiter=2000)[0], v0, iterations=30)
-
-    def phi(args):
-        h, view = args
-        return jnp.sum(model.node_energies(graph, h, view, prepared))
-
-    point = (h_star, h_star[graph.senders])
-    _, hvp_local = jax.linearize(jax.grad(phi), point)
-    start = (v0, jr.normal(jr.PRNGKey(1), point[1].shape, h_star.dtype))
-    flat, unravel = jax.flatten_util.ravel_pytree(start)
-    ke = _power(lambda v: jax.flatten_util.ravel_pytree(hvp_local(unravel(v)))[0], flat)
-    return k1, mu, ke
+    at_star = coupling_blocks(model, graph, h_star, slots, prepared)
+    at_zero = coupling_blocks(model, graph, jnp.zeros_like(h_star), slots, prepared)
+    both = coupling_bound(jnp.maximum(at_star, at_zero), slots)
+    return k1, k_star, mu, both, coupling_bound(at_star, slots)
 
 
 def _max_degree(graph: Graph) -> int:
@@ -124,14 +178,17 @@ def _max_degree(graph: Graph) -> int:
     return int(jnp.max(jax.ops.segment_sum(real, graph.receivers, num_segments=graph.num_nodes)))
 
 
-def safe_step(k1: float, ke: float, max_degree: int, staleness: int) -> float:
-    """α_safe = 1 / (K₁/2 + (d + 1) K_e B' sqrt(1 + d + d²)) (module docstring)."""
-    d = max_degree
-    return 1.0 / (0.5 * k1 + (d + 1) * ke * staleness * math.sqrt(1 + d + d * d))
+def safe_step(k1: float, coupling: float, staleness: int) -> float:
+    """α_safe = 1 / (K₁/2 + K̃ B') (module docstring)."""
+    return 1.0 / (0.5 * k1 + coupling * staleness)
 
 
 def certify(
-    model, graph: Graph, schedule: Schedule = Schedule(), step_size: float | str | None = None
+    model,
+    graph: Graph,
+    schedule: Schedule = Schedule(),
+    step_size: float | str | None = None,
+    momentum: float = 0.0,
 ) -> Certificate:
     """Check that asynchronous inference of ``model`` on ``graph`` under ``schedule``
     converges: a step-size bound for energies, the contraction for fixed points; explicit
@@ -139,6 +196,7 @@ def certify(
 
     ``step_size``: the α to check; None checks (and proposes) α_safe; ``"sync"`` checks
     1/K₁, the step synchronous gradient descent would use (faster, rarely certified).
+    ``momentum``: the heavy-ball β of the run; any β > 0 is not covered (module docstring).
     A graph whose feature sizes are not the model's is a `GraphError` (`check_graph`).
     """
     check_graph(model, graph)
@@ -157,18 +215,32 @@ def certify(
         )
         return Certificate("fixed-point", bool(ok), reason, schedule.staleness_bound, degree)
     staleness = schedule.stagger + 2 * schedule.delay
-    k1, mu, ke = (float(x) for x in _energy_constants(model, graph))
-    alpha_safe = safe_step(k1, ke, degree, staleness)
+    constants = _energy_constants(model, graph, ReceiverSlots.of(graph))
+    k1, k_star, mu, coupling, coupling_star = (float(x) for x in constants)
+    alpha_safe = safe_step(k1, coupling, staleness)
     if step_size == "sync":
         alpha = 1.0 / k1
     else:
         alpha = alpha_safe if step_size is None else float(step_size)
-    ok = 0 < alpha <= alpha_safe and mu > 0
-    reason = (
-        f"step size {alpha:.3e} <= alpha_safe {alpha_safe:.3e} for staleness {staleness}"
-        if ok
-        else f"step size {alpha:.3e} > alpha_safe {alpha_safe:.3e}: convergence not guaranteed"
-    )
+    ok = 0 < alpha <= alpha_safe and mu > 0 and momentum == 0
+    if momentum:
+        reason = f"momentum {momentum:g} > 0: heavy-ball steps are not covered by the certificate"
+    elif ok:
+        reason = f"step size {alpha:.3e} <= alpha_safe {alpha_safe:.3e} for staleness {staleness}"
+    else:
+        reason = f"step size {alpha:.3e} > alpha_safe {alpha_safe:.3e}: convergence not guaranteed"
     return Certificate(
-        "optimisation", bool(ok), reason, staleness, degree, k1, mu, ke, alpha_safe, alpha
+        "optimisation",
+        bool(ok),
+        reason,
+        staleness,
+        degree,
+        smoothness=k1,
+        strong_convexity=mu,
+        coupling=coupling,
+        safe_step=alpha_safe,
+        step_size=alpha,
+        smoothness_at_minimiser=k_star,
+        coupling_at_minimiser=coupling_star,
+        momentum=float(momentum),
     )

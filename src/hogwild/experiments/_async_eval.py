@@ -42,11 +42,13 @@ def async_evaluation(
     max_time: int = 100_000,
     x64: bool = False,
     progress=None,
+    momentum: float = 0.0,
 ) -> dict:
     """Compare synchronous and ``runs`` asynchronous inferences of the run in ``run``.
 
-    ``step_size`` (energies only) defaults to the certified safe step; the certificate
-    for the step used is part of the result either way.
+    ``step_size`` (energies only) defaults to the certified safe step (1/K₁ with
+    ``momentum`` > 0, which the certificate does not cover); the certificate for the step
+    used is part of the result either way.
     """
     start = time.perf_counter()
     config, data, model = load_run(run)
@@ -64,7 +66,9 @@ def async_evaluation(
     solution = embed(model, batch.graph, solver=config.train.eval_solver(model.family))
     sync = model.readout(batch.graph, solution.value)
     schedule = Schedule(stagger, delay)
-    cert = certify(model, batch.graph, schedule, step_size)
+    if momentum and step_size is None:
+        step_size = "sync"
+    cert = certify(model, batch.graph, schedule, step_size, momentum=momentum)
     alpha = cert.step_size if model.family == "optimisation" else None
     result = {
         "run": str(run),
@@ -78,13 +82,19 @@ def async_evaluation(
         "delay": delay,
         "staleness_bound": schedule.staleness_bound,
         "step_size": alpha,
+        "momentum": momentum,
         "certificate": {"safe": cert.safe, "reason": cert.reason, "summary": cert.summary()},
         "sync": {"metric": _metric(kind, sync, batch), "converged": bool(solution.stats.converged)},
         "async": [],
     }
     for seed in range(runs):
         trace = simulate(
-            model, batch.graph, Schedule(stagger, delay, seed), step_size=alpha, max_time=max_time
+            model,
+            batch.graph,
+            Schedule(stagger, delay, seed),
+            step_size=alpha,
+            momentum=momentum,
+            max_time=max_time,
         )
         times, residuals = trace.residual_curve()
         entry = {

@@ -9,6 +9,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
+import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ..graph import Graph, GraphError
@@ -172,3 +173,73 @@ class AbstractEnergyGNN(AbstractGNN):
             return jnp.sum(self.node_energies(graph, a, b, prepared))
 
         return jax.grad(total, (0, 1))(h, h_view)
+
+    def local_hessians(self, graph: Graph, h, h_view, slots: ReceiverSlots, prepared=None):
+        """Every node energy's Hessian in its own coordinates: (nodes, 1 + d, 1 + d, k, k).
+
+        Node j's energy e_j depends on its own state (slot 0) and its views of its
+        neighbours (slot r + 1 for the r-th edge into j, `ReceiverSlots`); block [r, s] is
+        ∂²e_j/∂z_r∂z_s at (h, h_view), the second-order counterpart of `local_gradients`,
+        from the same local rule. The node energies touch disjoint coordinates (own state,
+        own views), so one Hessian-vector product along "component a of slot r, at every
+        node at once" yields column (r, a) of every node's Hessian: k·(1 + d) products,
+        d the largest in-degree. Slots past a node's degree are zero.
+        """
+
+        def grads(a, b):
+            return self.local_gradients(graph, a, b, prepared)
+
+        _, linear = jax.linearize(grads, h, h_view)
+        n, k = h.shape
+        width = slots.degree + 1
+        zeros_h, zeros_v = jnp.zeros_like(h), jnp.zeros_like(h_view)
+        columns = []
+        for r in range(width):
+            for u in jnp.eye(k, dtype=h.dtype):
+                if r == 0:
+                    own, views = linear(zeros_h + u, zeros_v)
+                else:
+                    on = (slots.rank == r - 1)[:, None] & graph.edge_mask[:, None]
+                    own, views = linear(zeros_h, jnp.where(on, u, 0.0))
+                rows = jnp.zeros((n, width, k), h.dtype).at[:, 0].set(own)
+                rows = rows.at[graph.receivers, slots.rank + 1].add(
+                    jnp.where(graph.edge_mask[:, None], views, 0.0)
+                )
+                columns.append(rows)
+        hess = jnp.stack(columns, -1).reshape(n, width, k, width, k)
+        return jnp.transpose(hess, (0, 1, 3, 2, 4))
+
+
+class ReceiverSlots(eqx.Module):
+    """Where each node's views sit: ``rank[e]`` is edge e's position among the real edges
+    into its receiver (0 for padding edges), ``node[j, r]`` the node whose state fills slot
+    r of node j (slot 0: j itself; slot r + 1: the sender of its r-th incoming edge;
+    unused slots point at j and are masked by ``valid``), ``degree`` the largest
+    in-degree d."""
+
+    rank: Array
+    node: Array
+    valid: Array
+    degree: int = eqx.field(static=True)
+
+    @classmethod
+    def of(cls, graph: Graph) -> ReceiverSlots:
+        """Computed on the host (the slot count is a static shape)."""
+        receivers = np.asarray(graph.receivers)
+        senders = np.asarray(graph.senders)
+        real = np.asarray(graph.edge_mask)
+        n = int(graph.num_nodes)
+        order = np.argsort(np.where(real, receivers, n), kind="stable")
+        rank = np.zeros(len(receivers), np.int32)
+        counts = np.zeros(n + 1, np.int64)
+        for e in order:
+            if real[e]:
+                rank[e] = counts[receivers[e]]
+                counts[receivers[e]] += 1
+        degree = int(counts[:n].max()) if n else 0
+        node = np.repeat(np.arange(n, dtype=np.int32)[:, None], degree + 1, 1)
+        valid = np.zeros((n, degree + 1), bool)
+        valid[:, 0] = np.asarray(graph.node_mask)
+        node[receivers[real], rank[real] + 1] = senders[real]
+        valid[receivers[real], rank[real] + 1] = True
+        return cls(jnp.asarray(rank), jnp.asarray(node), jnp.asarray(valid), degree)
