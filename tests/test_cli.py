@@ -271,6 +271,17 @@ def test_cli_reproduce_table2(tiny_run, tiny_gcn_run, tmp_path, capsys):
     table = (tmp_path / "table2_table.md").read_text()
     assert "| chains | gcn |" in table and "38.8 ± 3.3" in table
 
+    # rerun: resumes (nothing evaluated again, same table); other settings: refused, kept
+    before = (tmp_path / "table2.jsonl").read_bytes()
+    assert main([*args, "--out", str(tmp_path), "--x64"]) == 0
+    assert (tmp_path / "table2.jsonl").read_bytes() == before
+    assert (tmp_path / "table2_table.md").read_text() == table
+    capsys.readouterr()
+    assert main([*args, "--out", str(tmp_path)]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "other settings" in error[0] and "are kept" in error[0]
+    assert (tmp_path / "table2.jsonl").read_bytes() == before
+
 
 # --- the synthetic regression tasks -------------------------------------------------------
 

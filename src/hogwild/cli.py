@@ -508,21 +508,18 @@ def _reproduce(args) -> int:
         )
 
     jsonl = out / "table2.jsonl"
-    if jsonl.exists():
-        jsonl.unlink()
     chosen = ex.best_on_validation(args.runs)
     if not chosen:
         raise ValueError("none of the given directories is a finished run (metrics.json).")
-    rows = ex.table2_rows(
-        chosen,
-        runs=args.async_runs,
-        graphs=args.graphs,
-        step_size=_step_size(args.step_size),
-        x64=args.x64,
-        max_time=args.max_time,
-        jsonl=jsonl,
-        progress=progress,
-    )
+    settings = {
+        "runs": args.async_runs,
+        "graphs": args.graphs,
+        "step_size": _step_size(args.step_size),
+        "x64": args.x64,
+        "max_time": args.max_time,
+    }
+    ex.check_settings(jsonl, {"stagger": 4, "delay": 3, **settings, "momentum": 0.0})
+    rows = ex.table2_rows(chosen, **settings, jsonl=jsonl, progress=progress)
     table = ex.table2_markdown(rows)
     write_atomic(out / "table2_table.md", table.encode())
     print(table, end="")

@@ -39,11 +39,29 @@ def table2_rows(
     x64=False,
     jsonl=None,
     progress=None,
+    momentum=0.0,
 ) -> list[dict]:
     """One `async_evaluation` per run directory; each row is appended to ``jsonl`` as it
-    finishes (a JSON line without the residual curves)."""
+    finishes (a JSON line without the residual curves, with its ``settings``).
+
+    Resumable: a run whose row ``jsonl`` already holds is not evaluated again; rows made
+    with other settings are refused (`check_settings`), never replaced."""
+    settings = {
+        "stagger": stagger,
+        "delay": delay,
+        "runs": runs,
+        "graphs": graphs,
+        "step_size": step_size,
+        "max_time": max_time,
+        "x64": x64,
+        "momentum": momentum,
+    }
+    done = {r["run"]: r for r in check_settings(jsonl, settings)} if jsonl else {}
     rows = []
     for run in run_dirs:
+        if str(run) in done:
+            rows.append(done[str(run)])
+            continue
         result = async_evaluation(
             run,
             stagger=stagger,
@@ -53,12 +71,30 @@ def table2_rows(
             step_size=step_size,
             max_time=max_time,
             x64=x64,
+            momentum=momentum,
         )
+        result["settings"] = settings
         rows.append(result)
         if jsonl is not None:
             append_json_line(jsonl, {**result, "async": [_slim(e) for e in result["async"]]})
         if progress is not None:
             progress(result)
+    return rows
+
+
+def check_settings(jsonl, settings: dict) -> list[dict]:
+    """The rows already in ``jsonl`` ([] if none); a ValueError naming the file when any
+    was made with other settings (they are kept: use another output directory)."""
+    path = Path(jsonl)
+    if not path.is_file():
+        return []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    for row in rows:
+        if row.get("settings") != settings:
+            raise ValueError(
+                f"{path} holds rows made with other settings ({row.get('settings')}); they "
+                "are kept — rerun with the same flags to resume, or choose another --out."
+            )
     return rows
 
 
