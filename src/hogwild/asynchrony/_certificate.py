@@ -31,6 +31,19 @@ eigenvalue of ∇²E at H*, by inverse iteration with conjugate gradients) is re
 condition number K₁*/μ at H*, which sets how many steps any gradient method needs near the
 answer: asynchronous gradient steps need about (S+1)/2 · (K₁/μ) · ln(1/tol).
 
+Any staleness (Chazan–Miranker; Bertsekas & Tsitsiklis's asynchronous convergence theorem).
+Split each node's curvature into its own block A_i = ∂²e_i/∂h_i² — evaluated at i's current
+state, never stale — and everything else: N_il = Σ_k ‖∂²e_k/∂z_i∂z_l‖ over all blocks but
+(k = i, own, own), including the curvature neighbours' energies put on their (stale) views
+of h_i. For α ≤ 1/λ_max(A_i) the step's Jacobian has block norms ≤ 1 − αλ_min(A_i) on the
+diagonal and ≤ αN_il elsewhere, so with q = ρ(diag(λ_min(A))⁻¹ N) < 1 (block diagonal
+dominance) and x > 0 its Perron vector, H ↦ H − α∇E(H) contracts in the weighted max-norm
+max_i ‖h_i‖/x_i by 1 − α(1 − q) min_i λ_min(A_i): every asynchronous schedule, whatever its
+staleness, converges for any α ≤ 1 / max_i λ_max(A_i). GSD-GNN always qualifies (its N is
+β times the off-diagonal of the renormalised adjacency, and γI + βL̃ ≻ 0); an edge-wise
+energy whose curvature sits in its messages (the neighbours' views) usually does not. The
+certificate takes the larger of the two steps.
+
 Heavy-ball momentum (`simulate(momentum=β)`) is *not* covered: the certificate is for
 β = 0, and `certify` says so for any β > 0.
 """
@@ -58,7 +71,8 @@ class Certificate:
 
     ``safe`` is True / False, and ``reason`` says why. For energies: ``smoothness`` K₁ (the
     larger of H* and 0), ``smoothness_at_minimiser`` K₁* (at H* alone),
-    ``strong_convexity`` μ, ``coupling`` K̃ = ρ(M̃), ``safe_step`` α_safe, the
+    ``strong_convexity`` μ, ``coupling`` K̃ = ρ(M̃), ``dominance`` q (< 1: certified for
+    any staleness), ``safe_step`` α_safe (the larger of the two rules), the
     ``step_size`` checked (α_safe when none was given) and the ``momentum`` β checked.
     """
 
@@ -74,6 +88,7 @@ class Certificate:
     step_size: float = math.nan
     smoothness_at_minimiser: float = math.nan
     coupling_at_minimiser: float = math.nan
+    dominance: float = math.nan
     momentum: float = 0.0
 
     @property
@@ -116,12 +131,14 @@ def _power(matvec, v0, iterations: int = 60):
 
 
 def coupling_blocks(model, graph: Graph, h, slots: ReceiverSlots, prepared=None):
-    """‖∂²e_k/∂z_r∂z_s‖₂ for every node k and pair of its slots (nodes, 1 + d, 1 + d),
-    zero on unused slots: node k's share of the coupling matrix M̃."""
+    """(‖∂²e_k/∂z_r∂z_s‖₂ for every node k and pair of its slots (nodes, 1 + d, 1 + d), zero
+    on unused slots — node k's share of the coupling matrix M̃ —, and the smallest and
+    largest eigenvalue of each node's own block A_k = ∂²e_k/∂h_k² (nodes,))."""
     hess = model.local_hessians(graph, h, h[graph.senders], slots, prepared)
     norms = jnp.linalg.norm(hess, ord=2, axis=(-2, -1))
     valid = slots.valid[:, :, None] & slots.valid[:, None, :]
-    return jnp.where(valid, norms, 0.0)
+    own = jnp.linalg.eigvalsh(hess[:, 0, 0])
+    return jnp.where(valid, norms, 0.0), own[:, 0], own[:, -1]
 
 
 def coupling_matvec(blocks, slots: ReceiverSlots, x):
@@ -130,26 +147,49 @@ def coupling_matvec(blocks, slots: ReceiverSlots, x):
     return jax.ops.segment_sum(y.ravel(), slots.node.ravel(), num_segments=x.shape[0])
 
 
-def coupling_bound(blocks, slots: ReceiverSlots, iterations: int = 100):
-    """An upper bound on ρ(M̃): max_i (M̃x)_i / x_i over real nodes, with x > 0 from power
-    iteration (Collatz–Wielandt; M̃ is symmetric and non-negative)."""
+def coupling_bound(blocks, slots: ReceiverSlots, scale=None, iterations: int = 100):
+    """An upper bound on ρ(S⁻¹M̃) (S = diag(``scale``), default I): max_i (S⁻¹M̃x)_i / x_i
+    over real nodes, with x > 0 from power iteration (Collatz–Wielandt: valid for any
+    non-negative matrix and any x > 0, tight at the Perron vector)."""
     real = slots.valid[:, 0]
-    x = jnp.where(real, 1.0, 0.0).astype(blocks.dtype)
+    scale = jnp.ones(real.shape, blocks.dtype) if scale is None else jnp.where(real, scale, 1.0)
+
+    def apply(x):
+        return coupling_matvec(blocks, slots, x) / scale
 
     def body(_, x):
-        y = coupling_matvec(blocks, slots, x)
+        y = apply(x)
         return jnp.where(real, y / jnp.maximum(jnp.max(y), jnp.finfo(x.dtype).tiny), 0.0)
 
-    x = jax.lax.fori_loop(0, iterations, body, x)
+    x = jax.lax.fori_loop(0, iterations, body, jnp.where(real, 1.0, 0.0).astype(blocks.dtype))
     x = jnp.where(real, jnp.maximum(x, 1e-6 * jnp.max(x)), 1.0)
-    ratio = coupling_matvec(blocks, slots, x) / x
-    return jnp.max(jnp.where(real, ratio, 0.0))
+    return jnp.max(jnp.where(real, apply(x) / x, 0.0))
+
+
+def dominance_bound(stale, low, slots: ReceiverSlots):
+    """An upper bound on q = ρ(diag(a)⁻¹N) (a = λ_min(A_i), N: the ``stale`` blocks): the
+    Collatz–Wielandt bound max_i (Nx)_i / (a_i x_i) at two positive vectors — the power
+    iteration's, and x solving (diag(a) − N)x = 1 by conjugate gradients, which is exact
+    enough near q = 1 (a nonsingular M-matrix diag(a) − N is symmetric positive definite;
+    if it is not, CG's x is not positive and only the first bound counts)."""
+    real = slots.valid[:, 0]
+    a = jnp.where(real, low, 1.0)
+
+    def comparison(x):
+        return jnp.where(real, a * x - coupling_matvec(stale, slots, x), x)
+
+    x, _ = cg(comparison, jnp.ones_like(a), tol=1e-12, maxiter=5000)
+    ratio = coupling_matvec(stale, slots, x) / (a * x)
+    solved = jnp.all(jnp.where(real, x > 0, True))
+    at_solution = jnp.where(solved, jnp.max(jnp.where(real, ratio, 0.0)), jnp.inf)
+    return jnp.minimum(coupling_bound(stale, slots, scale=a), at_solution)
 
 
 @eqx.filter_jit
 def _energy_constants(model, graph: Graph, slots: ReceiverSlots):
-    """(K₁ (max of H* and 0), K₁ at H*, μ at H*, K̃ (M̃ entrywise max of H* and 0), K̃ at H*), by
-    power iteration on Hessian-vector products and exact node-local Hessian blocks."""
+    """(K₁ (max of H* and 0), K₁ at H*, μ at H*, K̃ (M̃ entrywise max of H* and 0), K̃ at
+    H*, the dominance q and max_k λ_max(A_k)), by power iteration on Hessian-vector products
+    and exact node-local Hessian blocks."""
     h_star = minimise(model, graph, solver=LBFGS()).value
     prepared = model.prepare(graph)
     grad = jax.grad(lambda h: model.energy(graph, h, prepared))
@@ -167,10 +207,21 @@ def _energy_constants(model, graph: Graph, slots: ReceiverSlots):
         return jnp.where(real, hvp_star(jnp.where(real, v, 0.0)), k_star * v)
 
     mu = 1.0 / _power(lambda v: cg(hvp_real, v, tol=1e-8, maxiter=2000)[0], v0, iterations=30)
-    at_star = coupling_blocks(model, graph, h_star, slots, prepared)
-    at_zero = coupling_blocks(model, graph, jnp.zeros_like(h_star), slots, prepared)
-    both = coupling_bound(jnp.maximum(at_star, at_zero), slots)
-    return k1, k_star, mu, both, coupling_bound(at_star, slots)
+    star, low_star, high_star = coupling_blocks(model, graph, h_star, slots, prepared)
+    zero, low_zero, high_zero = coupling_blocks(model, graph, jnp.zeros_like(h_star), slots)
+    blocks = jnp.maximum(star, zero)
+    low, high = jnp.minimum(low_star, low_zero), jnp.maximum(high_star, high_zero)
+    dominance = dominance_bound(blocks.at[:, 0, 0].set(0.0), low, slots)
+    own = jnp.max(jnp.where(graph.node_mask, high, 0.0))
+    return (
+        k1,
+        k_star,
+        mu,
+        coupling_bound(blocks, slots),
+        coupling_bound(star, slots),
+        dominance,
+        own,
+    )
 
 
 def _max_degree(graph: Graph) -> int:
@@ -179,8 +230,13 @@ def _max_degree(graph: Graph) -> int:
 
 
 def safe_step(k1: float, coupling: float, staleness: int) -> float:
-    """α_safe = 1 / (K₁/2 + K̃ B') (module docstring)."""
+    """α_safe = 1 / (K₁/2 + K̃ B') (module docstring: bounded staleness B')."""
     return 1.0 / (0.5 * k1 + coupling * staleness)
+
+
+def any_staleness_step(dominance: float, own_curvature: float) -> float:
+    """α = 1 / max_k λ_max(A_k) when q < 1 (module docstring: any staleness), else 0."""
+    return 1.0 / own_curvature if dominance < 1.0 else 0.0
 
 
 def certify(
@@ -216,8 +272,14 @@ def certify(
         return Certificate("fixed-point", bool(ok), reason, schedule.staleness_bound, degree)
     staleness = schedule.stagger + 2 * schedule.delay
     constants = _energy_constants(model, graph, ReceiverSlots.of(graph))
-    k1, k_star, mu, coupling, coupling_star = (float(x) for x in constants)
-    alpha_safe = safe_step(k1, coupling, staleness)
+    k1, k_star, mu, coupling, coupling_star, dominance, own = (float(x) for x in constants)
+    bounded = safe_step(k1, coupling, staleness)
+    alpha_safe = max(bounded, any_staleness_step(dominance, own))
+    rule = (
+        f"any staleness: q = {dominance:.6g} < 1"
+        if alpha_safe > bounded
+        else f"staleness {staleness}"
+    )
     if step_size == "sync":
         alpha = 1.0 / k1
     else:
@@ -226,7 +288,7 @@ def certify(
     if momentum:
         reason = f"momentum {momentum:g} > 0: heavy-ball steps are not covered by the certificate"
     elif ok:
-        reason = f"step size {alpha:.3e} <= alpha_safe {alpha_safe:.3e} for staleness {staleness}"
+        reason = f"step size {alpha:.3e} <= alpha_safe {alpha_safe:.3e} for {rule}"
     else:
         reason = f"step size {alpha:.3e} > alpha_safe {alpha_safe:.3e}: convergence not guaranteed"
     return Certificate(
@@ -242,5 +304,6 @@ def certify(
         step_size=alpha,
         smoothness_at_minimiser=k_star,
         coupling_at_minimiser=coupling_star,
+        dominance=dominance,
         momentum=float(momentum),
     )
