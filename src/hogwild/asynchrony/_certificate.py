@@ -93,10 +93,12 @@ class Certificate:
 
     @property
     def safe_step_at_minimiser(self) -> float:
-        """α_safe from the constants at H* alone: a local statement (it holds once the
-        states stay where those constants do), reported to show how much of the bound's
-        caution comes from the curvature at the start H = 0."""
-        return safe_step(self.smoothness_at_minimiser, self.coupling_at_minimiser, self.staleness)
+        """The bounded-staleness rule with the constants at H* alone (never below
+        `safe_step`): a local statement — it holds once the states stay where those
+        constants do —, reported to show how much of the bound's caution comes from the
+        curvature at the start H = 0."""
+        local = safe_step(self.smoothness_at_minimiser, self.coupling_at_minimiser, self.staleness)
+        return max(local, self.safe_step)
 
     @property
     def condition_number(self) -> float:
