@@ -113,3 +113,12 @@ def energy_model():
         return cache[name]
 
     return get
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _fresh_compilation_state():
+    """Drop JAX's in-memory compiled programs after every test module: a worker otherwise
+    holds every program of the files it ran (a late XLA compile crashed once in a full
+    run), and no module relies on another's compilations."""
+    yield
+    jax.clear_caches()
