@@ -183,7 +183,8 @@ class AbstractEnergyGNN(AbstractGNN):
         from the same local rule. The node energies touch disjoint coordinates (own state,
         own views), so one Hessian-vector product along "component a of slot r, at every
         node at once" yields column (r, a) of every node's Hessian: k·(1 + d) products,
-        d the largest in-degree. Slots past a node's degree are zero.
+        d the largest in-degree, batched by `jax.vmap` (one traced product, whatever d).
+        Slots past a node's degree are zero.
         """
 
         def grads(a, b):
@@ -192,21 +193,21 @@ class AbstractEnergyGNN(AbstractGNN):
         _, linear = jax.linearize(grads, h, h_view)
         n, k = h.shape
         width = slots.degree + 1
-        zeros_h, zeros_v = jnp.zeros_like(h), jnp.zeros_like(h_view)
-        columns = []
-        for r in range(width):
-            for u in jnp.eye(k, dtype=h.dtype):
-                if r == 0:
-                    own, views = linear(zeros_h + u, zeros_v)
-                else:
-                    on = (slots.rank == r - 1)[:, None] & graph.edge_mask[:, None]
-                    own, views = linear(zeros_h, jnp.where(on, u, 0.0))
-                rows = jnp.zeros((n, width, k), h.dtype).at[:, 0].set(own)
-                rows = rows.at[graph.receivers, slots.rank + 1].add(
-                    jnp.where(graph.edge_mask[:, None], views, 0.0)
-                )
-                columns.append(rows)
-        hess = jnp.stack(columns, -1).reshape(n, width, k, width, k)
+        real_edges = graph.edge_mask[:, None]
+
+        def column(r, a):
+            """Column (r, a) of every node's Hessian, as (nodes, slots, k) rows."""
+            u = jax.nn.one_hot(a, k, dtype=h.dtype)
+            own_tangent = jnp.where(r == 0, 1.0, 0.0) * jnp.broadcast_to(u, h.shape)
+            view_tangent = jnp.where((slots.rank == r - 1)[:, None] & real_edges, u, 0.0)
+            own, views = linear(own_tangent, view_tangent)
+            rows = jnp.zeros((n, width, k), h.dtype).at[:, 0].set(own)
+            return rows.at[graph.receivers, slots.rank + 1].add(jnp.where(real_edges, views, 0.0))
+
+        slot_index = jnp.repeat(jnp.arange(width), k)
+        component = jnp.tile(jnp.arange(k), width)
+        columns = jax.vmap(column)(slot_index, component)  # (width·k, nodes, width, k)
+        hess = jnp.moveaxis(columns, 0, -1).reshape(n, width, k, width, k)
         return jnp.transpose(hess, (0, 1, 3, 2, 4))
 
 
