@@ -545,6 +545,21 @@ def _laplacian_stiff():
     return model, graph
 
 
+def test_divergence_ends_the_run_and_says_so(graphs):
+    """A step far above 2/K₁ blows up: the run stops as soon as the residual is no longer
+    finite, long before its budget, and reports ``diverged`` (not converged, not
+    stalled); a convergent run is never ``diverged``."""
+    graph, model = _graph(graphs), _model("gsd")
+    k1 = certify(model, graph, Schedule(1, 0), step_size="sync").smoothness
+    blown = simulate(
+        model, graph, Schedule(4, 3), step_size=50.0 / k1, max_time=100_000, check_every=20
+    )
+    assert bool(blown.diverged) and not bool(blown.converged) and not bool(blown.stalled)
+    assert int(blown.steps) < 100_000
+    fine = simulate(model, graph, Schedule(4, 3), step_size=1.0 / k1, tol=1e-8)
+    assert bool(fine.converged) and not bool(fine.diverged)
+
+
 @pytest.mark.parametrize("schedule", [Schedule(4, 3, seed=1), Schedule(10, 10, seed=1)])
 def test_momentum_reaches_the_minimiser_of_a_stiff_energy(schedule):
     """Node-local heavy-ball momentum (β = 0.9, α = 1/K₁) reaches the closed-form minimiser

@@ -408,6 +408,8 @@ def _step_size(text: str | None):
 def _ending(entry: dict) -> str:
     if entry["converged"]:
         return "converged"
+    if entry.get("diverged"):
+        return "DIVERGED: the residual is no longer finite (smaller --step-size or --momentum)"
     return "stalled at the dtype's rounding floor" if entry["stalled"] else "time budget"
 
 

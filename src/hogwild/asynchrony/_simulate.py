@@ -20,8 +20,8 @@ reach. Per family (Section 4):
 The run stops when the synchronous residual (‖∇E‖, ‖F(H) − H‖ on real nodes, or the number
 of explicit nodes still running) is at most ``tol`` — checked every ``check_every`` steps —
 when it has stopped improving at its rounding floor (``stall_checks`` checks without a new
-best, with the residual within `FLOOR_FACTOR` of ε times the size of its terms), or after
-``max_time`` steps.
+best, with the residual within `FLOOR_FACTOR` of ε times the size of its terms), when the
+residual is no longer finite (``diverged``), or after ``max_time`` steps.
 """
 
 from __future__ import annotations
@@ -46,7 +46,9 @@ class AsyncTrace(eqx.Module):
 
     ``states`` final node states (what the readout sees), ``predictions`` the readout of
     them; ``times`` / ``residuals`` the first ``checks`` residual checks; ``steps`` time
-    steps simulated; ``converged`` residual reached ``tol``; ``updates`` per node;
+    steps simulated; ``converged`` residual reached ``tol``; ``diverged`` the residual
+    stopped being finite (the run ends there: a step too large, or momentum β too
+    large for the staleness); ``updates`` per node;
     ``staleness`` histogram of the age (in steps) of every neighbour value an updating node
     read, index 0..B; ``step_size`` α and ``momentum`` β used (energies; NaN otherwise).
     """
@@ -59,6 +61,7 @@ class AsyncTrace(eqx.Module):
     steps: Int[Array, ""]
     converged: Bool[Array, ""]
     stalled: Bool[Array, ""]
+    diverged: Bool[Array, ""]
     updates: Int[Array, " nodes"]
     staleness: Int[Array, " ages"]
     step_size: Float[Array, ""]
@@ -334,7 +337,7 @@ def _run(model, graph, reverse, schedule, key, steps, tol, max_time, check_every
 
     def cond(state):
         _, _, _, c, r, *_ = state
-        return (c < checks) & (r > tol) & ~stalled(state)
+        return (c < checks) & (r > tol) & jnp.isfinite(r) & ~stalled(state)
 
     carry = _start(model, graph, prepared, schedule, key, h0)
     r0, floor0 = _residual(model, graph, prepared, carry.h, carry.layer)
@@ -352,6 +355,7 @@ def _run(model, graph, reverse, schedule, key, steps, tol, max_time, check_every
         steps=carry.t,
         converged=r <= tol,
         stalled=(r > tol) & stalled(final),
+        diverged=~jnp.isfinite(r),
         updates=carry.updates,
         staleness=carry.staleness,
         step_size=jnp.asarray(jnp.nan if alpha is None else alpha, graph.nodes.dtype),

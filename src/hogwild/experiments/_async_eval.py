@@ -103,6 +103,7 @@ def async_evaluation(
             "deviation": _deviation(trace.predictions, sync, batch),
             "converged": bool(trace.converged),
             "stalled": bool(trace.stalled),
+            "diverged": bool(trace.diverged),
             "final_residual": float(residuals[-1]) if residuals.size else float("nan"),
             "steps": int(trace.steps),
             "max_staleness": trace.max_staleness(),
