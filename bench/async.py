@@ -153,10 +153,15 @@ def bench_stiff(momenta) -> None:
     """Steps to tolerance with and without momentum, and certified against convergent steps
     (module docstring); float64."""
     jax.config.update("jax_enable_x64", True)
-    trained, laplacian, dense = trained_energy(), laplacian_energy(), dense_energy()
+    energies = {
+        "trained": trained_energy(),
+        "laplacian": laplacian_energy(),
+        "dense_degree24": dense_energy(),
+    }
+    certs = {name: certificate(*energy) for name, energy in energies.items()}
     speedups = {}
-    for name, (model, graph) in (("trained", trained), ("laplacian", laplacian)):
-        cert = certificate(model, graph)
+    for name in ("trained", "laplacian"):
+        (model, graph), cert = energies[name], certs[name]
         emit(f"{name}_condition_number_at_minimiser", cert.condition_number)
         emit(f"{name}_smoothness_k1", cert.smoothness)
         plain = steps_to_tol(model, graph, 1.0 / cert.smoothness)
@@ -173,12 +178,8 @@ def bench_stiff(momenta) -> None:
         f"target_met_stiff_speedup_trained_ge_{SPEEDUP_TARGET}",
         speedups["trained"] >= SPEEDUP_TARGET,
     )
-    for name, (model, graph) in (
-        ("trained", trained),
-        ("laplacian", laplacian),
-        ("dense_degree24", dense),
-    ):
-        cert = certificate(model, graph)
+    for name, (model, graph) in energies.items():
+        cert = certs[name]
         largest = largest_convergent_step(model, graph, cert.smoothness)
         emit(f"{name}_certified_step", cert.safe_step)
         emit(f"{name}_dominance_q", cert.dominance)

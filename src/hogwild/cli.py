@@ -520,7 +520,6 @@ def _reproduce(args) -> int:
         "x64": args.x64,
         "max_time": args.max_time,
     }
-    ex.check_settings(jsonl, {"stagger": 4, "delay": 3, **settings, "momentum": 0.0})
     rows = ex.table2_rows(chosen, **settings, jsonl=jsonl, progress=progress)
     table = ex.table2_markdown(rows)
     write_atomic(out / "table2_table.md", table.encode())

@@ -394,9 +394,9 @@ def simulate(
         h0: initial states (default zeros; the features for explicit models).
         momentum: heavy-ball β in [0, 1) for optimisation-based models: each node adds
             β times its own last move, h_i ← h_i − α s_i + β(h_i − h_i⁻). Not covered by
-            the certificate (`certify`): with β > 0 the default step is 1/K₁, and a
-            diverging run ends unconverged with a growing residual. Measured on a trained
-            energy, β = 0.95 cuts the steps to 1e-6 about 20-fold (README, bench/async.py).
+            the certificate (`certify`): with β > 0 the default step is 1/K₁, and a run it
+            makes diverge ends ``diverged``. Measured (bench/async.py): 2-4x fewer steps
+            to 1e-6 at the best β; β >= 0.8-0.95 diverges under staleness 7.
 
     Raises:
         GraphError: the graph's feature sizes are not the model's.

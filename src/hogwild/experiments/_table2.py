@@ -62,17 +62,7 @@ def table2_rows(
         if str(run) in done:
             rows.append(done[str(run)])
             continue
-        result = async_evaluation(
-            run,
-            stagger=stagger,
-            delay=delay,
-            runs=runs,
-            graphs=graphs,
-            step_size=step_size,
-            max_time=max_time,
-            x64=x64,
-            momentum=momentum,
-        )
+        result = async_evaluation(run, **settings)
         result["settings"] = settings
         rows.append(result)
         if jsonl is not None:
