@@ -8,6 +8,7 @@ import os
 import shutil
 import struct
 import urllib.error
+import urllib.request
 from pathlib import Path
 
 import networkx as nx
@@ -188,7 +189,7 @@ def test_download_tries_mirrors_verifies_and_writes_atomically(data_root, tmp_pa
             s3 + TEST_FILES[1]: real[TEST_FILES[1]],
         }
     )
-    monkeypatch.setattr(mnist_module.urllib.request, "urlopen", server)
+    monkeypatch.setattr(urllib.request, "urlopen", server)
     images, labels = load_mnist("test")
     assert server.calls == [s3 + TEST_FILES[0], gcs + TEST_FILES[0], lecun + TEST_FILES[0]] + [
         s3 + TEST_FILES[1]
@@ -207,7 +208,7 @@ def test_download_failure_lists_every_mirror_and_leaves_nothing(tmp_path, monkey
     monkeypatch.setenv("HOGWILD_CACHE", str(tmp_path))
     s3 = mnist_module.MIRRORS[0]
     server = _Server({s3 + TEST_FILES[0]: gzip.compress(b"\x00\x00\x08\x03 too short")})
-    monkeypatch.setattr(mnist_module.urllib.request, "urlopen", server)
+    monkeypatch.setattr(urllib.request, "urlopen", server)
     with pytest.raises(DataError, match="could not download t10k-images-idx3-ubyte.gz") as err:
         load_mnist("test")
     message = str(err.value)

@@ -100,17 +100,15 @@ def _parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("reproduce", help="regenerate a figure or table of the paper")
     rep.add_argument(
         "what",
-        choices=["figure1", "table1", "table2", "conditioning", "staleness"],
+        choices=["figure1", "table1", "table2", "table3", "conditioning", "staleness"],
         help="which one (staleness: hogwild inference of trained RUNS against B = 1..50)",
     )
-    rep.add_argument("--protocol", default="reduced", help="table1: reduced (default) or paper")
+    rep.add_argument("--protocol", default="reduced", help="table1/3: reduced (default) or paper")
     rep.add_argument(
-        "--cell", action="append", default=[], metavar="TASK:MODEL", help="table1: only these"
+        "--cell", action="append", default=[], metavar="TASK:MODEL", help="table1/3: only these"
     )
-    rep.add_argument("--runs-dir", default=None, help="table1 / conditioning: run directories here")
-    rep.add_argument(
-        "--workers", type=int, default=1, help="table1: processes training side by side (1)"
-    )
+    rep.add_argument("--runs-dir", default=None, help="table1/3, conditioning: run dirs here")
+    rep.add_argument("--workers", type=int, default=1, help="table1/3: processes side by side (1)")
     rep.add_argument(
         "--epochs", type=int, default=600, help="conditioning: epochs per training (600)"
     )
@@ -489,8 +487,10 @@ def _reproduce(args) -> int:
         )
         print(f"wrote {out}/figure1.png and figure1.json", file=sys.stderr)
         return 0
-    if args.what == "table1":
-        return _reproduce_table1(args, out)
+    if args.what in ("table1", "table3"):
+        from ._cli_cells import reproduce_cells
+
+        return reproduce_cells(args, out, args.what)
     if args.what == "conditioning":
         return _reproduce_conditioning(args, out)
     if args.what == "staleness":
@@ -526,23 +526,6 @@ def _reproduce(args) -> int:
     print(table, end="")
     print(f"wrote {out}/table2_table.md and table2.jsonl", file=sys.stderr)
     return 0
-
-
-def _table1_cells(args) -> list[tuple[str, str]]:
-    from .experiments._table1 import TASK_ORDER
-
-    if not args.cell:
-        return [(t, m) for t in TASK_ORDER if t in TASKS for m in MODELS]
-    cells = []
-    for item in args.cell:
-        task, sep, model = item.partition(":")
-        if not sep or task not in TASKS or model not in MODELS:
-            raise ValueError(
-                f"--cell expects TASK:MODEL with TASK in {', '.join(sorted(TASKS))} and MODEL "
-                f"in {', '.join(MODELS)}; got {item!r}."
-            )
-        cells.append((task, model))
-    return cells
 
 
 def _reproduce_conditioning(args, out) -> int:
@@ -585,50 +568,6 @@ def _reproduce_conditioning(args, out) -> int:
         f"{jsonl.name}",
         file=sys.stderr,
     )
-    return 0
-
-
-def _reproduce_table1(args, out) -> int:
-    from .experiments import _table1 as t1
-    from .train import write_atomic
-
-    if args.protocol not in t1.PROTOCOLS:
-        raise ValueError(f"unknown protocol {args.protocol!r}; valid: {', '.join(t1.PROTOCOLS)}.")
-    protocol, jsonl = t1.PROTOCOLS[args.protocol], out / "table1.jsonl"
-    cells = _table1_cells(args)
-    print(
-        f"table1, {protocol.name} protocol: {len(cells)} cells x {protocol.folds} folds x "
-        f"{protocol.seeds} seeds; results append to {jsonl} (rerun to resume)",
-        file=sys.stderr,
-    )
-    signal.signal(signal.SIGTERM, _interrupt)
-
-    def progress(r):
-        print(
-            f"{r['task']:>11} {r['model']:17} fold {r['fold']} seed {r['seed']}: test "
-            f"{r['test']:.1f}  validation {r['validation']:.1f}  {r['seconds']:.0f}s",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    from ._cli_seeds import group_progress
-
-    epoch_progress = group_progress(protocol.train_config("chains", 0).epochs, every=500)
-    try:
-        for task, model in cells:
-            runs_dir = args.runs_dir or "runs/table1"
-            t1.run_cell(
-                task, model, protocol, runs_dir, jsonl, progress, epoch_progress, args.workers
-            )
-    except KeyboardInterrupt:
-        print(f"interrupted; finished runs are in {jsonl}; rerun to resume", file=sys.stderr)
-        return 130
-    rows = t1.load_rows(jsonl)  # every protocol: each cell shows its strongest
-    table = t1.table1_markdown(rows)
-    write_atomic(out / "table1_table.md", table.encode())
-    t1.table1_figure(rows, out / "table1.png")
-    print(table, end="")
-    print(f"wrote {out}/table1_table.md, table1.png, table1.jsonl", file=sys.stderr)
     return 0
 
 

@@ -1,4 +1,6 @@
 """Datasets read from disk (or downloaded once into a cache), checked before use."""
 
-from .mnist import DataError as DataError
+from ._fetch import DataError as DataError
 from .mnist import load_mnist as load_mnist
+from .tu import TUDataset as TUDataset
+from .tu import load_tu as load_tu

@@ -21,16 +21,14 @@ import functools
 import gzip
 import hashlib
 import os
-import shutil
 import struct
-import tempfile
-import urllib.request
 import zlib
 from pathlib import Path
 
 import numpy as np
 
 from .._cache import cache_root
+from ._fetch import DataError, fetch
 
 __all__ = ["DataError", "load_mnist", "mnist_dir", "MIRRORS", "FILES"]
 
@@ -52,11 +50,6 @@ MIRRORS = (
 )
 _ROWS = _COLS = 28
 _TIMEOUT = 60.0
-
-
-class DataError(ValueError):
-    """A dataset file that is missing, truncated or not the expected content; the message
-    names the file, the problem and how to fix it."""
 
 
 def mnist_dir(root: str | os.PathLike | None = None) -> tuple[Path, bool]:
@@ -128,24 +121,19 @@ def _check_content(name: str, content: bytes, path: str | Path, hint: str) -> No
 
 def _download(name: str, directory: Path) -> Path:
     """Fetch ``name``.gz from the first mirror that serves a verified copy, atomically."""
-    directory.mkdir(parents=True, exist_ok=True)
     target = directory / f"{name}.gz"
+
+    def check(path: Path, url: str) -> None:
+        hint = "(rejected, not saved)"
+        _check_content(name, _decode(path.read_bytes(), url, hint), url, hint)
+
     failures = []
     for mirror in MIRRORS:
         url = mirror + target.name
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=directory)
         try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=_TIMEOUT) as src:
-                shutil.copyfileobj(src, out)
-            hint = "(rejected, not saved)"
-            _check_content(name, _decode(Path(tmp).read_bytes(), url, hint), url, hint)
-            os.replace(tmp, target)
-            return target
-        except (OSError, DataError) as err:  # URLError and HTTPError are OSErrors
+            return fetch(url, target, check)
+        except DataError as err:
             failures.append(f"{url}: {err}")
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
     raise DataError(
         f"could not download {target.name} into {directory}:\n  "
         + "\n  ".join(failures)

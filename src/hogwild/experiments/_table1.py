@@ -80,7 +80,10 @@ TASK_ORDER = ("chains", "counting", "sums", "coordinates", "mnist")
 
 @dataclasses.dataclass(frozen=True)
 class Protocol:
-    """How many folds, seeds and epochs per cell, and the task sizes."""
+    """How many folds, seeds and epochs per cell, and the task sizes.
+
+    A fold f is the task option ``fold_option`` = f: the split seed of a synthetic task
+    (``seed``), the test fold of a cross-validated benchmark (``fold``)."""
 
     name: str
     folds: int
@@ -89,6 +92,7 @@ class Protocol:
     patience: int
     task_options: dict
     train_options: dict = dataclasses.field(default_factory=dict)
+    fold_option: str = "seed"
 
     def train_config(self, task: str, seed: int) -> TrainConfig:
         """The training options of ``task``: the protocol's epochs and patience unless the
@@ -141,7 +145,7 @@ def _pending(task, model, protocol: Protocol, runs_dir, done: set) -> list[tuple
         for seed in range(protocol.seeds):
             if (protocol.name, task, model, fold, seed) in done:
                 continue
-            options = {**protocol.task_options.get(task, {}), "seed": fold}
+            options = {**protocol.task_options.get(task, {}), protocol.fold_option: fold}
             config = RunConfig(task, model, options, protocol.train_config(task, seed))
             out = Path(runs_dir) / protocol.name / task / model / f"fold{fold}-seed{seed}"
             runs.append((fold, seed, config, out))
@@ -261,9 +265,16 @@ def strongest(rows: list[dict]) -> list[dict]:
 def table1_markdown(rows: list[dict]) -> str:
     """Models × tasks: ours mean ± std (n runs, protocol) from each cell's strongest
     protocol, the paper's value beneath; then the compute time of every protocol."""
+    return cells_markdown(rows, PAPER, TASK_ORDER)
+
+
+def cells_markdown(rows: list[dict], paper: dict, task_order, value=lambda r: r["test"]) -> str:
+    """Models × tasks table of ``value`` (row → number, default the test metric in %): mean
+    ± std (n runs, protocol) from each cell's strongest protocol, ``paper[model][task]``
+    = (mean, std) beneath; then the compute time of every protocol."""
     rows = strongest(rows)
-    tasks = [t for t in TASK_ORDER if any(r["task"] == t for r in rows)]
-    models = [m for m in PAPER if any(r["model"] == m for r in rows)]
+    tasks = [t for t in task_order if any(r["task"] == t for r in rows)]
+    models = [m for m in paper if any(r["model"] == m for r in rows)]
     lines = [
         "| model | " + " | ".join(tasks) + " |",
         "|---|" + "---|" * len(tasks),
@@ -272,14 +283,15 @@ def table1_markdown(rows: list[dict]) -> str:
         cells = []
         for task in tasks:
             cell = [r for r in rows if r["model"] == model and r["task"] == task]
-            tests = [r["test"] for r in cell]
-            paper = PAPER.get(model, {}).get(task)
+            values = [value(r) for r in cell]
+            theirs = paper.get(model, {}).get(task)
             ours = (
-                f"{np.mean(tests):.1f} ± {np.std(tests):.1f} ({len(tests)}, {cell[0]['protocol']})"
-                if tests
+                f"{np.mean(values):.1f} ± {np.std(values):.1f} ({len(values)}, "
+                f"{cell[0]['protocol']})"
+                if values
                 else "—"
             )
-            cells.append(f"{ours}<br>paper {paper[0]} ± {paper[1]}" if paper else ours)
+            cells.append(f"{ours}<br>paper {theirs[0]} ± {theirs[1]}" if theirs else ours)
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n" + _compute_time(rows)
 
@@ -298,26 +310,32 @@ def _compute_time(rows: list[dict]) -> str:
 def table1_figure(rows: list[dict], path) -> None:
     """One panel per task: our mean ± std per model (each cell's strongest protocol)
     beside the paper's."""
+    cells_figure(rows, path, PAPER, TASK_ORDER, "test error / relative RMSE (%)")
+
+
+def cells_figure(rows, path, paper: dict, task_order, ylabel: str, value=lambda r: r["test"]):
+    """One panel per task: our mean ± std of ``value`` per model (each cell's strongest
+    protocol) beside ``paper[model][task]``."""
     import matplotlib
 
     rows = strongest(rows)
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    tasks = [t for t in TASK_ORDER if any(r["task"] == t for r in rows)]
-    models = [m for m in PAPER if any(r["model"] == m for r in rows)]
+    tasks = [t for t in task_order if any(r["task"] == t for r in rows)]
+    models = [m for m in paper if any(r["model"] == m for r in rows)]
     fig, axes = plt.subplots(1, len(tasks), figsize=(3.2 * len(tasks), 3.6), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         for k, model in enumerate(models):
-            tests = [r["test"] for r in rows if r["model"] == model and r["task"] == task]
-            if tests:
-                ax.bar(k - 0.2, np.mean(tests), 0.4, yerr=np.std(tests), color="C0", capsize=2)
-            paper = PAPER.get(model, {}).get(task)
-            if paper:
-                ax.bar(k + 0.2, paper[0], 0.4, yerr=paper[1], color="C1", capsize=2)
+            values = [value(r) for r in rows if r["model"] == model and r["task"] == task]
+            if values:
+                ax.bar(k - 0.2, np.mean(values), 0.4, yerr=np.std(values), color="C0", capsize=2)
+            theirs = paper.get(model, {}).get(task)
+            if theirs:
+                ax.bar(k + 0.2, theirs[0], 0.4, yerr=theirs[1], color="C1", capsize=2)
         ax.set_xticks(range(len(models)), models, rotation=60, fontsize=7)
         ax.set_title(task)
-    axes[0][0].set_ylabel("test error / relative RMSE (%)")
+    axes[0][0].set_ylabel(ylabel)
     axes[0][0].legend(["hogwild", "paper"], fontsize=7)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,10 @@ from .mnist_terrain import MnistTerrainConfig as MnistTerrainConfig
 from .mnist_terrain import make_mnist_terrain as make_mnist_terrain
 from .sums import SumsConfig as SumsConfig
 from .sums import make_sums as make_sums
+from .tu import MutagConfig as MutagConfig
+from .tu import ProteinsConfig as ProteinsConfig
+from .tu import make_mutag as make_mutag
+from .tu import make_proteins as make_proteins
 
 TASKS = {
     "chains": (ChainsConfig, make_chains),
@@ -21,6 +25,8 @@ TASKS = {
     "sums": (SumsConfig, make_sums),
     "coordinates": (CoordinatesConfig, make_coordinates),
     "mnist": (MnistTerrainConfig, make_mnist_terrain),
+    "mutag": (MutagConfig, make_mutag),
+    "proteins": (ProteinsConfig, make_proteins),
 }
 
 

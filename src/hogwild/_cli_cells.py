@@ -1,0 +1,103 @@
+"""``hogwild reproduce table1 | table3``: cells of (task, model) runs, folds × seeds each,
+trained resumably (`hogwild.experiments._table1.run_cell`), then the table and its figure."""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+
+@dataclasses.dataclass(frozen=True)
+class CellTable:
+    """What differs between the tables built from cells."""
+
+    name: str
+    protocols: dict
+    task_order: tuple
+    markdown: Callable[[list[dict]], str]
+    figure: Callable[[list[dict], Path], None]
+
+
+def _tables() -> dict[str, CellTable]:
+    from .experiments import _table1 as t1
+    from .experiments import _table3 as t3
+
+    return {
+        "table1": CellTable(
+            "table1", t1.PROTOCOLS, t1.TASK_ORDER, t1.table1_markdown, t1.table1_figure
+        ),
+        "table3": CellTable(
+            "table3", t3.PROTOCOLS, t3.TASK_ORDER, t3.table3_markdown, t3.table3_figure
+        ),
+    }
+
+
+def _cells(args, task_order) -> list[tuple[str, str]]:
+    """The (task, model) cells named by ``--cell TASK:MODEL`` (default: all of the table)."""
+    from .models import MODELS
+
+    if not args.cell:
+        return [(t, m) for t in task_order for m in MODELS]
+    cells = []
+    for item in args.cell:
+        task, sep, model = item.partition(":")
+        if not sep or task not in task_order or model not in MODELS:
+            raise ValueError(
+                f"--cell expects TASK:MODEL with TASK in {', '.join(task_order)} and MODEL "
+                f"in {', '.join(MODELS)}; got {item!r}."
+            )
+        cells.append((task, model))
+    return cells
+
+
+def _progress(r: dict) -> None:
+    print(
+        f"{r['task']:>11} {r['model']:17} fold {r['fold']} seed {r['seed']}: test "
+        f"{r['test']:.1f}  validation {r['validation']:.1f}  {r['seconds']:.0f}s",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def reproduce_cells(args, out: Path, which: str) -> int:
+    """Train every missing run of the chosen cells of table ``which``, then write
+    ``OUT/WHICH_table.md``, ``OUT/WHICH.png`` from every row of ``OUT/WHICH.jsonl``."""
+    from ._cli_seeds import group_progress
+    from .cli import _interrupt
+    from .experiments import _table1 as t1
+    from .train import write_atomic
+
+    table = _tables()[which]
+    if args.protocol not in table.protocols:
+        raise ValueError(
+            f"unknown protocol {args.protocol!r} for {which}; valid: {', '.join(table.protocols)}."
+        )
+    protocol, jsonl = table.protocols[args.protocol], out / f"{which}.jsonl"
+    cells = _cells(args, table.task_order)
+    print(
+        f"{which}, {protocol.name} protocol: {len(cells)} cells x {protocol.folds} folds x "
+        f"{protocol.seeds} seeds; results append to {jsonl} (rerun to resume)",
+        file=sys.stderr,
+    )
+    signal.signal(signal.SIGTERM, _interrupt)
+    epochs = protocol.train_config(table.task_order[0], 0).epochs
+    epoch_progress = group_progress(epochs, every=max(1, min(500, epochs // 4)))
+    runs_dir = args.runs_dir or f"runs/{which}"
+    try:
+        for task, model in cells:
+            t1.run_cell(
+                task, model, protocol, runs_dir, jsonl, _progress, epoch_progress, args.workers
+            )
+    except KeyboardInterrupt:
+        print(f"interrupted; finished runs are in {jsonl}; rerun to resume", file=sys.stderr)
+        return 130
+    rows = t1.load_rows(jsonl)  # every protocol: each cell shows its strongest
+    markdown = table.markdown(rows)
+    write_atomic(out / f"{which}_table.md", markdown.encode())
+    table.figure(rows, out / f"{which}.png")
+    print(markdown, end="")
+    print(f"wrote {out}/{which}_table.md, {which}.png, {which}.jsonl", file=sys.stderr)
+    return 0

@@ -1,0 +1,50 @@
+"""Downloads shared by the loaders: one URL into a file, atomically, checked before kept."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+TIMEOUT = 60.0
+
+
+class DataError(ValueError):
+    """A dataset file that is missing, truncated or not the expected content; the message
+    names the file, the problem and how to fix it."""
+
+
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of the file at ``path`` (read in 1 MiB blocks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fetch(url: str, target: Path, check: Callable[[Path, str], None]) -> Path:
+    """Download ``url`` to ``target`` atomically: into a temporary file beside it, then
+    ``check(tmp_path, url)`` (raises `DataError` to refuse it), then renamed into place.
+    A refused or interrupted download leaves nothing behind.
+
+    Raises:
+        DataError: the download failed or ``check`` refused it; names the URL.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=TIMEOUT) as src:
+            shutil.copyfileobj(src, out)
+        check(Path(tmp), url)
+        os.replace(tmp, target)
+        return target
+    except OSError as err:  # URLError and HTTPError are OSErrors
+        raise DataError(f"could not download {url}: {err}") from err
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

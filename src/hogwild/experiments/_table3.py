@@ -1,0 +1,76 @@
+"""Table 3: graph classification accuracy on MUTAG and PROTEINS, honest 10-fold CV.
+
+A cell is one (dataset, model) with folds × seeds runs, trained and recorded exactly like
+Table 1 (`hogwild.experiments._table1.run_cell`: resumable, one JSON line per run): fold f
+is the task option ``fold`` = f of a stratified 10-fold cross-validation; each run keeps its
+best parameters on a validation split carved from its training fold, and is scored once on
+its test fold. Rows hold the test *error* in %; the table shows accuracy = 100 − error.
+
+The paper's own rows (Table 3) are 10 folds × 5 seeds. Its asterisked rows come from
+Gu et al. (2020), whose reference code reports, per fold, the best test accuracy over
+training epochs: model selection on the test fold, which inflates them.
+"""
+
+from __future__ import annotations
+
+from ._table1 import Protocol, cells_figure, cells_markdown
+
+#: Table 3 of the paper: accuracy in %, mean ± std (10 folds × 5 seeds). "Energy GNN" is
+#: the edge-wise energy GNN, the paper's main model.
+PAPER = {
+    "energy-edge": {"mutag": (87.6, 3.4), "proteins": (72.5, 0.3)},
+    "energy-attention": {"mutag": (79.5, 1.8), "proteins": (72.5, 0.5)},
+    "energy-node": {},
+    "ignn": {"mutag": (73.0, 0.6), "proteins": (71.8, 1.3)},
+    "gsd": {"mutag": (78.4, 2.2), "proteins": (72.8, 0.8)},
+    "gcn": {"mutag": (78.0, 1.4), "proteins": (73.7, 0.5)},
+    "gat": {"mutag": (76.1, 1.5), "proteins": (71.7, 3.2)},
+}
+#: Rows the paper quotes from Gu et al. (2020), selected on the test folds.
+TEST_SELECTED = {
+    "GCN (5 layers), Gu et al.": {"mutag": (85.6, 5.8), "proteins": (76.0, 3.2)},
+    "IGNN (3 layers), Gu et al.": {"mutag": (89.3, 6.7), "proteins": (77.7, 3.4)},
+}
+TASK_ORDER = ("mutag", "proteins")
+
+PROTOCOLS = {
+    "paper": Protocol("paper", 10, 5, 5000, 300, {}, fold_option="fold"),
+    # Reduced: the paper's 10 folds, 2 parameter seeds, 500 epochs with early stopping
+    # after 150, at lr 0.01. Pilots on MUTAG fold 0: at the paper's lr 0.002 neither GCN nor
+    # the edge-wise energy GNN had left the constant predictor after 100 epochs; at 0.01
+    # the energy GNN reached validation error 5.9 % at epoch 367 of 400 (still improving).
+    "reduced": Protocol(
+        "reduced",
+        folds=10,
+        seeds=2,
+        epochs=500,
+        patience=150,
+        task_options={},
+        train_options={task: {"learning_rate": 0.01} for task in TASK_ORDER},
+        fold_option="fold",
+    ),
+}
+
+
+def accuracy(row: dict) -> float:
+    """Test accuracy in % of a run's row (rows store the error)."""
+    return 100.0 - row["test"]
+
+
+def table3_markdown(rows: list[dict]) -> str:
+    """Models × datasets: our test accuracy mean ± std (runs, protocol), the paper's
+    beneath; then the test-selected rows the paper quotes, labelled as such."""
+    table = cells_markdown(rows, PAPER, TASK_ORDER, value=accuracy)
+    quoted = "\n".join(
+        f"- {name}: " + ", ".join(f"{task} {m} ± {s}" for task, (m, s) in values.items())
+        for name, values in TEST_SELECTED.items()
+    )
+    return (
+        table + "\nQuoted by the paper from Gu et al. (2020), model selection on the test folds "
+        "(not comparable with the rows above):\n" + quoted + "\n"
+    )
+
+
+def table3_figure(rows: list[dict], path) -> None:
+    """One panel per dataset: our accuracy per model beside the paper's."""
+    cells_figure(rows, path, PAPER, TASK_ORDER, "test accuracy (%)", value=accuracy)
