@@ -1,4 +1,4 @@
-"""``hogwild reproduce table1 | table3``: cells of (task, model) runs, folds × seeds each,
+"""``hogwild reproduce table1 | table3 | table4``: cells of (task, model) runs, folds × seeds each,
 trained resumably (`hogwild.experiments._table1.run_cell`), then the table and its figure."""
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ class CellTable:
 def _tables() -> dict[str, CellTable]:
     from .experiments import _table1 as t1
     from .experiments import _table3 as t3
+    from .experiments import _table4 as t4
 
     return {
         "table1": CellTable(
@@ -31,6 +32,9 @@ def _tables() -> dict[str, CellTable]:
         ),
         "table3": CellTable(
             "table3", t3.PROTOCOLS, t3.TASK_ORDER, t3.table3_markdown, t3.table3_figure
+        ),
+        "table4": CellTable(
+            "table4", t4.PROTOCOLS, t4.TASK_ORDER, t4.table4_markdown, t4.table4_figure
         ),
     }
 

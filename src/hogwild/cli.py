@@ -100,15 +100,17 @@ def _parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("reproduce", help="regenerate a figure or table of the paper")
     rep.add_argument(
         "what",
-        choices=["figure1", "table1", "table2", "table3", "conditioning", "staleness"],
+        choices=["figure1", "table1", "table2", "table3", "table4", "conditioning", "staleness"],
         help="which one (staleness: hogwild inference of trained RUNS against B = 1..50)",
     )
-    rep.add_argument("--protocol", default="reduced", help="table1/3: reduced (default) or paper")
+    rep.add_argument("--protocol", default="reduced", help="table1/3/4: reduced (default) or paper")
     rep.add_argument(
-        "--cell", action="append", default=[], metavar="TASK:MODEL", help="table1/3: only these"
+        "--cell", action="append", default=[], metavar="TASK:MODEL", help="table1/3/4: only these"
     )
-    rep.add_argument("--runs-dir", default=None, help="table1/3, conditioning: run dirs here")
-    rep.add_argument("--workers", type=int, default=1, help="table1/3: processes side by side (1)")
+    rep.add_argument("--runs-dir", default=None, help="table1/3/4, conditioning: run dirs here")
+    rep.add_argument(
+        "--workers", type=int, default=1, help="table1/3/4: processes side by side (1)"
+    )
     rep.add_argument(
         "--epochs", type=int, default=600, help="conditioning: epochs per training (600)"
     )
@@ -487,7 +489,7 @@ def _reproduce(args) -> int:
         )
         print(f"wrote {out}/figure1.png and figure1.json", file=sys.stderr)
         return 0
-    if args.what in ("table1", "table3"):
+    if args.what in ("table1", "table3", "table4"):
         from ._cli_cells import reproduce_cells
 
         return reproduce_cells(args, out, args.what)

@@ -83,7 +83,8 @@ class Protocol:
     """How many folds, seeds and epochs per cell, and the task sizes.
 
     A fold f is the task option ``fold_option`` = f: the split seed of a synthetic task
-    (``seed``), the test fold of a cross-validated benchmark (``fold``)."""
+    (``seed``), the test fold of a cross-validated benchmark (``fold``); None for a
+    benchmark with one fixed split (``folds`` = 1)."""
 
     name: str
     folds: int
@@ -92,7 +93,7 @@ class Protocol:
     patience: int
     task_options: dict
     train_options: dict = dataclasses.field(default_factory=dict)
-    fold_option: str = "seed"
+    fold_option: str | None = "seed"
 
     def train_config(self, task: str, seed: int) -> TrainConfig:
         """The training options of ``task``: the protocol's epochs and patience unless the
@@ -145,7 +146,9 @@ def _pending(task, model, protocol: Protocol, runs_dir, done: set) -> list[tuple
         for seed in range(protocol.seeds):
             if (protocol.name, task, model, fold, seed) in done:
                 continue
-            options = {**protocol.task_options.get(task, {}), protocol.fold_option: fold}
+            options = dict(protocol.task_options.get(task, {}))
+            if protocol.fold_option is not None:
+                options[protocol.fold_option] = fold
             config = RunConfig(task, model, options, protocol.train_config(task, seed))
             out = Path(runs_dir) / protocol.name / task / model / f"fold{fold}-seed{seed}"
             runs.append((fold, seed, config, out))
@@ -291,9 +294,14 @@ def cells_markdown(rows: list[dict], paper: dict, task_order, value=lambda r: r[
                 if values
                 else "—"
             )
-            cells.append(f"{ours}<br>paper {theirs[0]} ± {theirs[1]}" if theirs else ours)
+            cells.append(f"{ours}<br>paper {_paper_value(theirs)}" if theirs else ours)
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n" + _compute_time(rows)
+
+
+def _paper_value(value: tuple) -> str:
+    """ "mean ± std", or "mean" where the paper gives no spread (std None)."""
+    return f"{value[0]}" if value[1] is None else f"{value[0]} ± {value[1]}"
 
 
 def _compute_time(rows: list[dict]) -> str:
@@ -332,7 +340,7 @@ def cells_figure(rows, path, paper: dict, task_order, ylabel: str, value=lambda 
                 ax.bar(k - 0.2, np.mean(values), 0.4, yerr=np.std(values), color="C0", capsize=2)
             theirs = paper.get(model, {}).get(task)
             if theirs:
-                ax.bar(k + 0.2, theirs[0], 0.4, yerr=theirs[1], color="C1", capsize=2)
+                ax.bar(k + 0.2, theirs[0], 0.4, yerr=theirs[1] or 0, color="C1", capsize=2)
         ax.set_xticks(range(len(models)), models, rotation=60, fontsize=7)
         ax.set_title(task)
     axes[0][0].set_ylabel(ylabel)
