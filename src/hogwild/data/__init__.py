@@ -2,3 +2,4 @@
 
 from .mnist import DataError as DataError
 from .mnist import load_mnist as load_mnist
+from .ppi import load_ppi as load_ppi
