@@ -80,8 +80,9 @@ def group_progress(total: int, every: int = 100):
 
 
 def _metric_of(record: dict) -> float:
-    key = "validation_error" if "validation_error" in record else "validation_relative_rmse"
-    return record[key]
+    from .train._objective import validation_key
+
+    return record[validation_key(record)]
 
 
 def train_seeds(args) -> int:

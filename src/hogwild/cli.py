@@ -17,6 +17,7 @@ from ._cache import enable_compilation_cache
 from .models import MODELS, make_model
 from .tasks import TASKS
 from .train._checkpoint import CheckpointError
+from .train._objective import validation_key
 
 _TASK_FLAGS = {"graphs": "num_graphs", "length": "length", "classes": "num_classes"}
 DEFAULT_TASK, DEFAULT_MODEL = "chains", "energy-edge"
@@ -238,7 +239,7 @@ def _progress(record: dict, every: int, started: list, total: int, first: list) 
     if record["epoch"] != 1 and record["epoch"] % every and now - started[0] < 5:
         return
     started[0] = now
-    metric = "validation_error" if "validation_error" in record else "validation_relative_rmse"
+    metric = validation_key(record)
     print(
         f"epoch {record['epoch']:5d}  train loss {record['train_loss']:.4f}  "
         f"val loss {record['validation_loss']:.4f}  {metric.split('_', 1)[1]} {record[metric]:.4f}"

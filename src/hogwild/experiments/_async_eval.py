@@ -4,8 +4,9 @@ For the first ``graphs`` test graphs of a run's task: the synchronous prediction
 training solver, or the L layers), then ``runs`` simulated hogwild runs with schedule seeds
 0..runs−1; per run the task metric, the largest deviation of any prediction from the
 synchronous one, whether the residual reached its tolerance, steps and realised staleness.
-The decrease in performance is async − sync error (classification, in % points) or
-async − sync relative RMSE (regression, in % points), as in Table 2.
+The decrease in performance is async − sync error (classification, in % points),
+async − sync relative RMSE (regression, in % points), as in Table 2, or async − sync
+f1_error = 1 − micro-F1 (multilabel, PPI, in % points).
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ from .counting import CountingConfig as CountingConfig
 from .counting import make_counting as make_counting
 from .mnist_terrain import MnistTerrainConfig as MnistTerrainConfig
 from .mnist_terrain import make_mnist_terrain as make_mnist_terrain
+from .ppi import PpiConfig as PpiConfig
+from .ppi import make_ppi as make_ppi
 from .sums import SumsConfig as SumsConfig
 from .sums import make_sums as make_sums
 from .tu import MutagConfig as MutagConfig
@@ -27,6 +29,7 @@ TASKS = {
     "mnist": (MnistTerrainConfig, make_mnist_terrain),
     "mutag": (MutagConfig, make_mutag),
     "proteins": (ProteinsConfig, make_proteins),
+    "ppi": (PpiConfig, make_ppi),
 }
 
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..graph import GraphData
 
-Kind = Literal["binary", "multiclass", "regression", "distance"]
+Kind = Literal["binary", "multiclass", "multilabel", "regression", "distance"]
 Level = Literal["node", "graph"]
 
 
@@ -19,8 +19,10 @@ class Dataset:
 
     Attributes:
         kind: ``binary`` (one logit, BCE), ``multiclass`` (``out_size`` logits, cross-entropy),
-            ``regression`` (``out_size`` values, MSE) or ``distance`` (``out_size``-dim
-            points scored by their pairwise distances within each graph, no global frame).
+            ``multilabel`` (``out_size`` independent 0/1 labels, one logit each, mean BCE;
+            scored by micro-F1), ``regression`` (``out_size`` values, MSE) or ``distance``
+            (``out_size``-dim points scored by their pairwise distances within each graph,
+            no global frame).
         level: ``node`` (targets on every node) or ``graph`` (one target per graph).
         out_size: J, the size of the model's output per node (or per graph).
     """

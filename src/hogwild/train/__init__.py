@@ -20,6 +20,7 @@ from ._group import fit_group as fit_group
 from ._objective import loss as loss
 from ._objective import metrics_from_sums as metrics_from_sums
 from ._objective import primary_metric as primary_metric
+from ._objective import validation_key as validation_key
 from ._run import RunConfig as RunConfig
 from ._run import cast_model as cast_model
 from ._run import count_parameters as count_parameters

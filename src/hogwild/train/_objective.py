@@ -1,7 +1,17 @@
 """Losses and metrics (Section 6.3, Appendix F.2).
 
-BCE for binary targets, cross-entropy for multi-class, MSE for regression. Metrics:
-classification error, and relative RMSE = RMSE / RMS(targets) for regression.
+BCE for binary targets, cross-entropy for multi-class, MSE for regression, and for
+``multilabel`` (J independent binary labels per row, e.g. PPI's 121) the mean over the J
+labels of the sigmoid BCE. Metrics: classification error, relative RMSE = RMSE / RMS(targets)
+for regression, and for multilabel micro-F1 over every (real row, label) with label j of
+row i predicted positive iff logit z_ij > 0:
+
+    micro-F1 = 2 TP / (2 TP + FP + FN),
+
+TP, FP, FN summed over all rows and labels of every batch (so evaluating in several
+batches is exact); its primary metric is ``f1_error`` = 1 − micro-F1 (lower is better, as
+every other primary metric). With no positive label and no positive prediction at all,
+micro-F1 = 1 (nothing to find, nothing wrongly claimed).
 
 Predictions arrive in the task's units. With a ``scale`` (the model's
 `hogwild.models.TargetScale`, see ``_scaling``) regression and distance losses are taken
@@ -23,6 +33,8 @@ import numpy as np
 import optax
 
 from ._batch import Batch
+
+KINDS = ("binary", "multiclass", "multilabel", "regression", "distance")
 
 MAX_PAIR_NODES = 4096
 """Largest padded batch (nodes) for the ``distance`` kind, whose N × N pair arrays would
@@ -63,7 +75,8 @@ def _pair_terms(pred, targets, graph):
 
 
 def row_losses(kind: str, pred, targets, graph=None):
-    """Per-row loss: BCE on one logit, softmax cross-entropy, or mean squared error.
+    """Per-row loss: BCE on one logit, softmax cross-entropy, mean squared error, or
+    (``multilabel``) the mean over labels j of BCE(σ(z_ij), y_ij).
 
     ``distance`` (needs the batch's ``graph``): node i's mean squared distance error over
     its partners j in the same graph (0 for a node without partners). `loss` for this kind
@@ -76,14 +89,14 @@ def row_losses(kind: str, pred, targets, graph=None):
         return optax.softmax_cross_entropy_with_integer_labels(pred, labels)
     if kind == "regression":
         return jnp.mean((pred - targets) ** 2, axis=-1)
+    if kind == "multilabel":
+        return jnp.mean(optax.sigmoid_binary_cross_entropy(pred, targets), axis=-1)
     if kind == "distance":
         if graph is None:
             raise ValueError("the distance kind needs the batch's `graph` to pair its nodes.")
         mask, error, _ = _pair_terms(pred, targets, graph)
         return jnp.sum(error, axis=1) / jnp.maximum(jnp.sum(mask, axis=1), 1)
-    raise ValueError(
-        f"unknown task kind {kind!r}; valid: binary, multiclass, regression, distance."
-    )
+    raise ValueError(f"unknown task kind {kind!r}; valid: {', '.join(KINDS)}.")
 
 
 def standardised(kind: str, pred, targets, scale=None):
@@ -110,6 +123,24 @@ def predicted_labels(kind: str, pred):
     return jnp.argmax(pred, axis=-1)
 
 
+def f1_counts(pred, targets, mask) -> dict:
+    """TP, FP, FN over the labels of the rows in ``mask``: label j of row i is predicted
+    positive iff its logit ``pred[i, j]`` > 0, and is positive iff ``targets[i, j]`` > 0.5."""
+    claimed = (pred > 0) & mask[:, None]
+    actual = (targets > 0.5) & mask[:, None]
+    return {
+        "true_positives": jnp.sum(claimed & actual),
+        "false_positives": jnp.sum(claimed & ~actual),
+        "false_negatives": jnp.sum(~claimed & actual),
+    }
+
+
+def micro_f1(tp, fp, fn) -> float:
+    """2 TP / (2 TP + FP + FN); 1 when there is nothing to find and nothing was claimed."""
+    denominator = 2 * tp + fp + fn
+    return 1.0 if denominator == 0 else float(2 * tp / denominator)
+
+
 def batch_sums(kind: str, pred, batch: Batch, scale=None) -> dict:
     """Sufficient statistics of the metrics over the real rows (summable across batches);
     for ``distance`` over the node pairs (``count`` and ``values`` are numbers of pairs).
@@ -131,7 +162,9 @@ def batch_sums(kind: str, pred, batch: Batch, scale=None) -> dict:
         "count": jnp.sum(m),
         "loss": jnp.sum(jnp.where(m, row_losses(kind, z_pred, z_targets), 0.0)),
     }
-    if kind == "regression":
+    if kind == "multilabel":
+        sums.update(f1_counts(pred, batch.targets, m))
+    elif kind == "regression":
         sums["squared_error"] = jnp.sum(jnp.where(m[:, None], (pred - batch.targets) ** 2, 0.0))
         sums["squared_target"] = jnp.sum(jnp.where(m[:, None], batch.targets**2, 0.0))
         sums["values"] = jnp.sum(m) * pred.shape[1]
@@ -142,14 +175,18 @@ def batch_sums(kind: str, pred, batch: Batch, scale=None) -> dict:
 
 
 def metrics_from_sums(kind: str, sums: dict) -> dict:
-    """loss and error (classification) or rmse and relative_rmse (regression, distance: of
-    the pairwise distances), as floats."""
+    """loss and error (classification), micro_f1 and f1_error (multilabel), or rmse and
+    relative_rmse (regression, distance: of the pairwise distances), as floats."""
     total = {k: float(np.sum([float(s[k]) for s in sums])) for k in sums[0]}
     out = {"loss": total["loss"] / max(total["count"], 1)}
     if kind in ("regression", "distance"):
         rmse = np.sqrt(total["squared_error"] / max(total["values"], 1))
         rms = np.sqrt(total["squared_target"] / max(total["values"], 1))
         out.update(rmse=float(rmse), relative_rmse=float(rmse / max(rms, 1e-12)))
+    elif kind == "multilabel":
+        keys = ("true_positives", "false_positives", "false_negatives")
+        out["micro_f1"] = micro_f1(*(total[k] for k in keys))
+        out["f1_error"] = 1.0 - out["micro_f1"]
     else:
         out["error"] = total["errors"] / max(total["count"], 1)
         out["accuracy"] = 1.0 - out["error"]
@@ -157,5 +194,15 @@ def metrics_from_sums(kind: str, sums: dict) -> dict:
 
 
 def primary_metric(kind: str) -> str:
-    """The metric reported in the paper's tables for this kind of task."""
+    """The metric reported in the tables for this kind of task (lower is better): the
+    paper's error / relative RMSE, and 1 − micro-F1 for multilabel tasks (PPI)."""
+    if kind == "multilabel":
+        return "f1_error"
     return "relative_rmse" if kind in ("regression", "distance") else "error"
+
+
+def validation_key(record: dict) -> str:
+    """The key of the primary metric in a history record (``validation_error``,
+    ``validation_f1_error`` or ``validation_relative_rmse``)."""
+    keys = [f"validation_{primary_metric(kind)}" for kind in KINDS]
+    return next((k for k in keys if k in record), "validation_loss")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ._objective import validation_key
+
 
 def plot_history(history: list[dict], path: str | Path, title: str = "") -> None:
     """Train / validation loss and the validation metric against epochs."""
@@ -20,7 +22,7 @@ def plot_history(history: list[dict], path: str | Path, title: str = "") -> None
     ax1.plot(epochs, [r["validation_loss"] for r in history], label="validation")
     ax1.set(xlabel="epoch", ylabel="loss", yscale="log", title=title)
     ax1.legend()
-    metric = "validation_error" if "validation_error" in history[0] else "validation_relative_rmse"
+    metric = validation_key(history[0])
     ax2.plot(epochs, [r[metric] for r in history], color="C1")
     ax2.set(xlabel="epoch", ylabel=metric.replace("_", " "))
     fig.tight_layout()

@@ -16,6 +16,8 @@ import signal
 import sys
 import time
 
+from ._objective import validation_key
+
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
@@ -55,7 +57,7 @@ def _every_minute(log):
         if records and (epoch == 1 or epoch % 500 == 0 or now - last[0] >= 60):
             last[0] = now
             r = next(iter(records.values()))
-            key = "validation_error" if "validation_error" in r else "validation_relative_rmse"
+            key = validation_key(r)
             log(f"epoch {epoch}: {key.split('_', 1)[1]} {r[key]:.4f}, {r['seconds']:.0f}s")
 
     return show
