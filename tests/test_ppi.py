@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import urllib.error
+import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -216,12 +217,12 @@ def cache(tmp_path, monkeypatch) -> Path:
 def test_download_with_a_wrong_checksum_leaves_nothing(tmp_path, cache, monkeypatch):
     write_ppi(tmp_path / "src")
     server = _Server({ppi_module.URL: _zip_of(tmp_path / "src", "")})
-    monkeypatch.setattr(ppi_module.urllib.request, "urlopen", server)
+    monkeypatch.setattr(urllib.request, "urlopen", server)
     wrong = f"git blob id of ppi.zip is .*, expected {ppi_module.BLOB_ID}"
     with pytest.raises(DataError, match=wrong):
         load_ppi("test")
     assert server.calls == [ppi_module.URL] and list(cache.iterdir()) == []
-    monkeypatch.setattr(ppi_module.urllib.request, "urlopen", _Server({}))
+    monkeypatch.setattr(urllib.request, "urlopen", _Server({}))
     with pytest.raises(DataError, match="could not download .*no route to host"):
         load_ppi("test")
     assert list(cache.iterdir()) == []
@@ -236,7 +237,7 @@ def test_download_verifies_extracts_and_is_not_repeated(folder, tmp_path, cache,
     content = _zip_of(tmp_path / "src", folder)
     monkeypatch.setattr(ppi_module, "BLOB_ID", _blob_id(content))
     server = _Server({ppi_module.URL: content})
-    monkeypatch.setattr(ppi_module.urllib.request, "urlopen", server)
+    monkeypatch.setattr(urllib.request, "urlopen", server)
     _check_split(load_ppi("valid"), expected["valid"])
     assert (cache / "ppi.zip").read_bytes() == content
     names = sorted(p.name for p in cache.iterdir())
@@ -345,3 +346,39 @@ def test_cli_trains_and_evaluates_ppi(fixture_root, monkeypatch, capsys):
     assert main(["async", "--run", str(out), "--runs", "1", "--graphs", "1"]) == 0
     result = json.loads((out / "async-S4-D3.json").read_text())
     assert result["metric"] == "f1_error" and 0 <= result["sync"]["metric"] <= 1
+
+
+def test_reproduce_table4_on_the_fixture_resumes(fixture_root, monkeypatch, capsys):
+    """`hogwild reproduce table4` with a one-seed protocol: one run on the fixed split (no
+    fold option), micro-F1 = 100 − the stored F1 error, the paper's values beside it; a
+    rerun trains nothing."""
+    from hogwild.experiments import _table4 as t4
+    from hogwild.experiments._table1 import Protocol, load_rows
+
+    root, _ = fixture_root
+    monkeypatch.setenv("HOGWILD_DATA", str(root))
+    tiny = Protocol(
+        "tiny", folds=1, seeds=1, epochs=2, patience=2, task_options={}, fold_option=None
+    )
+    monkeypatch.setitem(t4.PROTOCOLS, "tiny", tiny)
+    out, runs = root / "results", root / "runs"
+    argv = [
+        "reproduce",
+        "table4",
+        "--protocol",
+        "tiny",
+        "--cell",
+        "ppi:gcn",
+        "--out",
+        str(out),
+        "--runs-dir",
+        str(runs),
+    ]
+    assert main(argv) == 0
+    (row,) = load_rows(out / "table4.jsonl")
+    config = json.loads((runs / "tiny/ppi/gcn/fold0-seed0/config.json").read_text())
+    assert config["task_options"] == {} and row["metric"] == "f1_error"
+    table = (out / "table4_table.md").read_text()
+    assert f"{100 - row['test']:.1f} ± 0.0 (1, tiny)<br>paper 76.2" in table
+    assert "GAT (3 layers) 97.3" in table and (out / "table4.png").is_file()
+    assert main(argv) == 0 and len(load_rows(out / "table4.jsonl")) == 1

@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 import urllib.request
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -45,6 +46,20 @@ def fetch(url: str, target: Path, check: Callable[[Path, str], None]) -> Path:
         return target
     except OSError as err:  # URLError and HTTPError are OSErrors
         raise DataError(f"could not download {url}: {err}") from err
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def extract_member(archive: zipfile.ZipFile, member: str, target: Path) -> Path:
+    """Write ``member`` of ``archive`` to ``target`` through a temporary file beside it, so
+    an interrupted extraction never leaves a half-written file under the real name."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out, archive.open(member) as src:
+            shutil.copyfileobj(src, out)
+        os.replace(tmp, target)
+        return target
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)

@@ -47,9 +47,6 @@ import hashlib
 import json
 import operator
 import os
-import shutil
-import tempfile
-import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -57,7 +54,7 @@ import numpy as np
 
 from .._cache import cache_root
 from ..graph import GraphData, GraphError, graph_from_edges
-from .mnist import DataError
+from ._fetch import DataError, extract_member, fetch
 
 __all__ = ["load_ppi", "ppi_dir", "git_blob_id", "URL", "BLOB_ID", "SPLITS", "STATS"]
 
@@ -69,7 +66,6 @@ FILES = tuple(f"{split}_{part}" for split in SPLITS for part in PARTS)
 NUM_FEATURES, NUM_LABELS = 50, 121
 STATS = {"train": (20, 44906), "valid": (2, 6514), "test": (2, 5524)}
 """(graphs, nodes) per split of the canonical files."""
-_TIMEOUT = 60.0
 
 
 def ppi_dir(root: str | os.PathLike | None = None) -> tuple[Path, bool]:
@@ -110,23 +106,11 @@ def _check_blob(path: Path, source: str, fix: str) -> None:
 
 def _download(directory: Path) -> Path:
     """Fetch ``ppi.zip`` from `URL` into ``directory``, verified, atomically."""
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".ppi.zip.", suffix=".part", dir=directory)
+    fix = "Retry, or put the canonical files in D/PPI/ and set HOGWILD_DATA=D."
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(URL, timeout=_TIMEOUT) as src:
-            shutil.copyfileobj(src, out)
-        fix = "Retry, or put the canonical files in D/PPI/ and set HOGWILD_DATA=D."
-        _check_blob(Path(tmp), URL, fix)
-        os.replace(tmp, directory / "ppi.zip")
-    except OSError as err:  # URLError and HTTPError are OSErrors
-        raise DataError(
-            f"could not download {URL} into {directory}: {err}. Put the canonical files "
-            "in D/PPI/ and set HOGWILD_DATA=D."
-        ) from err
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return directory / "ppi.zip"
+        return fetch(URL, directory / "ppi.zip", lambda path, url: _check_blob(path, url, fix))
+    except DataError as err:
+        raise DataError(f"{err} (into {directory}). {fix}") from err
 
 
 def _members(archive: zipfile.ZipFile, source: Path) -> dict[str, str]:
@@ -147,14 +131,7 @@ def _extract(source: Path, directory: Path) -> None:
     try:
         with zipfile.ZipFile(source) as archive:
             for name, member in _members(archive, source).items():
-                fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=directory)
-                try:
-                    with os.fdopen(fd, "wb") as out, archive.open(member) as src:
-                        shutil.copyfileobj(src, out)
-                    os.replace(tmp, directory / name)
-                finally:
-                    if os.path.exists(tmp):
-                        os.remove(tmp)
+                extract_member(archive, member, directory / name)
     except (zipfile.BadZipFile, EOFError) as err:
         raise DataError(f"{source}: not a valid zip file ({err}). {_hint(source)}") from err
 

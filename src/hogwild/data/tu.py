@@ -42,7 +42,7 @@ import numpy as np
 
 from .._cache import cache_root
 from ..graph import GraphData
-from ._fetch import DataError, fetch, sha256_of
+from ._fetch import DataError, extract_member, fetch, sha256_of
 
 __all__ = ["TUDataset", "load_tu", "tu_dir", "URL", "SHA256"]
 
@@ -143,11 +143,9 @@ def _download(name: str, directory: Path) -> None:
         for member in zf.namelist():
             base = Path(member).name
             if base.startswith(f"{name}_") and base.endswith(".txt"):
-                tmp = directory / f".{base}.part"
-                tmp.write_bytes(zf.read(member))
-                part = base[len(name) + 1 : -4]
+                tmp = extract_member(zf, member, directory / f".{base}.part")
                 try:
-                    _check_sha256(name, part, tmp)
+                    _check_sha256(name, base[len(name) + 1 : -4], tmp)
                 except DataError:
                     tmp.unlink()
                     raise
