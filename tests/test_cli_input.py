@@ -11,7 +11,7 @@ from hogwild.models import MODELS, make_model
 from hogwild.tasks import ChainsConfig, make_task
 from hogwild.train import count_parameters, parameter_counts
 
-COMMANDS = ("train", "evaluate", "summarise", "async", "reproduce", "models", "tasks")
+COMMANDS = ("train", "evaluate", "summarise", "async", "deploy", "reproduce", "models", "tasks")
 
 
 def _refused(capsys, argv) -> str:

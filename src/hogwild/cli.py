@@ -139,6 +139,9 @@ def _parser() -> argparse.ArgumentParser:
         default="sync",
         help="table2 / staleness: energies' alpha: sync (1/K1), safe, number",
     )
+    from ._cli_deploy import add_deploy_parser
+
+    add_deploy_parser(sub)
     hog = sub.add_parser("async", help="hogwild inference of a trained run vs. synchronous")
     hog.add_argument("--run", required=True, help="run directory written by `train`")
     hog.add_argument("--stagger", type=int, default=4, help="S: next update within S steps (4)")
@@ -574,6 +577,12 @@ def _reproduce_conditioning(args, out) -> int:
     return 0
 
 
+def _deploy(args) -> int:
+    from ._cli_deploy import deploy
+
+    return deploy(args)
+
+
 def _tasks(_args) -> int:
     for name, (config_cls, _) in sorted(TASKS.items()):
         fields = ", ".join(f"{f.name}={f.default}" for f in dataclasses.fields(config_cls))
@@ -594,6 +603,7 @@ def main(argv: list[str] | None = None) -> int:
         "tasks": _tasks,
         "async": _async,
         "reproduce": _reproduce,
+        "deploy": _deploy,
     }
     try:
         return handlers[args.command](args)

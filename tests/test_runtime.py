@@ -1,0 +1,94 @@
+"""The Ray runtime end to end: four shards (Ray actors) on a 50-node random geometric
+graph, lossy links with duplication and reordering, a shard killed and restarted, a node
+leaving. Implicit models reach the synchronous answer; GCN's answer depends on the run.
+
+One deployment serves the module (starting Ray and its actors dominates the cost); each
+test loads its model onto the same shards.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from hogwild.graph import graph_from_edges
+from hogwild.models import make_model
+from hogwild.tasks import CountingConfig, make_counting
+from hogwild.train import TrainConfig, cast_model, fit
+
+ray = pytest.importorskip("ray")
+
+from hogwild.runtime import Deployment, Event, Faults, RunSettings  # noqa: E402
+
+TOL = 1e-3
+LOSSY = Faults(loss=0.3, duplicate=0.2, delay=0.02)
+
+
+def _trained(name: str):
+    """A model trained for a few epochs (counting, 3 input features)."""
+    data = make_counting(CountingConfig(num_graphs=10, max_length=12))
+    model = cast_model(make_model(name, data.in_size, data.edge_size, data.out_size), np.float32)
+    return fit(model, data, TrainConfig(epochs=4, patience=4, learning_rate=0.01)).model
+
+
+@pytest.fixture(scope="module")
+def deployment():
+    g = nx.random_geometric_graph(50, 0.25, seed=1)
+    assert nx.is_connected(g)
+    x = np.random.default_rng(0).normal(size=(50, 3)).astype(np.float32)
+    data = graph_from_edges(x, list(g.edges()))
+    dep = Deployment(_trained("ignn"), data, shards=4, faults=LOSSY)
+    yield dep
+    dep.close()
+    assert not ray.is_initialized(), "the library stops the Ray instance it started"
+
+
+def _agrees(result) -> None:
+    assert result["agreed"], (result["final_deviation"], result["events"])
+    assert result["to_agreement"]["deviation"] <= TOL
+    assert not result["diverged"]
+
+
+def _faults_happened(result) -> None:
+    shards = result["shards"]
+    assert sum(s["lost"] for s in shards) > 0 and sum(s["duplicated"] for s in shards) > 0
+    assert sum(s["ignored"] for s in shards) > 0  # duplicates and overtaken packets
+
+
+@pytest.mark.parametrize("model", ["ignn", "energy-edge"])
+def test_implicit_models_agree_despite_loss_and_a_crashed_shard(deployment, model):
+    if model != "ignn":
+        deployment.load(_trained(model))
+    crash = Event(0.3, "crash", 1)
+    result = deployment.run(RunSettings(events=(crash,), tol=TOL, timeout=150))
+    _agrees(result)
+    _faults_happened(result)
+    assert [e["event"] for e in result["events"]] == [
+        "crash 1, resumes from zero",
+        "shard 1 restarted from zero",
+    ]
+    assert result["to_agreement"]["time"] > result["events"][-1]["time"]
+    sync = result["synchronous"]
+    assert sync["rounds"] is not None and sync["messages"] > 0
+
+
+def test_a_node_leaving_converges_to_the_new_graphs_answer(deployment):
+    deployment.load(_trained("ignn"))
+    before = deployment.monitor.sync.copy()
+    node = 7
+    result = deployment.run(RunSettings(events=(Event(0.2, "leave", node),), timeout=120))
+    _agrees(result)
+    others = np.delete(np.arange(50), node)
+    after = deployment.monitor.sync[others]
+    assert not deployment.topology.active[node] and len(result["predictions"]) == 49
+    assert np.max(np.abs(before[others] - after)) > TOL  # the answer did change
+    deployment.reset_graph()
+
+
+def test_gcn_answers_differ_from_run_to_run(deployment):
+    deployment.load(cast_model(make_model("gcn", 3, 0, 1), np.float32))
+    first, second = (deployment.run(RunSettings(seed=s, timeout=60)) for s in (0, 1))
+    spread = np.max(np.abs(np.array(first["predictions"]) - second["predictions"]))
+    assert spread > TOL and max(first["final_deviation"], second["final_deviation"]) > TOL
+    assert all(u == 5 for u in first["updates_per_node"])  # every node ran its L layers
