@@ -135,15 +135,24 @@ class Deployment:
     def current_spec(self) -> bytes:
         """What a shard needs, for the graph as it is now."""
         return pickle.dumps(
-            {**self.spec, "graph": self.topology.data, "active": self.topology.active.copy()}
+            {
+                **self.spec,
+                "graph": self.topology.data,
+                "active": self.topology.active.copy(),
+                "version": self.topology.version,
+            }
         )
 
-    def load(self, model, step_size: float | str | None = None) -> None:
-        """Deploy another model on the same shards (same graph, faults and clock)."""
+    def load(self, model, step_size: float | str | None = None, **settings) -> None:
+        """Deploy another model on the same shards (same graph); ``settings`` replace the
+        deployment's ``faults``, ``period`` or ``jitter``."""
         import ray
 
+        unknown = set(settings) - {"faults", "period", "jitter"}
+        if unknown:
+            raise ValueError(f"unknown setting(s) {', '.join(sorted(unknown))}.")
         self.monitor = Monitor(model, self.topology, self.x64)
-        self.spec = {**self.spec, "model": self.monitor.model,
+        self.spec = {**self.spec, **settings, "model": self.monitor.model,
                      "alpha": self.monitor.step_size(step_size)}  # fmt: skip
         spec = self.current_spec()
         ray.get([a.load.remote(spec) for a in self.actors])
@@ -180,11 +189,11 @@ class Deployment:
         """Back to the original graph (every node active, every edge present)."""
         import ray
 
-        self.topology = Topology(self.topology.original)
+        self.topology = Topology(self.topology.original, self.topology.version + 1)
         self.monitor.topology = self.topology
         self.monitor.refresh()
-        data, active = self.topology.data, self.topology.active
-        ray.get([a.change_graph.remote(data, active) for a in self.actors])
+        t = self.topology
+        ray.get([a.change_graph.remote(t.data, t.active, t.version) for a in self.actors])
 
     def forget_snapshot(self, shard: int) -> None:
         """Delete ``shard``'s snapshot, so that its next restart begins from zero state."""

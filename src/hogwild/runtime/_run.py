@@ -51,9 +51,10 @@ class Run:
             self._links(event.target, event.other, down=True)
             self.link_ups.append((now + event.duration, event.target, event.other))
         else:
-            data = dep.topology.apply(event.kind, event.target, event.other)
+            t = dep.topology
+            data = t.apply(event.kind, event.target, event.other)
             dep.monitor.refresh()
-            ray.get([a.change_graph.remote(data, dep.topology.active) for a in self._live()])
+            ray.get([a.change_graph.remote(data, t.active, t.version) for a in self._live()])
         self.events.append({"time": now, "event": event.describe()})
 
     def _check_shard(self, shard: int) -> None:

@@ -48,11 +48,11 @@ class Shard:
         self.ticks = self.sent = self.bytes = self.lost = self.duplicated = 0
         if hasattr(self, "views"):
             del self.views
-        self._set_graph(spec["graph"], spec["active"], states=states)
+        self._set_graph(spec["graph"], spec["active"], spec["version"], states=states)
 
     # ------------------------------------------------------------------ state and graph
 
-    def _set_graph(self, data, active, states) -> None:
+    def _set_graph(self, data, active, version: int, states) -> None:
         from ._rule import initial_states, packet_width, padded_graph, padded_reverse
 
         model, owner = self.spec["model"], self.spec["owner"]
@@ -67,11 +67,11 @@ class Shard:
         width = self.h.shape[1]
         if not hasattr(self, "views"):
             self.views = EdgeViews(data.senders, data.receivers, width, packet_width(model),
-                                   self.h.dtype)  # fmt: skip
+                                   self.h.dtype, version)  # fmt: skip
             self.layer = np.zeros(self.graph.num_nodes, np.int32)
             self.updates = np.zeros(n, np.int64)
         else:
-            self.views = self.views.rekeyed(data.senders, data.receivers)
+            self.views = self.views.rekeyed(data.senders, data.receivers, version)
         self._routes()
 
     def _routes(self) -> None:
@@ -133,23 +133,21 @@ class Shard:
 
     def _publish(self, h, packets) -> None:
         """Packets (h_i, g_ij) of every edge i → j leaving my nodes, stamped."""
-        s, stamp = self.data.senders, (self.incarnation, self.ticks)
-        for edges in [self.local, *self.remote.values()]:
+        s, version = self.data.senders, self.views.version
+        for dest, edges in [(None, self.local), *self.remote.items()]:
             if len(edges) == 0:
                 continue
-            pairs = np.stack([s[edges], self.data.receivers[edges]], axis=1)
-            g = packets[self.reverse[edges]]
-            msg = (pairs, np.full(len(edges), stamp[0]), np.full(len(edges), stamp[1]),
-                   h[s[edges]], g)  # fmt: skip
-            if edges is self.local:
+            stamps = (np.full(len(edges), self.incarnation), np.full(len(edges), self.ticks))
+            msg = (version, edges, *stamps, h[s[edges]], packets[self.reverse[edges]])
+            if dest is None:
                 self.views.accept(*msg)
             else:
-                self._send(int(self.spec["owner"][pairs[0, 1]]), msg)
+                self._send(dest, msg)
 
     def _send(self, dest: int, msg) -> None:
         """One message to shard ``dest`` through the link's faults."""
         self.sent += 1
-        self.bytes += sum(np.asarray(part).nbytes for part in msg)
+        self.bytes += sum(np.asarray(part).nbytes for part in msg[1:])
         if dest in self.down or self.rng.random() < self.faults.loss:
             self.lost += 1
             return
@@ -184,15 +182,15 @@ class Shard:
             self.task.cancel()
             self.task = None
 
-    async def receive(self, pairs, incarnation, counter, h, g) -> None:
-        self.views.accept(pairs, incarnation, counter, h, g)
+    async def receive(self, version, edges, incarnation, counter, h, g) -> None:
+        self.views.accept(version, edges, incarnation, counter, h, g)
 
     async def links_down(self, shards) -> None:
         self.down = {int(k) for k in shards}
 
-    async def change_graph(self, data, active) -> None:
-        self._set_graph(data, active, states=self.h)
-        self.spec = {**self.spec, "graph": data, "active": active}
+    async def change_graph(self, data, active, version: int) -> None:
+        self._set_graph(data, active, version, states=self.h)
+        self.spec = {**self.spec, "graph": data, "active": active, "version": version}
 
     async def load(self, spec: bytes, keep_state: bool = False) -> None:
         """A new model, graph or clock (``keep_state``: keep the nodes' states, as after a

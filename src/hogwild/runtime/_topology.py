@@ -16,10 +16,11 @@ from ..graph import GraphData
 
 
 class Topology:
-    """The original graph, which nodes are active and which undirected edges are dropped."""
+    """The original graph, which nodes are active and which undirected edges are dropped;
+    ``version`` counts the changes (packets carry it: see `EdgeViews`)."""
 
-    def __init__(self, data: GraphData):
-        self.original = data
+    def __init__(self, data: GraphData, version: int = 0):
+        self.original, self.version = data, version
         self.active = np.ones(data.num_nodes, bool)
         self.dropped: set[frozenset] = set()
         self.data = data
@@ -41,6 +42,7 @@ class Topology:
                 raise ValueError(f"the graph has no edge {a} - {b} to {kind.split('_')[0]}.")
             (self.dropped.add if kind == "drop_edge" else self.dropped.discard)(pair)
         self.data = self._current()
+        self.version += 1
         return self.data
 
     def _has_edge(self, a: int, b: int) -> bool:

@@ -14,7 +14,11 @@ import numpy as np
 
 
 class EdgeViews:
-    """Newest (h_j, g_ji) per edge of the current graph, keyed by the node pair (j, i).
+    """Newest (h_j, g_ji) per edge of the current graph.
+
+    Every shard holds the same edge list, so packets name their edge by its index; the
+    list's ``version`` (how many times the graph changed) travels with them, and a packet
+    sent for another version is ignored (it was in flight while the graph changed).
 
     Attributes:
         h: (edges, k) the newest h_j per edge j → i (zeros until a packet arrives).
@@ -23,45 +27,47 @@ class EdgeViews:
         accepted, ignored: packets kept / ignored as stale or duplicate so far.
     """
 
-    def __init__(self, senders, receivers, width: int, packet_width: int, dtype):
-        self.index = {(int(j), int(i)): e for e, (j, i) in enumerate(zip(senders, receivers))}
-        m = len(self.index)
+    def __init__(self, senders, receivers, width: int, packet_width: int, dtype, version=0):
+        self.pairs = list(zip(np.asarray(senders).tolist(), np.asarray(receivers).tolist()))
+        self.version = version
+        m = len(self.pairs)
         self.h = np.zeros((m, width), dtype)
         self.g = np.zeros((m, packet_width), dtype)
         self.incarnation = np.full(m, -1, np.int64)
         self.counter = np.full(m, -1, np.int64)
         self.accepted = self.ignored = 0
 
-    def rekeyed(self, senders, receivers) -> EdgeViews:
+    def rekeyed(self, senders, receivers, version: int) -> EdgeViews:
         """The same knowledge on a changed edge list: kept for edges that remain, empty
         for new ones (the graph changed while running)."""
-        new = EdgeViews(senders, receivers, self.h.shape[1], self.g.shape[1], self.h.dtype)
-        for pair, e in new.index.items():
-            old = self.index.get(pair)
+        shape = (self.h.shape[1], self.g.shape[1], self.h.dtype, version)
+        new = EdgeViews(senders, receivers, *shape)
+        index = {pair: e for e, pair in enumerate(self.pairs)}
+        for e, pair in enumerate(new.pairs):
+            old = index.get(pair)
             if old is not None:
                 new.h[e], new.g[e] = self.h[old], self.g[old]
                 new.incarnation[e], new.counter[e] = self.incarnation[old], self.counter[old]
         new.accepted, new.ignored = self.accepted, self.ignored
         return new
 
-    def accept(self, pairs, incarnation, counter, h, g) -> int:
-        """Keep each packet (pair (j, i), stamp, h_j, g_ji) that is newer than what its
-        edge holds; returns how many were kept. Packets for edges the current graph does
-        not have (a link that was just removed) are ignored."""
-        rows = np.array([self.index.get((int(j), int(i)), -1) for j, i in pairs], np.int64)
-        known = rows >= 0
-        held_inc = np.where(known, self.incarnation[rows], np.iinfo(np.int64).max)
-        held_cnt = np.where(known, self.counter[rows], 0)
-        newer = known & (
-            (incarnation > held_inc) | ((incarnation == held_inc) & (counter > held_cnt))
-        )
-        newer = _last_of_each_row(rows, newer, incarnation, counter)
-        take = rows[newer]
+    def accept(self, version, edges, incarnation, counter, h, g) -> int:
+        """Keep each packet (edge index, stamp, h_j, g_ji) that is newer than what its
+        edge holds; returns how many were kept. Packets of another ``version`` of the edge
+        list (sent before the graph changed) are ignored."""
+        edges = np.asarray(edges, np.int64)
+        if version != self.version:
+            self.ignored += len(edges)
+            return 0
+        held_inc, held_cnt = self.incarnation[edges], self.counter[edges]
+        newer = (incarnation > held_inc) | ((incarnation == held_inc) & (counter > held_cnt))
+        newer = _last_of_each_row(edges, newer, incarnation, counter)
+        take = edges[newer]
         self.h[take], self.g[take] = h[newer], g[newer]
         self.incarnation[take], self.counter[take] = incarnation[newer], counter[newer]
         kept = int(newer.sum())
         self.accepted += kept
-        self.ignored += len(rows) - kept
+        self.ignored += len(edges) - kept
         return kept
 
 
