@@ -68,11 +68,16 @@ class Monitor:
             return np.array([0])
         return np.flatnonzero(self.topology.active)
 
+    def _readout(self, full):
+        """Predictions from padded states (explicit models: their last layer's part)."""
+        states = self.model.output(full) if self.model.family == "explicit" else full
+        return np.asarray(self.model.readout(self.graph, states))
+
     def predictions(self, h: np.ndarray) -> np.ndarray:
         """Readout of the assembled states ``h`` (real nodes), compared rows only."""
         full = np.zeros((self.graph.num_nodes, h.shape[1]), self.dtype)
         full[: h.shape[0]] = h
-        return np.asarray(self.model.readout(self.graph, full))[self.rows()]
+        return self._readout(full)[self.rows()]
 
     def measure(self, h: np.ndarray, layer: np.ndarray) -> tuple[float, float]:
         """(largest prediction deviation from the synchronous answer, residual) of the
@@ -83,7 +88,7 @@ class Monitor:
         steps = np.zeros(self.graph.num_nodes, np.int32)
         steps[:n] = layer
         steps[n:] = getattr(self.model, "num_layers", 0)
-        pred = np.asarray(self.model.readout(self.graph, full))
+        pred = self._readout(full)
         rows = self.rows()
         deviation = float(np.max(np.abs(pred[rows] - self.sync[rows]))) if rows.size else 0.0
         residual, _ = _residual(self.model, self.active_graph, self.prepared, full, steps)

@@ -46,7 +46,8 @@ def tick(model, graph: Graph, h, h_view, g_in, layer, alpha):
     """(every node's candidate new state, the packets of every edge).
 
     ``h_view[e]``, ``g_in[e]``: the view of h_j and the packet g_ji held for edge
-    e = j → i; ``layer``: each node's next layer (explicit models). The packet returned on
+    e = j → i; ``layer``: each node's next layer (explicit models; a node that has run
+    its L layers keeps its state). The packet returned on
     edge e = j → i is ∂e_i/∂(i's view of h_j), which i sends to j (energies; width 0
     otherwise)."""
     prepared = model.prepare(graph)
@@ -59,7 +60,8 @@ def tick(model, graph: Graph, h, h_view, g_in, layer, alpha):
         return model.update(graph, h, h_view, prepared), empty
     layers = jnp.stack([model.step(k, graph, h, h_view, prepared) for k in range(model.num_layers)])
     index = jnp.minimum(layer, model.num_layers - 1)
-    return layers[index, jnp.arange(graph.num_nodes)], empty
+    new = layers[index, jnp.arange(graph.num_nodes)]
+    return jnp.where((layer < model.num_layers)[:, None], new, h), empty  # done after L
 
 
 def initial_states(model, graph: Graph):

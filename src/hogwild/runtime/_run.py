@@ -86,8 +86,8 @@ class Run:
 
         refs = {k: a.report.remote() for k, a in enumerate(self.dep.actors)}
         for k, ref in refs.items():
-            try:
-                report = ray.get(ref, timeout=5.0)
+            try:  # a restarting shard answers once its new process is up: do not wait
+                report = ray.get(ref, timeout=0.2 if k in self.restarting else 10.0)
             except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError,
                     ray.exceptions.ActorUnavailableError):  # fmt: skip
                 continue
