@@ -156,10 +156,11 @@ def _every(name, out, *extra, epochs=3):
     return main(["train", *args, *extra])
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", [m for m in MODELS if m != "energy-node"])
 def test_cli_trains_and_reevaluates_every_model(name, tmp_path):
     """`train` runs every registered model to finite metrics; `evaluate` on the saved run
-    reproduces the test metric."""
+    reproduces the test metric (energy-node: the module's `tiny_run` and
+    `test_cli_evaluate_reproduces_metrics`)."""
     out = tmp_path / name
     assert _every(name, out) == 0
     metrics = json.loads((out / "metrics.json").read_text())

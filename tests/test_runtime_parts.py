@@ -77,7 +77,7 @@ def _rgg(n=50, seed=1):
     return graph_from_edges(x, list(g.edges()), allow_no_edges=True)
 
 
-def test_topology_leave_join_drop_restore():
+def test_topology_leave_join_drop_and_add_edges():
     data = _rgg()
     topology = Topology(data)
     a, b = int(data.senders[0]), int(data.receivers[0])
@@ -86,9 +86,18 @@ def test_topology_leave_join_drop_restore():
     assert topology.apply("join", a).num_edges == data.num_edges
     dropped = topology.apply("drop_edge", a, b)
     assert dropped.num_edges == data.num_edges - 2
-    assert topology.apply("restore_edge", b, a).num_edges == data.num_edges
+    assert topology.apply("add_edge", b, a).num_edges == data.num_edges
+    far = next(
+        j for j in range(50) if j != a and not np.any((data.senders == a) & (data.receivers == j))
+    )
+    grown = topology.apply("add_edge", a, far)
+    assert grown.num_edges == data.num_edges + 2 and topology.version == 5
+    assert {(a, far), (far, a)} <= set(zip(grown.senders.tolist(), grown.receivers.tolist()))
+    assert topology.apply("drop_edge", far, a).num_edges == data.num_edges
     with pytest.raises(ValueError, match="node 99 is not in the graph"):
         topology.apply("leave", 99)
+    with pytest.raises(ValueError, match=f"no edge {a} - {far} to drop"):
+        topology.apply("drop_edge", a, far)
 
 
 def test_partition_is_balanced_and_keeps_neighbours_together():

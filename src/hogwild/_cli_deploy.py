@@ -21,7 +21,7 @@ def add_deploy_parser(sub) -> None:
         default=[],
         metavar="KIND:TARGET[-OTHER]@SECONDS[:DURATION]",
         help="crash:2@1.5[:snapshot], link_down:0-1@1:2, leave:17@3, join:17@5, "
-        "drop_edge:3-4@1, restore_edge:3-4@2 (repeatable)",
+        "drop_edge:3-4@1, add_edge:3-4@2 (repeatable)",
     )
     dep.add_argument("--tol", type=float, default=1e-3, help="agreement tolerance (1e-3)")
     dep.add_argument("--timeout", type=float, default=120.0, help="seconds before giving up")

@@ -1,5 +1,10 @@
 """What a run cost, beside what a synchronous implementation would need.
 
+Per shard: ticks, messages and bytes sent (one message per neighbouring shard per tick),
+lost, duplicated, and packets accepted or ignored as stale or duplicate. Per node: its
+updates, and the packets (and their bytes) it sent to other shards (a restarted shard's
+nodes count from their restart).
+
 A synchronous distributed implementation runs rounds: every node updates from its
 neighbours' values of the previous round, so each round sends one message per pair of
 shards that share an edge (each way) carrying one packet per edge crossing shards. Its
@@ -89,9 +94,11 @@ def summary(run, agreed_at: dict | None) -> dict:
                 **{key: r.get(key, 0) for key in ("lost", "duplicated", "accepted", "ignored")},
             }
         )
-    updates = np.zeros(dep.topology.original.num_nodes, np.int64)
+    n = dep.topology.original.num_nodes
+    updates, packets, sent = (np.zeros(n, np.int64) for _ in range(3))
     for r in run.reports.values():
         updates[r["nodes"]] = r["updates"]
+        packets[r["nodes"]], sent[r["nodes"]] = r["packets"], r["packet_bytes"]
     links, edges = crossing(dep.owner, dep.topology.data)
     rounds = synchronous_rounds(dep.monitor, dep.spec["alpha"], run.settings.tol)
     last = run.trace[-1] if run.trace else {}
@@ -110,6 +117,8 @@ def summary(run, agreed_at: dict | None) -> dict:
         "predictions": dep.monitor.predictions(run._assemble()[0]).tolist() if run.reports else [],
         "synchronous_predictions": dep.monitor.sync[dep.monitor.rows()].tolist(),
         "updates_per_node": updates.tolist(),
+        "packets_per_node": packets.tolist(),
+        "bytes_per_node": sent.tolist(),
         "synchronous": {
             "rounds": rounds,
             "messages": None if rounds is None else rounds * links,

@@ -14,15 +14,16 @@ random delay.
   ``duration`` seconds;
 - ``leave`` / ``join``: node ``target`` leaves the graph (its edges disappear, it stops) or
   comes back with its edges;
-- ``drop_edge`` / ``restore_edge``: the undirected edge ``target`` — ``other`` disappears
-  or comes back.
+- ``drop_edge`` / ``add_edge``: the undirected edge ``target`` — ``other`` disappears,
+  or appears (an edge of the original graph comes back; a new one has weight 1 and zero
+  edge features).
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-KINDS = ("crash", "link_down", "leave", "join", "drop_edge", "restore_edge")
+KINDS = ("crash", "link_down", "leave", "join", "drop_edge", "add_edge")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +59,7 @@ class Event:
             raise ValueError(f"unknown event {self.kind!r}; valid: {', '.join(KINDS)}.")
         if not self.at >= 0:
             raise ValueError(f"an event's time must be >= 0 seconds; got {self.at}.")
-        if self.kind in ("link_down", "drop_edge", "restore_edge") and self.other is None:
+        if self.kind in ("link_down", "drop_edge", "add_edge") and self.other is None:
             raise ValueError(f"a {self.kind} event needs two ends (`other`).")
         if self.resume not in ("zero", "snapshot"):
             raise ValueError(f"`resume` must be 'zero' or 'snapshot'; got {self.resume!r}.")

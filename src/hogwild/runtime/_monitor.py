@@ -17,6 +17,7 @@ import numpy as np
 from ..asynchrony import Schedule, certify
 from ..asynchrony._simulate import _residual
 from ..solve import embed
+from ..solve._spectrum import condition_number
 from ..train import cast_model
 from ._rule import padded_graph
 
@@ -54,8 +55,8 @@ class Monitor:
         if self.model.family != "optimisation":
             return 0.0
         if requested is None or requested == "minimiser":
-            cert = certify(self.model, self.graph, Schedule(1, 0), "sync")
-            return float(1.0 / cert.smoothness_at_minimiser)
+            k1, _ = condition_number(self.model, self.graph, jnp.asarray(self.sync_states))
+            return float(1.0 / k1)
         if requested == "sync":
             return float(certify(self.model, self.graph, Schedule(1, 0), "sync").step_size)
         if isinstance(requested, str) or not requested > 0:

@@ -70,6 +70,8 @@ class Shard:
                                    self.h.dtype, version)  # fmt: skip
             self.layer = np.zeros(self.graph.num_nodes, np.int32)
             self.updates = np.zeros(n, np.int64)
+            self.packets = np.zeros(n, np.int64)  # packets each node sent to other shards
+            self.packet_bytes = np.zeros(n, np.int64)
         else:
             self.views = self.views.rekeyed(data.senders, data.receivers, version)
         self._routes()
@@ -142,6 +144,9 @@ class Shard:
             if dest is None:
                 self.views.accept(*msg)
             else:
+                np.add.at(self.packets, s[edges], 1)
+                np.add.at(self.packet_bytes, s[edges], sum(p.itemsize * p[0].size
+                                                           for p in msg[1:]))  # fmt: skip
                 self._send(dest, msg)
 
     def _send(self, dest: int, msg) -> None:
@@ -221,6 +226,8 @@ class Shard:
             "h": self.h[nodes],
             "layer": self.layer[nodes],
             "updates": self.updates[nodes],
+            "packets": self.packets[nodes],
+            "packet_bytes": self.packet_bytes[nodes],
             "ticks": self.ticks,
             "messages": self.sent,
             "bytes": self.bytes,
