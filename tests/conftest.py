@@ -1,21 +1,30 @@
 """Shared fixtures: float64 everywhere, deterministic PRNG keys and small graph builders.
 
-Tests never use the user's persistent compilation cache (`HOGWILD_COMPILATION_CACHE=0`,
-inherited by the CLI subprocesses they start): a test must not depend on what earlier runs
-left on disk, and two test workers loading programs the other is writing crashed XLA
-(a segfault in the cache read) in a full run.
+Each test worker gets its own persistent compilation cache in a new temporary directory
+(``HOGWILD_CACHE``, inherited by the CLI subprocesses it starts): tests that compile the
+same program reuse it within the run, yet no test depends on what earlier runs left on
+disk, and no two workers share a cache (two workers loading programs the other was
+writing crashed XLA, a segfault in the cache read, when they shared one). Ray actors
+started by the runtime tests compile without it (`tests/test_runtime.py`).
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import tempfile
 
-os.environ["HOGWILD_COMPILATION_CACHE"] = "0"
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+os.environ["HOGWILD_CACHE"] = tempfile.mkdtemp(prefix=f"hogwild-tests-{_worker}-")
+os.environ["HOGWILD_COMPILATION_CACHE"] = "1"
 
 import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
+
+from hogwild._cache import enable_compilation_cache  # noqa: E402
+
+enable_compilation_cache()
 
 import jax.random as jr  # noqa: E402
 import numpy as np  # noqa: E402

@@ -8,6 +8,8 @@ test loads its model onto the same shards.
 
 from __future__ import annotations
 
+import os
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -34,6 +36,9 @@ def _trained(name: str):
 
 @pytest.fixture(scope="module")
 def deployment():
+    # Ray's processes inherit the environment at `ray.init`: four actors writing the same
+    # compiled program into one cache at once is what crashed XLA once (conftest).
+    os.environ["HOGWILD_COMPILATION_CACHE"] = "0"
     g = nx.random_geometric_graph(50, 0.25, seed=1)
     assert nx.is_connected(g)
     x = np.random.default_rng(0).normal(size=(50, 3)).astype(np.float32)
@@ -41,6 +46,7 @@ def deployment():
     dep = Deployment(_trained("ignn"), data, shards=4, faults=LOSSY)
     yield dep
     dep.close()
+    os.environ["HOGWILD_COMPILATION_CACHE"] = "1"
     assert not ray.is_initialized(), "the library stops the Ray instance it started"
 
 
