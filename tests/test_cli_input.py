@@ -115,3 +115,21 @@ def test_listing_commands_compile_nothing():
         assert done.returncode == 0, done.stderr
         assert done.stdout.splitlines()[-1] == "COMPILED 0", argv
         assert len(done.stdout.splitlines()) > 3, argv
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--loss", "1.5"], "`loss` must be a probability in [0, 1); got 1.5"),
+        (["--event", "crash:1"], "cannot read event 'crash:1'"),
+        (["--event", "melt:1@2"], "unknown event 'melt'"),
+        (["--shards", "0"], "--shards must be >= 1; got 0"),
+        (["--step-size", "fast"], "--step-size must be a number, 'sync' or 'minimiser'"),
+        ([], "is not a run directory"),
+    ],
+)
+def test_deploy_refuses_bad_input_before_starting_ray(capsys, tmp_path, flags, message):
+    """The run directory does not exist: every flag error comes before it is read, and
+    none of these starts Ray."""
+    line = _refused(capsys, ["deploy", "--run", str(tmp_path / "missing"), *flags])
+    assert line.startswith("hogwild deploy: error: ") and message in line
