@@ -42,28 +42,23 @@ def rgg(n: int = 50):
     return graph_from_edges(x, list(g.edges()))
 
 
-def simulated_updates(model, data, alpha) -> float:
-    """Mean updates per node of simulated runs (5 seeds) until agreement within TOL."""
-    graph = padded_graph(data, np.float32)
-    sync = np.asarray(model.readout(graph, _sync_states(model, graph)))[: data.num_nodes]
+def simulated_updates(monitor, alpha) -> float:
+    """Mean updates per node of simulated runs (5 seeds) until agreement within TOL with
+    the monitor's synchronous answer."""
+    model, graph, n = monitor.model, monitor.graph, monitor.topology.original.num_nodes
+    sync = monitor.sync[:n]
     for budget in (200, 400, 800, 1600, 3200, 6400, 12800):
         counts = []
         for seed in range(5):
             trace = simulate(model, graph, Schedule(4, 3, seed), step_size=alpha or None,
                              max_time=budget, tol=1e-12)  # fmt: skip
-            pred = np.asarray(trace.predictions)[: data.num_nodes]
+            pred = np.asarray(trace.predictions)[:n]
             if np.max(np.abs(pred - sync)) > TOL:
                 break
-            counts.append(float(np.mean(np.asarray(trace.updates)[: data.num_nodes])))
+            counts.append(float(np.mean(np.asarray(trace.updates)[:n])))
         if len(counts) == 5:
             return float(np.mean(counts))
     return float("nan")
-
-
-def _sync_states(model, graph):
-    from hogwild.solve import embed
-
-    return embed(model, graph).value
 
 
 def local_tick_ms(model, data, alpha, repeats: int = 300) -> float:
@@ -92,7 +87,7 @@ def main(argv=None) -> int:
     model = cast_model(make_model(args.model, 3, 0, 1, seed=0), np.float32)
     with Deployment(model, data, shards=args.shards) as dep:
         alpha = dep.spec["alpha"]
-        sim = simulated_updates(dep.monitor.model, data, alpha)
+        sim = simulated_updates(dep.monitor, alpha)
         emit("sim_updates_per_node", sim)
         for loss in (0.0, 0.1, 0.3):
             dep.load(model, faults=Faults(loss=loss, duplicate=0.1, delay=0.01))

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import io
-import os
 import shutil
 import struct
 import urllib.error
@@ -14,6 +12,7 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 import pytest
+from _support import FakeServer, shared_data_root
 
 from hogwild.data import DataError, load_mnist
 from hogwild.data import mnist as mnist_module
@@ -30,15 +29,9 @@ TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 TEST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 
 
-def _data_root() -> Path:
-    """$HOGWILD_DATA, else ../shared/data next to the repository (as .ci/run sets it)."""
-    default = Path(__file__).resolve().parents[2] / "shared" / "data"
-    return Path(os.environ.get("HOGWILD_DATA") or default)
-
-
 @pytest.fixture(scope="module")
 def data_root() -> Path:
-    root = _data_root()
+    root = shared_data_root()
     if not all((root / "MNIST" / f"{name}.gz").is_file() for name in mnist_module.FILES):
         pytest.skip(f"MNIST files not found in {root / 'MNIST'} (set HOGWILD_DATA)")
     return root
@@ -159,20 +152,6 @@ def test_short_labels_file_is_rejected(test_copy):
 # ----------------------------------------------------------------------------- download
 
 
-class _Server:
-    """Stands in for urllib.request.urlopen: serves bytes by URL, or raises."""
-
-    def __init__(self, responses):
-        self.responses, self.calls = responses, []
-
-    def __call__(self, url, timeout=None):
-        self.calls.append(url)
-        answer = self.responses.get(url, urllib.error.URLError("no route to host"))
-        if isinstance(answer, Exception):
-            raise answer
-        return io.BytesIO(answer)
-
-
 @pytest.mark.dataset
 def test_download_tries_mirrors_verifies_and_writes_atomically(data_root, tmp_path, monkeypatch):
     monkeypatch.delenv("HOGWILD_DATA", raising=False)
@@ -181,7 +160,7 @@ def test_download_tries_mirrors_verifies_and_writes_atomically(data_root, tmp_pa
     real = {name: (data_root / "MNIST" / name).read_bytes() for name in TEST_FILES}
     bad = bytearray(gzip.decompress(real[TEST_FILES[0]]))
     bad[-1] ^= 0xFF
-    server = _Server(
+    server = FakeServer(
         {
             # images: first mirror unreachable, second serves corrupt content, third is good
             gcs + TEST_FILES[0]: gzip.compress(bytes(bad), compresslevel=1),
@@ -207,7 +186,7 @@ def test_download_failure_lists_every_mirror_and_leaves_nothing(tmp_path, monkey
     monkeypatch.delenv("HOGWILD_DATA", raising=False)
     monkeypatch.setenv("HOGWILD_CACHE", str(tmp_path))
     s3 = mnist_module.MIRRORS[0]
-    server = _Server({s3 + TEST_FILES[0]: gzip.compress(b"\x00\x00\x08\x03 too short")})
+    server = FakeServer({s3 + TEST_FILES[0]: gzip.compress(b"\x00\x00\x08\x03 too short")})
     monkeypatch.setattr(urllib.request, "urlopen", server)
     with pytest.raises(DataError, match="could not download t10k-images-idx3-ubyte.gz") as err:
         load_mnist("test")

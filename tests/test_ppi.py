@@ -13,6 +13,7 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _support import FakeServer
 
 from hogwild.cli import main
 from hogwild.data import DataError, load_ppi
@@ -193,20 +194,6 @@ def _blob_id(content: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
 
 
-class _Server:
-    """Stands in for urllib.request.urlopen: serves bytes by URL, or raises."""
-
-    def __init__(self, responses):
-        self.responses, self.calls = responses, []
-
-    def __call__(self, url, timeout=None):
-        self.calls.append(url)
-        answer = self.responses.get(url, urllib.error.URLError("no route to host"))
-        if isinstance(answer, Exception):
-            raise answer
-        return io.BytesIO(answer)
-
-
 @pytest.fixture
 def cache(tmp_path, monkeypatch) -> Path:
     monkeypatch.delenv("HOGWILD_DATA", raising=False)
@@ -216,13 +203,13 @@ def cache(tmp_path, monkeypatch) -> Path:
 
 def test_download_with_a_wrong_checksum_leaves_nothing(tmp_path, cache, monkeypatch):
     write_ppi(tmp_path / "src")
-    server = _Server({ppi_module.URL: _zip_of(tmp_path / "src", "")})
+    server = FakeServer({ppi_module.URL: _zip_of(tmp_path / "src", "")})
     monkeypatch.setattr(urllib.request, "urlopen", server)
     wrong = f"git blob id of ppi.zip is .*, expected {ppi_module.BLOB_ID}"
     with pytest.raises(DataError, match=wrong):
         load_ppi("test")
     assert server.calls == [ppi_module.URL] and list(cache.iterdir()) == []
-    monkeypatch.setattr(urllib.request, "urlopen", _Server({}))
+    monkeypatch.setattr(urllib.request, "urlopen", FakeServer({}))
     with pytest.raises(DataError, match="could not download .*no route to host"):
         load_ppi("test")
     assert list(cache.iterdir()) == []
@@ -236,7 +223,7 @@ def test_download_verifies_extracts_and_is_not_repeated(folder, tmp_path, cache,
     expected = write_ppi(tmp_path / "src")
     content = _zip_of(tmp_path / "src", folder)
     monkeypatch.setattr(ppi_module, "BLOB_ID", _blob_id(content))
-    server = _Server({ppi_module.URL: content})
+    server = FakeServer({ppi_module.URL: content})
     monkeypatch.setattr(urllib.request, "urlopen", server)
     _check_split(load_ppi("valid"), expected["valid"])
     assert (cache / "ppi.zip").read_bytes() == content

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import pytest
+from _support import shared_data_root
 
 from hogwild.cli import main
 from hogwild.experiments._table1 import Protocol, load_rows, run_cell
@@ -18,7 +18,7 @@ TINY = Protocol("tiny", folds=1, seeds=1, epochs=2, patience=2, task_options={},
 
 @pytest.fixture(scope="module", autouse=True)
 def tu_data():
-    root = Path(os.environ.get("HOGWILD_DATA") or Path(__file__).parents[2] / "shared/data")
+    root = shared_data_root()
     if not (root / "TU" / "MUTAG" / "MUTAG_A.txt").is_file():
         pytest.skip(f"TU files not found in {root / 'TU'} (set HOGWILD_DATA)")
     old = os.environ.get("HOGWILD_DATA")

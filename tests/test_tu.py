@@ -4,7 +4,6 @@ cross-validation folds, and that no test-fold graph is ever used for model selec
 from __future__ import annotations
 
 import io
-import os
 import shutil
 import urllib.request
 import zipfile
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _support import FakeServer, shared_data_root
 
 from hogwild.data import DataError, load_tu
 from hogwild.data import tu as tu_module
@@ -19,14 +19,9 @@ from hogwild.tasks import MutagConfig, make_task
 from hogwild.tasks._folds import cv_split, stratified_folds
 
 
-def _data_root() -> Path:
-    default = Path(__file__).resolve().parents[2] / "shared" / "data"
-    return Path(os.environ.get("HOGWILD_DATA") or default)
-
-
 @pytest.fixture(scope="module")
 def data_root() -> Path:
-    root = _data_root()
+    root = shared_data_root()
     if not (root / "TU" / "MUTAG" / "MUTAG_A.txt").is_file():
         pytest.skip(f"TU files not found in {root / 'TU'} (set HOGWILD_DATA)")
     return root
@@ -128,15 +123,6 @@ def test_tiny_dataset_round_trip(tmp_path):
     assert second.graph_target.tolist() == [1.0]
 
 
-class _Server:
-    def __init__(self, payload: bytes):
-        self.payload, self.calls = payload, []
-
-    def __call__(self, url, timeout=None):
-        self.calls.append(url)
-        return io.BytesIO(self.payload)
-
-
 @pytest.mark.dataset
 def test_download_checks_every_file_and_keeps_nothing_corrupt(data_root, tmp_path, monkeypatch):
     monkeypatch.delenv("HOGWILD_DATA", raising=False)
@@ -152,13 +138,14 @@ def test_download_checks_every_file_and_keeps_nothing_corrupt(data_root, tmp_pat
                 zf.writestr(f"MUTAG/{path.name}", data)
         return buffer.getvalue()
 
-    monkeypatch.setattr(urllib.request, "urlopen", _Server(archive(corrupt=True)))
+    url = tu_module.URL.format(name="MUTAG")
+    monkeypatch.setattr(urllib.request, "urlopen", FakeServer({url: archive(corrupt=True)}))
     with pytest.raises(DataError, match=r"MUTAG_A\.txt.*SHA-256"):
         load_tu("MUTAG")
     cached = tmp_path / "cache" / "TU" / "MUTAG"
     assert not (cached / "MUTAG_A.txt").exists()
     assert not any(p.name.endswith(".part") for p in cached.iterdir())
-    server = _Server(archive(corrupt=False))
+    server = FakeServer({url: archive(corrupt=False)})
     monkeypatch.setattr(urllib.request, "urlopen", server)
     assert len(load_tu("MUTAG").graphs) == 188
     assert server.calls == [tu_module.URL.format(name="MUTAG")]

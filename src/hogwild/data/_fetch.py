@@ -11,12 +11,25 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+from .._cache import cache_root
+
 TIMEOUT = 60.0
 
 
 class DataError(ValueError):
     """A dataset file that is missing, truncated or not the expected content; the message
     names the file, the problem and how to fix it."""
+
+
+def data_dir(folder: str, root: str | os.PathLike | None = None) -> tuple[Path, bool]:
+    """(directory holding a dataset's files, whether missing files may be downloaded
+    there): ``<root>/FOLDER``, else ``$HOGWILD_DATA/FOLDER``, else the download cache
+    ``cache_root()/FOLDER`` (the only place a loader downloads into)."""
+    if root is not None:
+        return Path(root) / folder, False
+    if os.environ.get("HOGWILD_DATA"):
+        return Path(os.environ["HOGWILD_DATA"]) / folder, False
+    return cache_root() / folder, True
 
 
 def sha256_of(path: Path) -> str:

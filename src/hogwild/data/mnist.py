@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .._cache import cache_root
-from ._fetch import DataError, fetch
+from ._fetch import DataError, data_dir, fetch
 
 __all__ = ["DataError", "load_mnist", "mnist_dir", "MIRRORS", "FILES"]
 
@@ -54,11 +54,7 @@ _TIMEOUT = 60.0
 
 def mnist_dir(root: str | os.PathLike | None = None) -> tuple[Path, bool]:
     """(directory holding the MNIST files, whether missing files may be downloaded there)."""
-    if root is not None:
-        return Path(root) / "MNIST", False
-    if os.environ.get("HOGWILD_DATA"):
-        return Path(os.environ["HOGWILD_DATA"]) / "MNIST", False
-    return cache_root() / "MNIST", True
+    return data_dir("MNIST", root)
 
 
 def _fix_hint(path: Path) -> str:

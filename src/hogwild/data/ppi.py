@@ -54,7 +54,7 @@ import numpy as np
 
 from .._cache import cache_root
 from ..graph import GraphData, GraphError, graph_from_edges
-from ._fetch import DataError, extract_member, fetch
+from ._fetch import DataError, data_dir, extract_member, fetch
 
 __all__ = ["load_ppi", "ppi_dir", "git_blob_id", "URL", "BLOB_ID", "SPLITS", "STATS"]
 
@@ -70,11 +70,7 @@ STATS = {"train": (20, 44906), "valid": (2, 6514), "test": (2, 5524)}
 
 def ppi_dir(root: str | os.PathLike | None = None) -> tuple[Path, bool]:
     """(directory holding the PPI files, whether missing files may be downloaded there)."""
-    if root is not None:
-        return Path(root) / "PPI", False
-    if os.environ.get("HOGWILD_DATA"):
-        return Path(os.environ["HOGWILD_DATA"]) / "PPI", False
-    return cache_root() / "PPI", True
+    return data_dir("PPI", root)
 
 
 def _hint(path: Path) -> str:

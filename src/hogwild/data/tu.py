@@ -40,9 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .._cache import cache_root
 from ..graph import GraphData
-from ._fetch import DataError, extract_member, fetch, sha256_of
+from ._fetch import DataError, data_dir, extract_member, fetch, sha256_of
 
 __all__ = ["TUDataset", "load_tu", "tu_dir", "URL", "SHA256"]
 
@@ -105,11 +104,7 @@ class TUDataset:
 
 def tu_dir(name: str, root: str | os.PathLike | None = None) -> tuple[Path, bool]:
     """(directory holding ``name``'s files, whether they may be downloaded there)."""
-    if root is not None:
-        return Path(root) / "TU" / name, False
-    if os.environ.get("HOGWILD_DATA"):
-        return Path(os.environ["HOGWILD_DATA"]) / "TU" / name, False
-    return cache_root() / "TU" / name, True
+    return data_dir(f"TU/{name}", root)
 
 
 def _path(directory: Path, name: str, part: str) -> Path:

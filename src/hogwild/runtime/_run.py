@@ -29,6 +29,7 @@ class Run:
         self.trace: list[dict] = []
         self.events: list[dict] = []
         self.link_ups: list[tuple[float, int, int]] = []
+        self.down: set[frozenset] = set()  # links down now
         self.diverged = False
 
     # ------------------------------------------------------------------ events
@@ -64,7 +65,6 @@ class Run:
     def _links(self, a: int, b: int, down: bool) -> None:
         import ray
 
-        self.down = getattr(self, "down", set())
         (self.down.add if down else self.down.discard)(frozenset((a, b)))
         for k in (a, b):
             others = [next(iter(p - {k})) for p in self.down if k in p]
@@ -102,7 +102,7 @@ class Run:
         dep, actor = self.dep, self.dep.actors[k]
         ray.get(actor.connect.remote(dict(enumerate(dep.actors))))
         ray.get(actor.load.remote(dep.current_spec(), keep_state=True))
-        others = [next(iter(p - {k})) for p in getattr(self, "down", set()) if k in p]
+        others = [next(iter(p - {k})) for p in self.down if k in p]
         ray.get(actor.links_down.remote(others))
         ray.get(actor.start.remote())
         del self.restarting[k]
