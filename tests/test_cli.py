@@ -284,6 +284,41 @@ def test_cli_reproduce_table2(tiny_run, tiny_gcn_run, tmp_path, capsys):
     assert (tmp_path / "table2.jsonl").read_bytes() == before
 
 
+def test_cli_reproduce_table2_every_run_spreads_over_instances(tiny_run, tiny_gcn_run, tmp_path):
+    """`--every-run` evaluates each given run (two GCN instances here), not the best on
+    validation, and tabulates the spread; asynchrony changes no energy prediction."""
+    copy = tmp_path / "gcn-copy"
+    shutil.copytree(tiny_gcn_run, copy)
+    runs = [str(tiny_gcn_run), str(copy), str(tiny_run)]
+    out = tmp_path / "out"
+    assert (
+        main(["reproduce", "table2", *runs, "--async-runs", "2", "--every-run", "--out", str(out)])
+        == 0
+    )
+    rows = [json.loads(line) for line in (out / "table2.jsonl").read_text().splitlines()]
+    assert sorted(r["run"] for r in rows) == sorted(runs)
+    energy = next(r for r in rows if r["model"] == "energy-node")
+    assert [e["changed"] for e in energy["async"]] == [0.0, 0.0]
+    gcn = [e["changed"] for r in rows if r["model"] == "gcn" for e in r["async"]]
+    assert all(0.0 <= c <= 1.0 for c in gcn)
+    spread = (out / "table2_spread.md").read_text()
+    assert "| chains | gcn | 2 |" in spread and "| chains | energy-node | 1 |" in spread
+
+
+def test_changed_counts_flipped_classes_and_relative_regression_change():
+    """`_changed` by hand: one of two real binary rows flips (the padded row is ignored);
+    a regression output moved by (3, 4) from (0, 10) changed by 5 / 10."""
+    from types import SimpleNamespace
+
+    from hogwild.experiments._async_eval import _changed
+
+    batch = SimpleNamespace(mask=np.array([True, True, False]))
+    sync, pred = np.array([[1.0], [-1.0], [5.0]]), np.array([[2.0], [0.5], [-5.0]])
+    assert _changed("binary", pred, sync, batch) == 0.5
+    sync, pred = np.array([[0.0], [10.0], [0.0]]), np.array([[3.0], [14.0], [99.0]])
+    assert _changed("regression", pred, sync, batch) == pytest.approx(0.5)
+
+
 def test_reproduce_staleness_sweeps_bounds_and_resumes(tmp_path, capsys):
     """Two trained runs (GCN, GSD-GNN) against B = 1 and 6: the implicit model keeps its
     synchronous answer at every B, the explicit one only at B = 1; a rerun adds nothing."""

@@ -132,6 +132,11 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--graphs", type=int, default=10, help="table2: test graphs (10)")
     rep.add_argument("--x64", action="store_true", help="table2: infer in float64")
     rep.add_argument(
+        "--every-run",
+        action="store_true",
+        help="table2: every given run, not the best on validation; writes table2_spread.md",
+    )
+    rep.add_argument(
         "--max-time", type=int, default=100_000, help="table2 / staleness: steps per run"
     )
     rep.add_argument(
@@ -516,7 +521,7 @@ def _reproduce(args) -> int:
         )
 
     jsonl = out / "table2.jsonl"
-    chosen = ex.best_on_validation(args.runs)
+    chosen = ex.finished_runs(args.runs) if args.every_run else ex.best_on_validation(args.runs)
     if not chosen:
         raise ValueError("none of the given directories is a finished run (metrics.json).")
     settings = {
@@ -527,10 +532,11 @@ def _reproduce(args) -> int:
         "max_time": args.max_time,
     }
     rows = ex.table2_rows(chosen, **settings, jsonl=jsonl, progress=progress)
-    table = ex.table2_markdown(rows)
-    write_atomic(out / "table2_table.md", table.encode())
+    name = "table2_spread.md" if args.every_run else "table2_table.md"
+    table = (ex.table2_spread_markdown if args.every_run else ex.table2_markdown)(rows)
+    write_atomic(out / name, table.encode())
     print(table, end="")
-    print(f"wrote {out}/table2_table.md and table2.jsonl", file=sys.stderr)
+    print(f"wrote {out}/{name} and table2.jsonl", file=sys.stderr)
     return 0
 
 

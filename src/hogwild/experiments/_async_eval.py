@@ -20,7 +20,7 @@ import numpy as np
 from ..asynchrony import Schedule, certify, check_simulation, simulate
 from ..solve import embed
 from ..train import cast_model, load_run, make_batch, primary_metric
-from ..train._objective import batch_sums, metrics_from_sums
+from ..train._objective import batch_sums, metrics_from_sums, predicted_labels
 
 
 def _metric(kind: str, pred, batch) -> float:
@@ -30,6 +30,19 @@ def _metric(kind: str, pred, batch) -> float:
 def _deviation(pred, sync, batch) -> float:
     rows = np.asarray(batch.mask)
     return float(np.max(np.abs(np.asarray(pred) - np.asarray(sync))[rows]))
+
+
+def _changed(kind: str, pred, sync, batch) -> float:
+    """How much asynchrony changed the answer, over the real rows: the fraction of
+    predicted classes (binary, multiclass) or labels (multilabel) that differ from the
+    synchronous ones, else the relative size ‖ŷ_async − ŷ_sync‖ / ‖ŷ_sync‖."""
+    rows = np.asarray(batch.mask)
+    pred, sync = np.asarray(pred)[rows], np.asarray(sync)[rows]
+    if kind in ("binary", "multiclass"):
+        return float(np.mean(predicted_labels(kind, pred) != predicted_labels(kind, sync)))
+    if kind == "multilabel":
+        return float(np.mean((pred > 0) != (sync > 0)))
+    return float(np.linalg.norm(pred - sync) / max(np.linalg.norm(sync), np.finfo(float).tiny))
 
 
 def async_evaluation(
@@ -102,6 +115,7 @@ def async_evaluation(
             "seed": seed,
             "metric": _metric(kind, trace.predictions, batch),
             "deviation": _deviation(trace.predictions, sync, batch),
+            "changed": _changed(kind, trace.predictions, sync, batch),
             "converged": bool(trace.converged),
             "stalled": bool(trace.stalled),
             "diverged": bool(trace.diverged),

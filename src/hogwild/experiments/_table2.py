@@ -9,7 +9,10 @@ points, mean ± std over the runs.
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from pathlib import Path
+
+import numpy as np
 
 from ..train import append_json_line
 from ._async_eval import async_evaluation
@@ -88,15 +91,19 @@ def check_settings(jsonl, settings: dict) -> list[dict]:
     return rows
 
 
+def finished_runs(run_dirs) -> list[Path]:
+    """The given directories that hold a finished run (config.json and metrics.json)."""
+    runs = map(Path, run_dirs)
+    return [r for r in runs if (r / "metrics.json").is_file() and (r / "config.json").is_file()]
+
+
 def best_on_validation(run_dirs) -> list[Path]:
     """Per (task, model, model options) the run with the lowest validation loss: the one
     trained instance of Table 2, chosen without looking at test data."""
     best: dict[tuple, tuple[float, Path]] = {}
-    for run in map(Path, run_dirs):
-        metrics, config = run / "metrics.json", run / "config.json"
-        if not (metrics.is_file() and config.is_file()):
-            continue
-        m, c = json.loads(metrics.read_text()), json.loads(config.read_text())
+    for run in finished_runs(run_dirs):
+        m = json.loads((run / "metrics.json").read_text())
+        c = json.loads((run / "config.json").read_text())
         key = (c["task"], c["model"], json.dumps(c.get("model_options", {}), sort_keys=True))
         loss = m["validation"]["loss"]
         if key not in best or loss < best[key][0]:
@@ -125,5 +132,35 @@ def table2_markdown(rows: list[dict]) -> str:
             f"{r['decrease_mean']:.1f} ± {r['decrease_std']:.1f} | {ref_text} | "
             f"{r['max_deviation']:.1e} | {done}/{len(r['async'])} | {alpha} | "
             f"{'yes' if r['certificate']['safe'] else 'no'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def table2_spread_markdown(rows: list[dict]) -> str:
+    """Per task and model, over every evaluated trained instance (``--every-run``): how
+    the decrease is spread (median, range), how many instances lose at least the paper's
+    decrease, and how much asynchrony changed the predictions (`_changed`: the fraction of
+    changed classes, or the relative change of a regression output; median over
+    instances of the mean over asynchronous runs)."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in rows:
+        groups[(r["task"], r["model"])].append(r)
+    lines = [
+        "| task | model | instances | sync metric (%), median | decrease, median [min, max] "
+        "| instances with decrease >= paper | predictions changed, median | paper Table 2 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for (task, model), group in sorted(groups.items()):
+        ref = PAPER_TABLE2.get(task, {}).get(model)
+        decrease = np.array([r["decrease_mean"] for r in group])
+        sync = np.median([100 * r["sync"]["metric"] for r in group])
+        changed = np.median(
+            [np.mean([e.get("changed", np.nan) for e in r["async"]]) for r in group]
+        )
+        reached = f"{int(np.sum(decrease >= ref[0]))}/{len(group)}" if ref else "—"
+        lines.append(
+            f"| {task} | {model} | {len(group)} | {sync:.1f} | {np.median(decrease):.1f} "
+            f"[{decrease.min():.1f}, {decrease.max():.1f}] | {reached} | {changed:.3g} | "
+            f"{f'{ref[0]} ± {ref[1]}' if ref else '—'} |"
         )
     return "\n".join(lines) + "\n"

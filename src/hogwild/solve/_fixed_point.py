@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 
@@ -99,6 +100,7 @@ class Anderson(AbstractFixedPointIteration):
         return (c / jnp.sum(c)) @ fs
 
 
+@eqx.filter_jit
 def fixed_point(
     model, graph: Graph, h0=None, *, solver: AbstractSolver | None = None, adjoint=None
 ) -> Solution:

@@ -8,6 +8,7 @@ through the solver's iterations (only for a fixed-length `GradientDescent`).
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax.numpy as jnp
 
 from ..graph import Graph
@@ -16,6 +17,7 @@ from ._implicit import ImplicitAdjoint, Solution, UnrolledAdjoint, implicit_solv
 from ._solvers import LBFGS, AbstractSolver, GradientDescent
 
 
+@eqx.filter_jit
 def minimise(
     model, graph: Graph, h0=None, *, solver: AbstractSolver | None = None, adjoint=None
 ) -> Solution:
