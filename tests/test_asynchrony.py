@@ -217,6 +217,29 @@ def test_explicit_models_synchronous_schedule_is_forward_and_asynchrony_is_not(n
     assert max(diffs) > 1e-6
 
 
+@pytest.mark.parametrize("name", ["gcn", "gat"])
+def test_explicit_bias_decides_whether_far_nodes_can_change(name, graphs):
+    """On a 14-node chain with a feature at the head only: without a bias (Eq. 17-20) the
+    nodes more than L = 5 hops away hold exactly 0 in every layer, so no schedule changes
+    them; with a bias they hold layer-dependent constants, which stale views mix."""
+    graph = graphs.batch([graphs.chain(14, edge_size=1)])
+    far = np.arange(graph.num_nodes) > 5
+    far &= np.asarray(graph.node_mask)
+    plain = _f64(hogwild.make_model(name, 2, 1, 1, seed=0))
+    biased = _f64(hogwild.make_model(name, 2, 1, 1, seed=0, options={"bias": 1}))
+    biased = eqx.tree_at(
+        lambda m: m.biases, biased, tuple(0.3 + 0.1 * jnp.arange(b.size) for b in biased.biases)
+    )
+    for model, moves in ((plain, False), (biased, True)):
+        sync = np.asarray(model.forward(graph))[far]
+        assert np.all(sync == 0.0) != moves
+        changes = [
+            np.abs(np.asarray(simulate(model, graph, Schedule(4, 3, seed=s)).states)[far] - sync)
+            for s in range(4)
+        ]
+        assert (max(c.max() for c in changes) > 1e-6) == moves
+
+
 # --- the schedule -------------------------------------------------------------------------
 
 

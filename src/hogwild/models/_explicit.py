@@ -17,6 +17,13 @@ from ._base import AbstractGNN, Readout, check_graph
 from ._energy import segment_softmax
 
 
+def layer_biases(bias: int, widths: tuple[int, ...]) -> tuple[Array, ...] | None:
+    """Zero-initialised biases b^ℓ for every layer output with ``bias`` = 1, None with 0."""
+    if bias not in (0, 1):
+        raise ValueError(f"`bias` must be 0 (none, as in the equations) or 1; got {bias!r}.")
+    return tuple(jnp.zeros((w,)) for w in widths[1:]) if bias else None
+
+
 def glorot(key: PRNGKeyArray, out_size: int, in_size: int) -> Array:
     """Glorot-uniform (out, in) weight, the usual initialisation of GCN and GAT."""
     bound = jnp.sqrt(6.0 / (in_size + out_size))
@@ -84,10 +91,15 @@ class AbstractExplicitGNN(AbstractGNN):
 class GCN(AbstractExplicitGNN):
     """GCN (Kipf & Welling, 2017), Eq. 17: h_i^{ℓ+1} = ReLU(Σ_{j∈N(i)∪{i}} Ã_ij θ^ℓ h_j^ℓ).
 
-    Default: 5 layers of width 10 (Appendix F.1), no bias, as in the equation.
+    Default: 5 layers of width 10 (Appendix F.1), no bias, as in the equation; ``bias=1``
+    adds b^ℓ inside the ReLU, as PyTorch Geometric's ``GCNConv`` does by default. Without
+    a bias a node whose receptive field holds no nonzero feature stays exactly 0 in every
+    layer, under any schedule; with one it holds a layer-dependent constant, which stale
+    views mix.
     """
 
     weights: tuple[Array, ...]
+    biases: tuple[Array, ...] | None
     readout: Readout
     widths: tuple[int, ...] = eqx.field(static=True)
     hidden: int = eqx.field(static=True)
@@ -101,12 +113,14 @@ class GCN(AbstractExplicitGNN):
         *,
         layers: int = 5,
         width: int = 10,
+        bias: int = 0,
         graph_level: bool = False,
         key: PRNGKeyArray,
     ):
         wkey, rkey = jr.split(key)
         self.in_size = in_size
         self.widths = (in_size,) + (width,) * layers
+        self.biases = layer_biases(bias, self.widths)
         keys = jr.split(wkey, layers)
         self.weights = tuple(
             glorot(k, b, a) for k, a, b in zip(keys, self.widths[:-1], self.widths[1:])
@@ -119,7 +133,8 @@ class GCN(AbstractExplicitGNN):
 
     def layer(self, index, graph, h, h_view, prepared=None):
         adjacency = RenormalisedAdjacency.of(graph) if prepared is None else prepared
-        return jax.nn.relu(adjacency.aggregate(graph, h, h_view) @ self.weights[index].T)
+        z = adjacency.aggregate(graph, h, h_view) @ self.weights[index].T
+        return jax.nn.relu(z if self.biases is None else z + self.biases[index])
 
 
 class GATLayer(eqx.Module):
@@ -137,7 +152,7 @@ class GATLayer(eqx.Module):
         self.project = jnp.stack([glorot(k, head_size, in_size) for k in jr.split(pkey, heads)])
         self.attend = jnp.stack([glorot(k, 1, 2 * head_size)[0] for k in jr.split(akey, heads)])
 
-    def __call__(self, graph: Graph, h, h_view):
+    def __call__(self, graph: Graph, h, h_view, bias=None):
         n = graph.num_nodes
         z_own = jnp.einsum("hqk,nk->nhq", self.project, h)
         z_view = jnp.einsum("hqk,ek->ehq", self.project, h_view)
@@ -155,14 +170,17 @@ class GATLayer(eqx.Module):
         segments = jnp.concatenate([graph.receivers, jnp.arange(n)])
         alpha = segment_softmax(scores, segments, n)
         values = jnp.concatenate([z_view, z_own], 0) * alpha[..., None]
-        messages = jax.ops.segment_sum(values, segments, num_segments=n)
-        return jax.nn.relu(messages.reshape(n, -1))
+        messages = jax.ops.segment_sum(values, segments, num_segments=n).reshape(n, -1)
+        return jax.nn.relu(messages if bias is None else messages + bias)
 
 
 class GAT(AbstractExplicitGNN):
-    """GAT (Veličković et al., 2018): 5 layers of 3 heads of size 3, concatenated (F.1)."""
+    """GAT (Veličković et al., 2018): 5 layers of 3 heads of size 3, concatenated (F.1);
+    ``bias=1`` adds b^ℓ to the concatenated heads inside the ReLU (PyTorch Geometric's
+    ``GATConv`` default), see `GCN`."""
 
     layers: tuple[GATLayer, ...]
+    biases: tuple[Array, ...] | None
     readout: Readout
     widths: tuple[int, ...] = eqx.field(static=True)
     hidden: int = eqx.field(static=True)
@@ -177,6 +195,7 @@ class GAT(AbstractExplicitGNN):
         layers: int = 5,
         heads: int = 3,
         head_size: int = 3,
+        bias: int = 0,
         graph_level: bool = False,
         key: PRNGKeyArray,
     ):
@@ -184,6 +203,7 @@ class GAT(AbstractExplicitGNN):
         width = heads * head_size
         self.in_size = in_size
         self.widths = (in_size,) + (width,) * layers
+        self.biases = layer_biases(bias, self.widths)
         self.layers = tuple(
             GATLayer(a, heads, head_size, key=k)
             for a, k in zip(self.widths[:-1], jr.split(lkey, layers))
@@ -192,4 +212,5 @@ class GAT(AbstractExplicitGNN):
         self.hidden = width
 
     def layer(self, index, graph, h, h_view, prepared=None):
-        return self.layers[index](graph, h, h_view)
+        bias = None if self.biases is None else self.biases[index]
+        return self.layers[index](graph, h, h_view, bias)

@@ -59,6 +59,8 @@ def _features_only(cls):
 _CONVEX = "strongly convex energy (beta > 0): asynchronous gradient steps converge (Prop. 4.2)"
 _QUADRATIC = "strongly convex quadratic energy (gamma > 0, L PSD): converges (Prop. 4.2)"
 _CONTRACTIVE = "contraction (|theta_m|_inf <= kappa/lambda_max(A) < 1): converges (Prop. 4.1)"
+#: ``bias``: 0 as in Eq. 17–20, 1 as PyTorch Geometric's layers (see `GCN`).
+_EXPLICIT_OPTIONS = {"layers": 5, "bias": 0}
 _EXPLICIT = "neither: a fixed number of layers, and a stale view mixes layers (Fig. 1)"
 
 MODELS: dict[str, ModelSpec] = {
@@ -79,8 +81,12 @@ MODELS: dict[str, ModelSpec] = {
     "ignn": ModelSpec(
         "ignn", "fixed-point", True, _CONTRACTIVE, _features_only(IGNN), {"kappa": 0.9}
     ),
-    "gcn": ModelSpec("gcn", "explicit", False, _EXPLICIT, _features_only(GCN), {"layers": 5}),
-    "gat": ModelSpec("gat", "explicit", False, _EXPLICIT, _features_only(GAT), {"layers": 5}),
+    "gcn": ModelSpec(
+        "gcn", "explicit", False, _EXPLICIT, _features_only(GCN), {"layers": 5, "bias": 0}
+    ),
+    "gat": ModelSpec(
+        "gat", "explicit", False, _EXPLICIT, _features_only(GAT), {"layers": 5, "bias": 0}
+    ),
 }
 
 
