@@ -87,6 +87,8 @@ def async_evaluation(
     result = {
         "run": str(run),
         "model": config.model,
+        "model_options": config.model_options,
+        "standardise_targets": config.train.standardise_targets,
         "family": model.family,
         "task": config.task,
         "metric": primary_metric(kind),

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..models import MODELS
 from ..train import append_json_line
 from ._async_eval import async_evaluation
 
@@ -136,6 +137,15 @@ def table2_markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _variant(row: dict) -> str:
+    """What sets a run apart from the model's defaults, e.g. " (bias=1, raw targets)"."""
+    defaults = MODELS[row["model"]].options
+    options = row.get("model_options", {})
+    parts = [f"{k}={v}" for k, v in sorted(options.items()) if v != defaults.get(k)]
+    parts += [] if row.get("standardise_targets", True) else ["raw targets"]
+    return f" ({', '.join(parts)})" if parts else ""
+
+
 def table2_spread_markdown(rows: list[dict]) -> str:
     """Per task and model, over every evaluated trained instance (``--every-run``): how
     the decrease is spread (median, range), how many instances lose at least the paper's
@@ -144,13 +154,13 @@ def table2_spread_markdown(rows: list[dict]) -> str:
     instances of the mean over asynchronous runs)."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in rows:
-        groups[(r["task"], r["model"])].append(r)
+        groups[(r["task"], r["model"], _variant(r))].append(r)
     lines = [
         "| task | model | instances | sync metric (%), median | decrease, median [min, max] "
         "| instances with decrease >= paper | predictions changed, median | paper Table 2 |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for (task, model), group in sorted(groups.items()):
+    for (task, model, variant), group in sorted(groups.items()):
         ref = PAPER_TABLE2.get(task, {}).get(model)
         decrease = np.array([r["decrease_mean"] for r in group])
         sync = np.median([100 * r["sync"]["metric"] for r in group])
@@ -159,7 +169,7 @@ def table2_spread_markdown(rows: list[dict]) -> str:
         )
         reached = f"{int(np.sum(decrease >= ref[0]))}/{len(group)}" if ref else "—"
         lines.append(
-            f"| {task} | {model} | {len(group)} | {sync:.1f} | {np.median(decrease):.1f} "
+            f"| {task} | {model}{variant} | {len(group)} | {sync:.1f} | {np.median(decrease):.1f} "
             f"[{decrease.min():.1f}, {decrease.max():.1f}] | {reached} | {changed:.3g} | "
             f"{f'{ref[0]} ± {ref[1]}' if ref else '—'} |"
         )
