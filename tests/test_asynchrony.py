@@ -489,6 +489,8 @@ def test_energy_certificate_matches_dense_hessians(name, graphs):
     at_star, at_zero = (np.linalg.eigvalsh(x) for x in (star, zero))
     assert cert.smoothness == pytest.approx(max(at_star[-1], at_zero[-1]), rel=0.05)
     assert cert.smoothness_at_minimiser == pytest.approx(at_star[-1], rel=0.05)
+    at_minimiser = certify(model, graph, schedule, "minimiser").step_size
+    assert at_minimiser == pytest.approx(1.0 / at_star[-1], rel=0.05)
     mu = np.linalg.eigvalsh(star[np.ix_(real, real)])[0]
     assert cert.strong_convexity == pytest.approx(mu, rel=0.05)
     k = model.hidden

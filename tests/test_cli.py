@@ -236,7 +236,7 @@ def test_cli_async_explicit_model_deviates(tiny_gcn_run):
     [
         (["--runs", "0"], "--runs and --graphs must be >= 1"),
         (["--step-size", "-1"], "--step-size must be > 0"),
-        (["--step-size", "fast"], "--step-size must be a number, 'safe' or 'sync'"),
+        (["--step-size", "fast"], "--step-size must be a number, 'safe', 'sync' or 'minimiser'"),
         (["--stagger", "0"], "stagger S must be an integer >= 1"),
     ],
 )

@@ -142,7 +142,7 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument(
         "--step-size",
         default="sync",
-        help="table2 / staleness: energies' alpha: sync (1/K1), safe, number",
+        help="table2 / staleness: energies' alpha: sync (1/K1), minimiser (1/K1*), safe, number",
     )
     from ._cli_deploy import add_deploy_parser
 
@@ -155,7 +155,8 @@ def _parser() -> argparse.ArgumentParser:
     hog.add_argument("--graphs", type=int, default=10, help="test graphs to use (10)")
     hog.add_argument(
         "--step-size",
-        help="alpha for energies: a number, 'safe' (certified, default) or 'sync' (1/K1)",
+        help="alpha for energies: a number, 'safe' (certified, default), 'sync' (1/K1) or "
+        "'minimiser' (1/K1*, the curvature at H* alone: fastest, not certified)",
     )
     hog.add_argument(
         "--momentum",
@@ -400,15 +401,17 @@ def _models(args) -> int:
 
 
 def _step_size(text: str | None):
-    """None (certified), "sync", or a positive number, from ``--step-size``."""
+    """None (certified), "sync", "minimiser" or a positive number, from ``--step-size``."""
     if text is None or text == "safe":
         return None
-    if text == "sync":
-        return "sync"
+    if text in ("sync", "minimiser"):
+        return text
     try:
         value = float(text)
     except ValueError:
-        raise ValueError(f"--step-size must be a number, 'safe' or 'sync'; got {text!r}.") from None
+        raise ValueError(
+            f"--step-size must be a number, 'safe', 'sync' or 'minimiser'; got {text!r}."
+        ) from None
     if not value > 0:
         raise ValueError(f"--step-size must be > 0; got {value}.")
     return value

@@ -253,7 +253,10 @@ def certify(
     models are never certified.
 
     ``step_size``: the α to check; None checks (and proposes) α_safe; ``"sync"`` checks
-    1/K₁, the step synchronous gradient descent would use (faster, rarely certified).
+    1/K₁, the step synchronous gradient descent would use (faster, rarely certified);
+    ``"minimiser"`` checks 1/K₁* with K₁* the curvature at H* alone — on trained energies
+    K₁ at H = 0 is 10-300 x K₁*, and 1/K₁* is what converges in practice (never certified
+    by the bounded-staleness rule, which must hold along the whole path).
     ``momentum``: the heavy-ball β of the run; any β > 0 is not covered (module docstring).
     A graph whose feature sizes are not the model's is a `GraphError` (`check_graph`).
     """
@@ -284,6 +287,8 @@ def certify(
     )
     if step_size == "sync":
         alpha = 1.0 / k1
+    elif step_size == "minimiser":
+        alpha = 1.0 / k_star
     else:
         alpha = alpha_safe if step_size is None else float(step_size)
     ok = 0 < alpha <= alpha_safe and mu > 0 and momentum == 0
