@@ -534,7 +534,8 @@ def _reproduce(args) -> int:
         "x64": args.x64,
         "max_time": args.max_time,
     }
-    rows = ex.table2_rows(chosen, **settings, jsonl=jsonl, progress=progress)
+    ex.table2_rows(chosen, **settings, jsonl=jsonl, progress=progress)
+    rows = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
     name = "table2_spread.md" if args.every_run else "table2_table.md"
     table = (ex.table2_spread_markdown if args.every_run else ex.table2_markdown)(rows)
     write_atomic(out / name, table.encode())
