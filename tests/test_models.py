@@ -629,3 +629,19 @@ def test_models_declare_their_feature_sizes(name):
         assert (model.in_size, model.edge_size) == (5, 3)
     else:
         assert model.in_size == 2 and model.edge_size is None
+
+
+@pytest.mark.parametrize("name", sorted(hogwild.MODELS))
+def test_a_seed_gives_the_same_parameters_with_or_without_float64(name):
+    """A seed decides the parameters, not whether float64 happens to be enabled (a
+    mixed-precision run enables it for the rest of the process): under x64 the model is
+    float64 and holds exactly the values drawn with x64 off."""
+    wide = hogwild.make_model(name, 2, 1, 1, seed=3, options={})
+    with jax.enable_x64(False):
+        narrow = hogwild.make_model(name, 2, 1, 1, seed=3)
+    wide_leaves = jax.tree_util.tree_leaves(eqx.filter(wide, eqx.is_inexact_array))
+    narrow_leaves = jax.tree_util.tree_leaves(eqx.filter(narrow, eqx.is_inexact_array))
+    assert len(wide_leaves) == len(narrow_leaves) > 0
+    for a, b in zip(wide_leaves, narrow_leaves):
+        assert a.dtype == jnp.float64 and b.dtype == jnp.float32
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b).astype(np.float64))

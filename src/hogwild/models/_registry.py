@@ -7,6 +7,9 @@ import math
 import numbers
 from collections.abc import Callable
 
+import equinox as eqx
+import jax
+import jax.numpy as jnp
 import jax.random as jr
 
 from ._energy import EnergyGNN
@@ -128,7 +131,19 @@ def make_model(
     seed: int = 0,
     options: dict | None = None,
 ):
-    """Build the registered model ``name`` with parameters drawn from ``seed``."""
+    """Build the registered model ``name`` with parameters drawn from ``seed``.
+
+    The draws are float32 whatever the process's state: with float64 enabled
+    (``jax_enable_x64``, e.g. by an earlier mixed-precision run in the same process)
+    `jax.random` would otherwise sample in float64 and the same seed would give other
+    parameters. Under float64 the float32 draws are returned as float64, exactly."""
     options = check_model_options(name, options or {})
-    key = jr.PRNGKey(seed)
-    return MODELS[name].build(in_size, edge_size, out_size, graph_level, key, **options)
+    with jax.enable_x64(False):  # the same draws whether or not float64 is enabled
+        model = MODELS[name].build(
+            in_size, edge_size, out_size, graph_level, jr.PRNGKey(seed), **options
+        )
+    if not jax.config.jax_enable_x64:
+        return model
+    return jax.tree_util.tree_map(
+        lambda a: a.astype(jnp.float64) if eqx.is_inexact_array(a) else a, model
+    )
