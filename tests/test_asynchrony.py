@@ -112,7 +112,7 @@ def test_implicit_models_asynchronous_equals_synchronous(name, schedule, graphs)
     sync, ok = _synchronous(model, graph)
     assert bool(ok)
     trace = simulate(
-        model, graph, schedule, step_size=step, tol=1e-9, max_time=100_000, check_every=100
+        model, graph, schedule, step_size=step, tol=1e-9, max_time=200_000, check_every=100
     )
     assert bool(trace.converged)
     assert 0 < trace.max_staleness() <= schedule.staleness_bound
