@@ -84,12 +84,8 @@ MODELS: dict[str, ModelSpec] = {
     "ignn": ModelSpec(
         "ignn", "fixed-point", True, _CONTRACTIVE, _features_only(IGNN), {"kappa": 0.9}
     ),
-    "gcn": ModelSpec(
-        "gcn", "explicit", False, _EXPLICIT, _features_only(GCN), {"layers": 5, "bias": 0}
-    ),
-    "gat": ModelSpec(
-        "gat", "explicit", False, _EXPLICIT, _features_only(GAT), {"layers": 5, "bias": 0}
-    ),
+    "gcn": ModelSpec("gcn", "explicit", False, _EXPLICIT, _features_only(GCN), _EXPLICIT_OPTIONS),
+    "gat": ModelSpec("gat", "explicit", False, _EXPLICIT, _features_only(GAT), _EXPLICIT_OPTIONS),
 }
 
 
@@ -142,8 +138,12 @@ def make_model(
         model = MODELS[name].build(
             in_size, edge_size, out_size, graph_level, jr.PRNGKey(seed), **options
         )
-    if not jax.config.jax_enable_x64:
-        return model
+    return cast_model(model, jnp.float64) if jax.config.jax_enable_x64 else model
+
+
+def cast_model(model, dtype):
+    """``model`` with every floating-point parameter in ``dtype``."""
+    dtype = jnp.dtype(dtype)
     return jax.tree_util.tree_map(
-        lambda a: a.astype(jnp.float64) if eqx.is_inexact_array(a) else a, model
+        lambda a: a.astype(dtype) if eqx.is_inexact_array(a) else a, model
     )

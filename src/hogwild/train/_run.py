@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from ..models import MODELS, check_model_options, make_model
+from ..models._registry import cast_model
 from ..tasks import TASKS, make_task
 from ._checkpoint import (
     CheckpointError,
@@ -114,14 +115,6 @@ def build_model(spec: dict, seed: int):
         options=spec.get("options", {}),
     )
     return cast_model(model, spec["dtype"])
-
-
-def cast_model(model, dtype):
-    """``model`` with every floating-point parameter in ``dtype``."""
-    dtype = jnp.dtype(dtype)
-    return jax.tree_util.tree_map(
-        lambda a: a.astype(dtype) if eqx.is_inexact_array(a) else a, model
-    )
 
 
 def _check_precision(config: RunConfig) -> None:
