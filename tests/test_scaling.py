@@ -1,13 +1,17 @@
-"""Regression targets standardised by training-split statistics, kept with the model."""
+"""Targets standardised (regression) or offset by the class prior (classification) by
+training-split statistics, kept with the model."""
 
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from hogwild.models import TargetScale
 from hogwild.tasks import make_task
 from hogwild.train import TrainConfig, evaluate, fit, make_batch, train_run
 from hogwild.train._objective import loss
@@ -41,10 +45,48 @@ def _coordinates_config():
     return RunConfig("coordinates", "gcn", {"num_graphs": 6}).task_config()
 
 
-def test_classification_keeps_the_identity():
+def _labelled(kind: str, level: str, targets: list, out_size: int) -> SimpleNamespace:
+    """A stand-in dataset: only what `target_scale` reads."""
+    key = "graph_target" if level == "graph" else "node_targets"
+    graphs = [SimpleNamespace(**{key: np.asarray(t, float)}) for t in targets]
+    return SimpleNamespace(kind=kind, level=level, train=graphs, out_size=out_size)
+
+
+def test_multiclass_starts_at_the_training_class_frequencies():
+    labels = [0] * 2 + [1] * 5 + [2] * 3  # class 3 never occurs in training
+    scale = target_scale(_labelled("multiclass", "graph", [[c] for c in labels], 4))
+    p = np.asarray(jax.nn.softmax(scale.mean))
+    np.testing.assert_allclose(p[:3] / p[:3].sum(), [0.2, 0.5, 0.3], rtol=1e-5)
+    assert 0 < p[3] < p[0] and np.all(np.asarray(scale.std) == 1.0)
+    assert abs(float(np.sum(scale.mean))) < 1e-5  # centred: softmax ignores the shift
+
+
+def test_binary_and_multilabel_start_at_each_labels_positive_rate():
+    rows = [[1, 0, 1], [1, 0, 0], [0, 0, 0], [1, 0, 0]]  # rates 3/4, 0, 1/4
+    scale = target_scale(_labelled("multilabel", "node", [rows], 3))
+    rate = np.asarray(jax.nn.sigmoid(scale.mean))
+    np.testing.assert_allclose(rate[[0, 2]], [0.75, 0.25], rtol=1e-5)
+    assert rate[1] == pytest.approx(0.5 / 4, rel=1e-5)  # never positive: finite, small
+    binary = target_scale(_labelled("binary", "graph", [[1], [1], [0]], 1))
+    assert float(jax.nn.sigmoid(binary.mean[0])) == pytest.approx(2 / 3, rel=1e-5)
+
+
+def test_balanced_classes_start_at_zero_logits():
     config = RunConfig("chains", "gcn", {"num_graphs": 6, "length": 5})
     scale = target_scale(_data(config))
     assert np.all(np.asarray(scale.mean) == 0.0) and np.all(np.asarray(scale.std) == 1.0)
+
+
+def test_classification_loss_is_on_the_logits_prior_included():
+    config = RunConfig("chains", "gcn", {"num_graphs": 6, "length": 5})
+    data = _data(config)
+    scale = TargetScale(jnp.asarray([1.5]), jnp.asarray([1.0]))
+    model = with_target_scale(build_model(model_spec(config, data), 0), scale)
+    batch = make_batch(data.train, data.level)
+    h = jnp.zeros((batch.graph.num_nodes, model.hidden))
+    pred = model.readout(batch.graph, h)
+    np.testing.assert_allclose(pred, 1.5 + model.readout.standardised(batch.graph, h), rtol=1e-6)
+    assert loss(data.kind, pred, batch, scale) == loss(data.kind, pred, batch)
 
 
 def test_loss_is_taken_on_standardised_targets_and_predictions_in_task_units():

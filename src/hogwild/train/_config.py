@@ -62,7 +62,8 @@ class TrainConfig:
     ``adjoint_tol`` / ``adjoint_max_steps``: the backward (adjoint) linear solve's relative
     tolerance (None: 1e-4 in float32, 1e-10 in float64) and its budget of products.
     ``standardise_targets``: regression (and distance) models predict targets standardised
-    by the training split's mean and std, kept in the model (see ``_scaling``).
+    by the training split's mean and std, classification models a correction to the
+    training split's prior logits; both kept in the model (see ``_scaling``).
     ``mixed_precision``: a float32 energy model solves forward and adjoint in float64
     (``hogwild.solve._precision``); fixed-point and explicit models are unaffected.
     ``eval_max_steps``: the budget of a final evaluation's solves, which start cold (from
