@@ -86,14 +86,15 @@ def steps_to_tol(model, graph, alpha, momentum=0.0, budget=400_000, seeds=3):
 
 
 def largest_convergent_step(model, graph, k1, budget=400_000, doublings=14):
-    """The largest α = 2^k / K₁ (k = 0, 1, ...) whose run (seed 0) converges in ``budget``
-    (NaN if none does)."""
-    best = float("nan")
+    """(α, steps): the largest α = 2^k / K₁ (k = 0, 1, ...) whose run (seed 0) converges in
+    ``budget``, and its steps to tolerance ((NaN, budget) if none does)."""
+    best = (float("nan"), budget)
     for k in range(doublings):
         alpha = 2.0**k / k1
-        if steps_to_tol(model, graph, alpha, budget=budget, seeds=1) >= budget:
+        steps = steps_to_tol(model, graph, alpha, budget=budget, seeds=1)
+        if steps >= budget:
             break
-        best = alpha
+        best = (alpha, steps)
     return best
 
 
