@@ -1,7 +1,8 @@
 """Benchmark: cost of one simulated hogwild time step against one synchronous evaluation.
 
 Run as ``python bench/async.py [--seed 0] [--repeats 5] [--chains 64] [--length 100]
-[--stagger 4] [--delay 3] [--x64] [--no-stiff | --only-stiff]``. Prints one ``name: value`` line per figure.
+[--stagger 4] [--delay 3] [--x64] [--no-stiff | --only-stiff]``. Prints one ``name: value``
+line per figure.
 
 Setup: a batch of ``--chains`` undirected path graphs of ``--length`` nodes (class one-hot
 in node 0, ``bench/_common.chain_batch``), float32 unless ``--x64``; the registered models

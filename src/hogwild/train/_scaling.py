@@ -18,9 +18,10 @@ y = μ + σ z. Losses are taken on z, metrics on y.
   edge-wise energy GNN starting from zero logits spent its first ~10 epochs moving the
   mean prediction toward the prior; through the implicit layer that push drove H* to
   where the readout's tanh units saturate (|H*| ≈ 9, readout spread 1e-5), and the
-  run predicted the majority class for 300 epochs. Started at the prior (the usual final-bias initialisation, here
-  kept as data so weight decay pulls the correction, not the prior, to 0), the run that
-  had stuck (fold 5, seed 0) left it by epoch 30 (`results/table3.md`).
+  run predicted the majority class for 300 epochs. Started at the prior (the usual
+  final-bias initialisation, here kept as data so weight decay pulls the correction, not
+  the prior, to 0), the run that had stuck (fold 5, seed 0) left it by epoch 30
+  (`results/table3.md`).
 """
 
 from __future__ import annotations
