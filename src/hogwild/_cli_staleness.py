@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def reproduce_staleness(args, out: Path) -> int:
-    from .cli import _step_size
+    from ._cli_async import _step_size
     from .experiments import _staleness as st
     from .experiments import best_on_validation
     from .train import write_atomic

@@ -1,0 +1,120 @@
+"""``hogwild reproduce``: Figure 1, Table 2 and the conditioning study here; the tables
+built from cells (`_cli_cells`) and the staleness sweep (`_cli_staleness`) in their own
+modules."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+
+from ._cli_async import _step_size
+
+
+def reproduce(args) -> int:
+    from pathlib import Path
+
+    from . import experiments as ex
+    from .train import write_atomic, write_json
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.what == "figure1":
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+        data = ex.figure1_data()
+        write_json(out / "figure1.json", data)
+        ex.figure1_plot(data, out / "figure1.png")
+        print(
+            f"synchronous outputs {data['synchronous']}; {data['distinct_outputs']} distinct "
+            f"outputs over {data['runs']} asynchronous runs, "
+            f"{data['runs_equal_to_synchronous']} equal to the synchronous one"
+        )
+        print(f"wrote {out}/figure1.png and figure1.json", file=sys.stderr)
+        return 0
+    if args.what in ("table1", "table3", "table4"):
+        from ._cli_cells import reproduce_cells
+
+        return reproduce_cells(args, out, args.what)
+    if args.what == "conditioning":
+        return _reproduce_conditioning(args, out)
+    if args.what == "staleness":
+        from ._cli_staleness import reproduce_staleness
+
+        return reproduce_staleness(args, out)
+    if not args.runs:
+        raise ValueError("table2 needs run directories, e.g. runs/chains/*-seed0.")
+
+    def progress(r):
+        print(
+            f"{r['task']:>8} {r['model']:17} decrease {r['decrease_mean']:.2f} ± "
+            f"{r['decrease_std']:.2f}  max deviation {r['max_deviation']:.1e}  "
+            f"{r['seconds']:.0f}s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    jsonl = out / "table2.jsonl"
+    chosen = ex.finished_runs(args.runs) if args.every_run else ex.best_on_validation(args.runs)
+    if not chosen:
+        raise ValueError("none of the given directories is a finished run (metrics.json).")
+    settings = {
+        "runs": args.async_runs,
+        "graphs": args.graphs,
+        "step_size": _step_size(args.step_size),
+        "x64": args.x64,
+        "max_time": args.max_time,
+    }
+    ex.table2_rows(chosen, **settings, jsonl=jsonl, progress=progress)
+    rows = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
+    name = "table2_spread.md" if args.every_run else "table2_table.md"
+    table = (ex.table2_spread_markdown if args.every_run else ex.table2_markdown)(rows)
+    write_atomic(out / name, table.encode())
+    print(table, end="")
+    print(f"wrote {out}/{name} and table2.jsonl", file=sys.stderr)
+    return 0
+
+
+def _reproduce_conditioning(args, out) -> int:
+    from .cli import _interrupt
+    from .experiments import _conditioning as cond
+    from .train import write_atomic
+
+    if args.epochs < 1:
+        raise ValueError(f"--epochs must be >= 1; got {args.epochs}.")
+    study, jsonl = cond.Study(epochs=args.epochs), out / "conditioning.jsonl"
+    runs_dir = args.runs_dir or "runs/conditioning"
+    print(
+        f"conditioning: {len(study.tasks)} tasks x bounds {study.bounds}, {study.epochs} "
+        f"epochs each; results append to {jsonl} (rerun to resume)",
+        file=sys.stderr,
+    )
+    signal.signal(signal.SIGTERM, _interrupt)
+
+    def progress(r):
+        print(
+            f"{r['task']:>9} bound {r['bound']}: test {r['test']:.1f}  K1/mu "
+            f"{r['condition']:.3g}  sync steps {r['test_solver_steps']:.0f}  async steps "
+            f"{r['async_steps']:.0f}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    try:
+        cond.run_study(study, runs_dir, jsonl, progress)
+    except KeyboardInterrupt:
+        print(f"interrupted; finished points are in {jsonl}; rerun to resume", file=sys.stderr)
+        return 130
+    rows = cond.load_points(jsonl)
+    table = cond.conditioning_markdown(rows)
+    write_atomic(out / "conditioning_table.md", table.encode())
+    cond.conditioning_figure(rows, out / "conditioning.png")
+    cond.training_figure(rows, out / "conditioning_training.png")
+    print(table, end="")
+    print(
+        f"wrote {out}/conditioning_table.md, conditioning.png, conditioning_training.png, "
+        f"{jsonl.name}",
+        file=sys.stderr,
+    )
+    return 0
