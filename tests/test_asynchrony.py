@@ -428,10 +428,11 @@ def _dense_hessians(model, graph, h_star):
     )
 
 
-def _dense_coupling(graph, local, k, own=True):
+def _dense_coupling(graph, local, k, own=True, keep=None):
     """M̃_il = Σ_j ‖∂²e_j/∂z_i∂z_l‖₂ from a dense lifted Hessian: node j's coordinates are
     its own state and its views (edges into j), each standing for the node it copies.
-    ``own=False`` leaves out each node energy's own block A_j (the stale part N)."""
+    ``own=False`` leaves out each node energy's own block A_j (the stale part N);
+    ``keep(row_is_own, column_is_own)`` keeps only the blocks it accepts."""
     n = graph.num_nodes
     senders, receivers = np.asarray(graph.senders), np.asarray(graph.receivers)
     real_edges = np.asarray(graph.edge_mask)
@@ -441,7 +442,8 @@ def _dense_coupling(graph, local, k, own=True):
         coords = [(j, j * k)] + [(senders[e], n * k + e * k) for e in edges]
         for a, ra in coords:
             for b, rb in coords:
-                if own or ra != j * k or rb != j * k:
+                kept = keep is None or keep(ra == j * k, rb == j * k)
+                if kept and (own or ra != j * k or rb != j * k):
                     coupling[a, b] += np.linalg.norm(local[ra : ra + k, rb : rb + k], 2)
     return coupling
 
@@ -462,10 +464,29 @@ def _dense_dominance(graph, locals_, k):
     return np.abs(np.linalg.eigvals(scaled)).max()
 
 
+def _dense_lag_coupling(graph, locals_, k, stagger, delay):
+    """D ‖P_D + P_self + P_view‖₂ + S ‖P_self + P_view‖₂ + D ‖P_view‖₂ from dense lifted
+    Hessians (entrywise worst of ``locals_``): P_D the blocks of a node's own energy between
+    its state and its views, P_self / P_view the blocks of a neighbour's energy against that
+    neighbour's state / its views."""
+
+    def part(keep):
+        return np.maximum(*(_dense_coupling(graph, x, k, keep=keep) for x in locals_))
+
+    views = part(lambda row_own, col_own: not row_own and not col_own)
+    packets = views + part(lambda row_own, col_own: not row_own and col_own)
+    stale = packets + part(lambda row_own, col_own: row_own and not col_own)
+    return sum(
+        w * np.linalg.norm(m, 2) for w, m in ((delay, stale), (stagger, packets), (delay, views))
+    )
+
+
 def test_safe_step_formula():
-    """α_safe = 1 / (K₁/2 + K̃ B') at two hand-picked points."""
+    """α_safe = 1 / (K₁/2 + min(K̃ B', lag)) at hand-picked points."""
     assert safe_step(2.0, 1.0, 1) == pytest.approx(1.0 / 2.0)
     assert safe_step(10.0, 0.5, 8) == pytest.approx(1.0 / 9.0)
+    assert safe_step(10.0, 0.5, 8, lag=3.0) == pytest.approx(1.0 / 8.0)
+    assert safe_step(10.0, 0.5, 8, lag=6.0) == pytest.approx(1.0 / 9.0)
 
 
 @pytest.mark.parametrize("name", ["energy-edge", "gsd"])
@@ -499,12 +520,19 @@ def test_energy_certificate_matches_dense_hessians(name, graphs):
     for bound, matrix in ((cert.coupling, m_both), (cert.coupling_at_minimiser, m_star)):
         rho = np.linalg.eigvalsh(matrix)[-1]
         assert rho * (1 - 1e-9) <= bound <= 1.01 * rho
+    lags = (
+        (cert.lag_coupling, (local_star, local_zero)),
+        (cert.lag_coupling_at_minimiser, (local_star, local_star)),
+    )
+    for bound, locals_ in lags:
+        exact = _dense_lag_coupling(graph, locals_, k, schedule.stagger, schedule.delay)
+        assert exact * (1 - 1e-6) <= bound <= 1.02 * exact  # float32 blocks
     q = _dense_dominance(graph, (local_star, local_zero), k)
     assert q * (1 - 1e-6) <= cert.dominance <= 1.01 * q  # eigvals of a non-symmetric matrix
 
     assert cert.max_degree == int(_in_degree(graph).max())
     assert cert.staleness == schedule.stagger + 2 * schedule.delay  # views S + D, packets + D
-    expected = safe_step(cert.smoothness, cert.coupling, cert.staleness)
+    expected = safe_step(cert.smoothness, cert.coupling, cert.staleness, cert.lag_coupling)
     if name == "gsd":  # block diagonally dominant: certified for any staleness, larger step
         own = [
             np.linalg.eigvalsh(local_star[j * k : j * k + k, j * k : j * k + k])[-1]
