@@ -4,7 +4,6 @@ modules."""
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 
@@ -15,7 +14,7 @@ def reproduce(args) -> int:
     from pathlib import Path
 
     from . import experiments as ex
-    from .train import write_atomic, write_json
+    from .train import read_json_lines, write_atomic, write_json
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -67,7 +66,7 @@ def reproduce(args) -> int:
         "max_time": args.max_time,
     }
     ex.table2_rows(chosen, **settings, jsonl=jsonl, progress=progress)
-    rows = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
+    rows = read_json_lines(jsonl)
     name = "table2_spread.md" if args.every_run else "table2_table.md"
     table = (ex.table2_spread_markdown if args.every_run else ex.table2_markdown)(rows)
     write_atomic(out / name, table.encode())

@@ -176,43 +176,40 @@ def coupling_matvec(blocks, slots: ReceiverSlots, x):
     return jax.ops.segment_sum(y.ravel(), slots.node.ravel(), num_segments=x.shape[0])
 
 
-def coupling_bound(blocks, slots: ReceiverSlots, scale=None, iterations: int = 100):
-    """An upper bound on ρ(S⁻¹M̃) (S = diag(``scale``), default I): max_i (S⁻¹M̃x)_i / x_i
-    over real nodes, with x > 0 from power iteration (Collatz–Wielandt: valid for any
-    non-negative matrix and any x > 0, tight at the Perron vector)."""
-    real = slots.valid[:, 0]
-    scale = jnp.ones(real.shape, blocks.dtype) if scale is None else jnp.where(real, scale, 1.0)
-
-    def apply(x):
-        return coupling_matvec(blocks, slots, x) / scale
+def _perron_bound(apply, real, dtype, iterations: int):
+    """max_i (Ax)_i / x_i over the real nodes at x > 0 from ``iterations`` power steps: an
+    upper bound on ρ(A) for any non-negative A (Collatz–Wielandt), tight at the Perron
+    vector; 0 for A = 0."""
 
     def body(_, x):
         y = apply(x)
-        return jnp.where(real, y / jnp.maximum(jnp.max(y), jnp.finfo(x.dtype).tiny), 0.0)
+        top = jnp.max(y)
+        return jnp.where(real & (top > 0), y / jnp.where(top > 0, top, 1.0), x)
 
-    x = jax.lax.fori_loop(0, iterations, body, jnp.where(real, 1.0, 0.0).astype(blocks.dtype))
+    x = jax.lax.fori_loop(0, iterations, body, jnp.where(real, 1.0, 0.0).astype(dtype))
     x = jnp.where(real, jnp.maximum(x, 1e-6 * jnp.max(x)), 1.0)
     return jnp.max(jnp.where(real, apply(x) / x, 0.0))
 
 
+def coupling_bound(blocks, slots: ReceiverSlots, scale=None, iterations: int = 100):
+    """An upper bound on ρ(S⁻¹M̃) (S = diag(``scale``), default I), by `_perron_bound`."""
+    real = slots.valid[:, 0]
+    scale = jnp.ones(real.shape, blocks.dtype) if scale is None else jnp.where(real, scale, 1.0)
+    return _perron_bound(
+        lambda x: coupling_matvec(blocks, slots, x) / scale, real, blocks.dtype, iterations
+    )
+
+
 def norm_bound(blocks, slots: ReceiverSlots, iterations: int = 100):
     """An upper bound on ‖M‖₂ for the non-negative, not necessarily symmetric M that
-    ``blocks`` assemble (`coupling_matvec`): sqrt of the Collatz–Wielandt bound on ρ(MᵀM)
-    (Mᵀ: the blocks with their two slot axes swapped). 0 for M = 0."""
-    real = slots.valid[:, 0]
+    ``blocks`` assemble (`coupling_matvec`): sqrt of `_perron_bound` on MᵀM (Mᵀ: the
+    blocks with their two slot axes swapped)."""
     transposed = jnp.swapaxes(blocks, 1, 2)
 
     def gram(x):
         return coupling_matvec(transposed, slots, coupling_matvec(blocks, slots, x))
 
-    def body(_, x):
-        y = gram(x)
-        top = jnp.max(y)
-        return jnp.where(real & (top > 0), y / jnp.where(top > 0, top, 1.0), x)
-
-    x = jax.lax.fori_loop(0, iterations, body, jnp.where(real, 1.0, 0.0).astype(blocks.dtype))
-    x = jnp.where(real, jnp.maximum(x, 1e-6 * jnp.max(x)), 1.0)
-    return jnp.sqrt(jnp.max(jnp.where(real, gram(x) / x, 0.0)))
+    return jnp.sqrt(_perron_bound(gram, slots.valid[:, 0], blocks.dtype, iterations))
 
 
 def lag_coupling(blocks, slots: ReceiverSlots, stagger: int, delay: int):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..train import RunConfig, TrainConfig, append_json_line
+from ..train import RunConfig, TrainConfig, append_json_line, read_json_lines
 from ._async_eval import async_evaluation
 from ._table1 import _train_or_resume
 
@@ -95,10 +95,7 @@ def run_point(task: str, bound, study: Study, runs_dir, jsonl) -> dict:
 
 
 def load_points(jsonl) -> list[dict]:
-    path = Path(jsonl)
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return read_json_lines(jsonl)
 
 
 def run_study(study: Study, runs_dir, jsonl, progress=None) -> list[dict]:

@@ -11,12 +11,11 @@ metric. Rows are appended to a JSON-lines file as they finish, so a sweep resume
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from ..train import append_json_line
+from ..train import append_json_line, read_json_lines
 from ._async_eval import async_evaluation
 
 BOUNDS = (1, 2, 3, 5, 7, 10, 15, 20, 30, 50)
@@ -32,10 +31,7 @@ def schedule_for(bound: int) -> tuple[int, int]:
 
 def load_rows(jsonl) -> list[dict]:
     """The rows saved in ``jsonl`` ([] when there is none)."""
-    path = Path(jsonl)
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return read_json_lines(jsonl)
 
 
 def _done(jsonl) -> set:

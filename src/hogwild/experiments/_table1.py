@@ -20,7 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..train import RunConfig, RunsOptions, TrainConfig, append_json_line, train_run, train_runs
+from ..train import (
+    RunConfig,
+    RunsOptions,
+    TrainConfig,
+    append_json_line,
+    read_json_lines,
+    train_run,
+    train_runs,
+)
 from ..train._rundir import saved_stop
 
 #: Table 1 of the paper: test error / relative RMSE in %, mean ± std (10 folds × 5 seeds).
@@ -133,9 +141,7 @@ PROTOCOLS = {
 
 
 def _done(jsonl: Path) -> set[tuple]:
-    if not jsonl.is_file():
-        return set()
-    rows = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
+    rows = read_json_lines(jsonl)
     return {(r["protocol"], r["task"], r["model"], r["fold"], r["seed"]) for r in rows}
 
 
@@ -241,10 +247,7 @@ def run_cell(
 
 
 def load_rows(jsonl, protocol: str | None = None) -> list[dict]:
-    path = Path(jsonl)
-    if not path.is_file():
-        return []
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = read_json_lines(jsonl)
     return [r for r in rows if protocol is None or r["protocol"] == protocol]
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..models import MODELS
-from ..train import append_json_line
+from ..train import append_json_line, read_json_lines
 from ._async_eval import async_evaluation
 
 #: Table 2 of the paper (decrease, mean ± std over 5 asynchronous runs).
@@ -79,14 +79,11 @@ def table2_rows(
 def check_settings(jsonl, settings: dict) -> list[dict]:
     """The rows already in ``jsonl`` ([] if none); a ValueError naming the file when any
     was made with other settings (they are kept: use another output directory)."""
-    path = Path(jsonl)
-    if not path.is_file():
-        return []
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = read_json_lines(jsonl)
     for row in rows:
         if row.get("settings") != settings:
             raise ValueError(
-                f"{path} holds rows made with other settings ({row.get('settings')}); they "
+                f"{jsonl} holds rows made with other settings ({row.get('settings')}); they "
                 "are kept — rerun with the same flags to resume, or choose another --out."
             )
     return rows

@@ -7,6 +7,7 @@ from ._checkpoint import CheckpointError as CheckpointError
 from ._checkpoint import append_json_line as append_json_line
 from ._checkpoint import load_checkpoint as load_checkpoint
 from ._checkpoint import read_header as read_header
+from ._checkpoint import read_json_lines as read_json_lines
 from ._checkpoint import save_checkpoint as save_checkpoint
 from ._checkpoint import write_atomic as write_atomic
 from ._checkpoint import write_json as write_json

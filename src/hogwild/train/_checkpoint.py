@@ -75,6 +75,14 @@ def append_json_line(path, obj) -> None:
     write_atomic(path, (previous + json.dumps(obj) + "\n").encode())
 
 
+def read_json_lines(path) -> list[dict]:
+    """The objects of a JSON-lines file (`append_json_line`), [] when there is none."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 def save_checkpoint(path, model, spec: dict, meta: dict | None = None) -> None:
     """Save ``model``'s leaves (any pytree) with ``spec`` (everything needed to rebuild its
     skeleton) and optional JSON ``meta`` (read back with `read_header`)."""
