@@ -244,3 +244,24 @@ class ReceiverSlots(eqx.Module):
         node[receivers[real], rank[real] + 1] = senders[real]
         valid[receivers[real], rank[real] + 1] = True
         return cls(jnp.asarray(rank), jnp.asarray(node), jnp.asarray(valid), degree)
+
+    @classmethod
+    def traced(cls, graph: Graph, degree: int) -> ReceiverSlots:
+        """`of` inside a compiled function, given a ``degree`` at least the graph's largest
+        in-degree (the slot count must be static); edges past it are dropped, so a caller
+        checks the degree on the host (`hogwild.solve.Newton.for_graphs`)."""
+        n = graph.num_nodes
+        real = graph.edge_mask
+        key = jnp.where(real, graph.receivers, n)
+        order = jnp.argsort(key, stable=True)
+        ordered = key[order]
+        first = jnp.searchsorted(ordered, ordered, side="left")
+        rank = (jnp.arange(key.shape[0]) - first).astype(graph.receivers.dtype)
+        rank = jnp.zeros_like(graph.receivers).at[order].set(rank)
+        rank = jnp.where(real, rank, 0).astype(jnp.int32)
+        rows = jnp.where(real, graph.receivers, n)
+        node = jnp.broadcast_to(jnp.arange(n, dtype=jnp.int32)[:, None], (n, degree + 1))
+        node = node.at[rows, rank + 1].set(graph.senders.astype(jnp.int32), mode="drop")
+        valid = jnp.zeros((n, degree + 1), bool).at[:, 0].set(graph.node_mask)
+        valid = valid.at[rows, rank + 1].set(True, mode="drop")
+        return cls(rank, node, valid, degree)

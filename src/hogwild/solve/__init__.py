@@ -12,6 +12,7 @@ from ._implicit import UnrolledAdjoint as UnrolledAdjoint
 from ._implicit import adjoint_solve as adjoint_solve
 from ._implicit import root as root
 from ._minimise import minimise as minimise
+from ._newton import Newton as Newton
 from ._solvers import LBFGS as LBFGS
 from ._solvers import AbstractSolver as AbstractSolver
 from ._solvers import GradientDescent as GradientDescent

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 
 from ..graph import Graph
 from ._linear import conjugate_gradient, restarted_gmres, true_residual_stats
+from ._newton import Newton
 from ._precision import cast_floats, narrowed, working_dtype
 from ._solvers import SolveStats, _norm
 
@@ -98,6 +99,8 @@ def run(model, graph: Graph, h0, solver) -> Solution:
     cheaper than solving in float64), and when float32 stalls at its rounding floor on a
     stiff energy the float64 solve goes on from its point.
     """
+    if isinstance(solver, Newton):
+        return Solution(*solver.solve(model, graph, h0))
     dtype = working_dtype(getattr(solver, "precision", None), h0.dtype)
     if dtype == h0.dtype:
         h, stats = solver.run(objective(model, graph), h0)
@@ -142,15 +145,18 @@ def _linear_solve(model, operator, cotangent, tol, max_steps, start=None):
     return restarted_gmres(operator, cotangent, tol, max_steps)
 
 
-def adjoint_solve(model, graph: Graph, h_star, cotangent, adjoint: ImplicitAdjoint):
+def adjoint_solve(model, graph: Graph, h_star, cotangent, adjoint: ImplicitAdjoint, solver=None):
     """(λ, stats) with λ solving (∂g/∂H at H*)ᵀ λ = cotangent: CG on Hessian-vector
-    products for energies, GMRES on λ − (∂F/∂H)ᵀ λ for fixed points. ``stats`` count the
+    products for energies, GMRES on λ − (∂F/∂H)ᵀ λ for fixed points, or the per-graph
+    Cholesky factors when the forward ``solver`` is `Newton`. ``stats`` count the
     products and give the true relative residual, like a forward solve's.
 
     Mixed precision as in `run`: CG in the model's dtype first (at most `NARROW_STEPS`
     products), then in the wide dtype from its λ; the wide dtype's true residual decides.
     """
     tol, max_steps = adjoint.tolerance(h_star.dtype), adjoint.cg_max_steps
+    if isinstance(solver, Newton):
+        return solver.adjoint(model, graph, h_star, cotangent, tol)
     dtype = working_dtype(adjoint.precision, h_star.dtype)
     operator = _adjoint_operator(model, graph, h_star)
     if dtype == h_star.dtype:
@@ -181,7 +187,7 @@ def implicit_value_and_grad(loss_fn, model, graph: Graph, h0, solver, adjoint: I
     sol = run(jax.lax.stop_gradient(model), graph, h0, solver)
     h_star = sol.value
     value, (direct, cotangent) = eqx.filter_value_and_grad(lambda mh: loss_fn(*mh))((model, h_star))
-    lam, stats = adjoint_solve(model, graph, h_star, cotangent, adjoint)
+    lam, stats = adjoint_solve(model, graph, h_star, cotangent, adjoint, solver)
     _, vjp = eqx.filter_vjp(lambda m: root(m, graph, h_star), model)
     (through_solve,) = vjp(-lam)
     return value, eqx.apply_updates(direct, through_solve), sol, stats
@@ -202,11 +208,11 @@ def _implicit_fwd(perturbed, model, graph, h0, solver, adjoint):
 
 @implicit_solve.def_bwd
 def _implicit_bwd(h_star, grad_obj, perturbed, model, graph, h0, solver, adjoint):
-    del perturbed, h0, solver
+    del perturbed, h0
     cotangent = grad_obj.value
     if cotangent is None:
         cotangent = jnp.zeros_like(h_star)
-    lam, _ = adjoint_solve(model, graph, h_star, cotangent, adjoint)
+    lam, _ = adjoint_solve(model, graph, h_star, cotangent, adjoint, solver)
     _, vjp = eqx.filter_vjp(lambda m: root(m, graph, h_star), model)
     (grads,) = vjp(-lam)
     return grads

@@ -7,13 +7,15 @@ import math
 import numbers
 import types
 import typing
+from collections.abc import Sequence
 
 import jax
 import numpy as np
 
-from ..solve import LBFGS, Anderson, ImplicitAdjoint, Picard
+from ..solve import LBFGS, Anderson, ImplicitAdjoint, Newton, Picard
 
 FIXED_POINT_SOLVERS = {"anderson": Anderson, "picard": Picard}
+ENERGY_SOLVERS = ("lbfgs", "newton")
 
 
 def _type_name(kind) -> str:
@@ -59,6 +61,10 @@ class TrainConfig:
     ``solver_tol``: forward tolerance on ‖∇E‖ (energies) or ‖F(H) − H‖ (fixed points);
     None: 1e-4 in float32, 1e-6 in float64.
     ``fixed_point_solver``: "anderson" (default) or "picard" for fixed-point models.
+    ``energy_solver``: "lbfgs" (default) or "newton" for energy models: damped Newton
+    steps with per-graph dense Hessians and a Cholesky adjoint (`hogwild.solve.Newton`),
+    for batches of small graphs whose trained energies are stiff; same minimiser and
+    gradients, far fewer steps (README, "Choosing the energy solver").
     ``adjoint_tol`` / ``adjoint_max_steps``: the backward (adjoint) linear solve's relative
     tolerance (None: 1e-4 in float32, 1e-10 in float64) and its budget of products.
     ``standardise_targets``: regression (and distance) models predict targets standardised
@@ -86,6 +92,7 @@ class TrainConfig:
     solver_max_steps: int = 500
     x64: bool = False
     fixed_point_solver: str = "anderson"
+    energy_solver: str = "lbfgs"
     adjoint_tol: float | None = None
     adjoint_max_steps: int = 1000
     standardise_targets: bool = True
@@ -123,23 +130,35 @@ class TrainConfig:
             raise ValueError(
                 f"unknown fixed_point_solver {self.fixed_point_solver!r}; valid: {valid}."
             )
+        if self.energy_solver not in ENERGY_SOLVERS:
+            raise ValueError(
+                f"unknown energy_solver {self.energy_solver!r}; valid: {', '.join(ENERGY_SOLVERS)}."
+            )
         if not 0 < self.decay_rate <= 1:
             raise ValueError(f"`decay_rate` must be in (0, 1]; got {self.decay_rate}.")
 
-    def solver(self, family: str = "optimisation"):
+    def solver(self, family: str = "optimisation", graphs: Sequence = ()):
         """The forward solver these options describe for a model ``family`` (None: explicit
-        models have nothing to solve)."""
+        models have nothing to solve). ``graphs``: every graph it will solve, which
+        ``energy_solver`` "newton" needs to size its Hessian blocks (sizes only)."""
         if family == "optimisation":
-            return LBFGS(self.solver_tol, self.solver_max_steps, self.solve_precision(family))
+            precision = self.solve_precision(family)
+            if self.energy_solver == "lbfgs":
+                return LBFGS(self.solver_tol, self.solver_max_steps, precision)
+            if not graphs:
+                raise ValueError("energy_solver newton is sized from the graphs it solves.")
+            return Newton.for_graphs(
+                graphs, tol=self.solver_tol, max_steps=self.solver_max_steps, precision=precision
+            )
         if family == "fixed-point":
             return FIXED_POINT_SOLVERS[self.fixed_point_solver](
                 self.solver_tol, self.solver_max_steps
             )
         return None
 
-    def eval_solver(self, family: str = "optimisation"):
+    def eval_solver(self, family: str = "optimisation", graphs: Sequence = ()):
         """`solver` with the evaluation budget ``eval_max_steps`` (cold starts)."""
-        solver = self.solver(family)
+        solver = self.solver(family, graphs)
         budget = max(self.eval_max_steps, self.solver_max_steps)
         return None if solver is None else dataclasses.replace(solver, max_steps=budget)
 

@@ -19,7 +19,7 @@ import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
-from ..solve import ImplicitAdjoint, condition_number
+from ..solve import ImplicitAdjoint, Newton, condition_number
 from ..tasks import Dataset
 from ._batch import make_batches
 from ._config import TrainConfig
@@ -59,19 +59,42 @@ class _Setup:
     adjoint: ImplicitAdjoint
 
 
+def sized_solver(model, data: Dataset, config: TrainConfig, batches, evaluation=False):
+    """``config.solver`` (``eval_solver`` when ``evaluation``) for ``model``, sized from
+    every split of ``data`` — Newton's blocks must hold the largest graph wherever it is,
+    and one size serves training and evaluation (one compilation) — and checked to fit in
+    memory for ``batches`` before anything is compiled."""
+    graphs = [g for split in data.splits().values() for g in split]
+    make = config.eval_solver if evaluation else config.solver
+    solver = make(model.family, graphs)
+    if isinstance(solver, Newton):
+        itemsize = 8 if config.solve_precision(model.family) else np.dtype(config.dtype).itemsize
+        for batch in batches:
+            solver.check_memory(batch.graph.num_graphs, model.hidden, itemsize)
+    return solver
+
+
+def check_solver(model, data: Dataset, config: TrainConfig) -> None:
+    """Raise ValueError now, before a run directory is written or anything compiled, if
+    ``config``'s solver cannot serve ``model`` on ``data`` (Newton's blocks too large)."""
+    if config.energy_solver == "newton" and model.family == "optimisation":
+        _setup(model, data, config)
+
+
 def _setup(model, data: Dataset, config: TrainConfig) -> _Setup:
     level, dtype = data.level, config.dtype
     config.enable_precision(model.family)
     train = make_batches(data.train, level, config.batch_size, dtype)
+    validation = make_batches(data.validation, level, config.batch_size, dtype)
     optimiser = make_optimiser(
         config.learning_rate, config.decay_rate, config.decay_every, config.weight_decay, len(train)
     )
     return _Setup(
         train=train,
-        validation=make_batches(data.validation, level, config.batch_size, dtype),
+        validation=validation,
         kind=data.kind,
         optimiser=optimiser,
-        solver=config.solver(model.family),
+        solver=sized_solver(model, data, config, train + validation),
         adjoint=config.adjoint(model.family),
     )
 
@@ -324,10 +347,14 @@ def evaluate(model, data: Dataset, config: TrainConfig = TrainConfig()) -> dict:
     with the evaluation budget (``config.eval_solver``); a split whose solves did not all
     converge says so in its ``solver`` counters (``unconverged``)."""
     config.enable_precision(model.family)
-    solver = config.eval_solver(model.family)
+    splits = {
+        name: make_batches(graphs, data.level, config.batch_size, config.dtype)
+        for name, graphs in data.splits().items()
+    }
+    every = [b for batches in splits.values() for b in batches]
+    solver = sized_solver(model, data, config, every, evaluation=True)
     out = {}
-    for name, graphs in data.splits().items():
-        batches = make_batches(graphs, data.level, config.batch_size, config.dtype)
+    for name, batches in splits.items():
         summary = SolverSummary()
         metrics, _ = evaluate_batches(
             model,

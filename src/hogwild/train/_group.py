@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..solve import Newton
 from ..tasks import Dataset
 from ._config import TrainConfig
 from ._fit import (
@@ -126,6 +127,20 @@ def _stacked_batches(setups) -> tuple[list, list]:
     return train, validation
 
 
+def _shared_setup(setups) -> object:
+    """The first member's setup, with a Newton solver widened to every member's graphs
+    (members with other folds may hold larger graphs)."""
+    first = setups[0]
+    if not isinstance(first.solver, Newton):
+        return first
+    solver = dataclasses.replace(
+        first.solver,
+        max_nodes=max(s.solver.max_nodes for s in setups),
+        max_degree=max(s.solver.max_degree for s in setups),
+    )
+    return dataclasses.replace(first, solver=solver)
+
+
 class _GroupLoop:
     """The epochs of `fit_group`."""
 
@@ -136,7 +151,7 @@ class _GroupLoop:
             if id(data) not in cache:
                 cache[id(data)] = _setup(model, data, config)
             setups.append(cache[id(data)])
-        self.setup = setups[0]
+        self.setup = _shared_setup(setups)
         self.first_graphs = [s.train[0].graph for s in setups]
         self.slots = [_Slot(i, _numbers_only(s)) for i, s in enumerate(states)]
         self.arrays = _Arrays.of(states)

@@ -33,7 +33,7 @@ from ._checkpoint import (
     write_json,
 )
 from ._config import TrainConfig
-from ._fit import FitResult, evaluate, fit, initial_state
+from ._fit import FitResult, check_solver, evaluate, fit, initial_state
 from ._plot import plot_history
 from ._rundir import claim_run_dir, config_differences
 from ._signals import HeldInterrupts
@@ -206,13 +206,14 @@ def train_run(
     """
     out = claim_run_dir(out, config.to_json(), mode)
     _check_precision(config)
+    data = make_task(config.task, config.task_config())
+    spec = model_spec(config, data)
+    model = build_model(spec, config.train.seed)
+    check_solver(model, data, config.train)
     if log is not None and mode != "resume":
         log(f"training {config.model} on {config.task} -> {out}")
     if mode != "resume":
         write_json(out / "config.json", config.to_json())
-    data = make_task(config.task, config.task_config())
-    spec = model_spec(config, data)
-    model = build_model(spec, config.train.seed)
     if log is not None:
         log(
             "compiling the training and solver programs (the first epoch waits for it; a "

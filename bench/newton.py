@@ -1,0 +1,88 @@
+"""Benchmark: the energy solvers while a MUTAG energy GNN trains and stiffens (issue 11).
+
+Run as ``HOGWILD_DATA=../shared/data python bench/newton.py [--epochs 150] [--fold 0]
+[--model energy-edge]``; prints one ``name: value`` line per figure.
+
+Trains an energy GNN (``--model``, default the edge-wise one) on MUTAG (Table 3's reduced
+settings: fold ``--fold``, seed 0, lr 0.01, full batch, float32 with float64 solves) from
+the same parameters twice, one solver after the other in this process: ``energy_solver``
+lbfgs (L-BFGS forward, CG adjoint) and newton (per-graph dense Newton forward, Cholesky
+adjoint).
+
+- ``<solver>_s_per_epoch``: wall seconds per epoch, epochs 2..E (the first compiles).
+- ``<solver>_mean_solve_steps`` / ``<solver>_mean_adjoint_steps``: forward steps (L-BFGS
+  iterations or Newton steps) and adjoint products (CG) or factorisations (Newton) per
+  training solve, over the run.
+- ``<solver>_final_condition``: K₁/μ of the Hessian at the last recorded H* (the energy's
+  stiffness when the run ends).
+- ``<solver>_unconverged``: training solves (forward + adjoint) that did not converge.
+- ``newton_speedup``: lbfgs_s_per_epoch / newton_s_per_epoch, measured side by side.
+- ``train_loss_max_rel_diff``: the largest relative difference of the two runs' training
+  losses over the epochs (both solve to the same tolerance; trajectories drift apart
+  only by the solves' differing round-off and tolerance slack).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+from _common import emit
+
+from hogwild.tasks import make_task
+from hogwild.train import TrainConfig, fit
+from hogwild.train._run import RunConfig, build_model, model_spec
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--epochs", type=int, default=150, help="epochs per solver (default 150)")
+    p.add_argument("--fold", type=int, default=0, help="MUTAG fold (default 0)")
+    p.add_argument(
+        "--model", default="energy-edge", help="energy-edge (default), -attention, -node"
+    )
+    return p.parse_args(argv)
+
+
+def train(solver: str, args) -> dict:
+    """One run; its per-epoch wall times from the progress callback and its result."""
+    train_config = TrainConfig(
+        epochs=args.epochs, patience=args.epochs, learning_rate=0.01, energy_solver=solver
+    )
+    config = RunConfig("mutag", args.model, {"fold": args.fold}, train_config)
+    data = make_task(config.task, config.task_config())
+    model = build_model(model_spec(config, data), seed=0)
+    stamps = []
+    result = fit(
+        model, data, train_config, progress=lambda record: stamps.append(time.perf_counter())
+    )
+    return {"stamps": stamps, "result": result}
+
+
+def report(solver: str, run: dict) -> float:
+    stamps, result = run["stamps"], run["result"]
+    per_epoch = (stamps[-1] - stamps[0]) / (len(stamps) - 1)
+    conditions = [h["condition"] for h in result.history if "condition" in h]
+    emit(f"{solver}_s_per_epoch", per_epoch)
+    emit(f"{solver}_mean_solve_steps", result.train_solver["mean_steps"])
+    emit(f"{solver}_mean_adjoint_steps", result.train_adjoint["mean_steps"])
+    emit(f"{solver}_final_condition", conditions[-1] if conditions else float("nan"))
+    emit(
+        f"{solver}_unconverged",
+        result.train_solver["unconverged"] + result.train_adjoint["unconverged"],
+    )
+    return per_epoch
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    runs = {s: train(s, args) for s in ("lbfgs", "newton")}
+    seconds = {s: report(s, run) for s, run in runs.items()}
+    emit("newton_speedup", seconds["lbfgs"] / seconds["newton"])
+    losses = [np.array([h["train_loss"] for h in r["result"].history]) for r in runs.values()]
+    emit("train_loss_max_rel_diff", float(np.max(np.abs(losses[1] / losses[0] - 1))))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,233 @@
+"""Newton's method with per-graph dense Hessians: exact steps for batches of small graphs.
+
+A batch is a disjoint union of graphs, so ∇²E is block diagonal, one block per graph. The
+block of graph g is assembled from every node energy's exact local Hessian
+(`local_hessians`, the same local rule the solvers and simulator use):
+
+    [∇²E]_(a, b) = Σ_k Σ_{r, s: node(k, r) = a, node(k, s) = b} ∂²e_k/∂z_r∂z_s,
+
+padded to ``max_nodes`` nodes (padding rows: identity). Each step solves
+(∇²E_g) p_g = −∇_g E by Cholesky and takes H_g ← H_g + t_g p_g, with t_g halved per
+graph until Armijo's E_g(H + t p) ≤ E_g(H) + 10⁻⁴ t ∇_gEᵀp_g holds — or, when the energy
+comparison is at its rounding floor (a stiff trained energy), until E_g stays within
+10⁻¹⁰ |E_g| and ‖∇_g E‖ falls. Convergence is decided on ‖∇E‖ alone, like `LBFGS`.
+
+Near H* Newton converges quadratically whatever the condition number. Measured on a
+trained MUTAG energy-edge run (160 graphs, K₁/μ ≈ 1.4e3, float64): from the previous
+epoch's states 2 steps where L-BFGS takes 173; cold from H = 0, 33 damped steps against
+408. The adjoint system (∇²E) λ = ∂L/∂H* of implicit differentiation is one Cholesky
+solve per graph where conjugate gradients took 396 Hessian-vector products.
+
+Cost: a step assembles k(1 + d) Hessian-vector products (d the largest in-degree) and
+factorises G blocks of size (k · max_nodes)²; memory G (k · max_nodes)². It pays for
+batches of small graphs (MUTAG, PROTEINS by size, the synthetic tasks); on one large graph
+use `LBFGS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..graph import Graph
+from ..models._base import ReceiverSlots
+from ._linear import true_residual_stats
+from ._precision import cast_floats, narrowed, working_dtype
+from ._solvers import AbstractSolver, SolveStats, _norm
+
+#: Armijo's sufficient-decrease constant and the relative energy slack at the rounding floor.
+ARMIJO = 1e-4
+ROUNDING_SLACK = 1e-10
+#: The most bytes of Hessian blocks one batch may take (`Newton.check_memory`).
+MEMORY_LIMIT = 4 * 2**30
+
+
+def _positions(graph: Graph):
+    """(which, position): the graph of each real node (num_graphs for padding nodes, so a
+    scatter with ``mode="drop"`` ignores them) and its index inside that graph."""
+    offset = jnp.cumsum(graph.n_node) - graph.n_node
+    n = graph.num_nodes
+    which = jnp.where(graph.node_mask, graph.node_graph, graph.num_graphs)
+    position = jnp.where(graph.node_mask, jnp.arange(n) - offset[graph.node_graph], 0)
+    return which, position
+
+
+class _Blocks:
+    """The per-graph dense Hessians of one energy at one point, factorised, with the maps
+    between node-state arrays (nodes, k) and per-graph vectors (graphs, size · k)."""
+
+    def __init__(self, model, graph: Graph, h, slots: ReceiverSlots, size: int, prepared):
+        n, k = h.shape
+        self.graph, self.size, self.k = graph, size, k
+        self.which, self.position = _positions(graph)
+        local = model.local_hessians(graph, h, h[graph.senders], slots, prepared)
+        # A padding node is its own one-node problem: its own block (β I for energies).
+        self.own_factor = jnp.linalg.cholesky(local[:, 0, 0])
+        pair = slots.valid[:, :, None] & slots.valid[:, None, :]
+        local = jnp.where(pair[..., None, None], local, 0.0)
+        slot_position = self.position[slots.node]
+        blocks = jnp.zeros((graph.num_graphs, size, size, k, k), h.dtype)
+        blocks = blocks.at[
+            self.which[:, None, None], slot_position[:, :, None], slot_position[:, None, :]
+        ].add(local, mode="drop")
+        blocks = blocks.transpose(0, 1, 3, 2, 4).reshape(graph.num_graphs, size * k, size * k)
+        real = jnp.repeat(jnp.arange(size)[None] < graph.n_node[:, None], k, axis=1)
+        eye = jnp.eye(size * k, dtype=h.dtype)
+        self.factor = jnp.linalg.cholesky(
+            jnp.where(real[:, :, None] & real[:, None, :], blocks, eye)
+        )
+
+    def solve(self, v):
+        """(∇²E)⁻¹ v, block by block (padding nodes by their own block)."""
+        g, size, k = self.graph, self.size, self.k
+        per_graph = jnp.zeros((g.num_graphs, size, k), v.dtype)
+        per_graph = per_graph.at[self.which, self.position].set(v, mode="drop")
+        x = jax.scipy.linalg.cho_solve((self.factor, True), per_graph.reshape(-1, size * k, 1))
+        x = x.reshape(-1, size, k)[jnp.minimum(self.which, g.num_graphs - 1), self.position]
+        own = jax.scipy.linalg.cho_solve((self.own_factor, True), v[..., None])[..., 0]
+        return jnp.where(g.node_mask[:, None], x, own)
+
+
+class Newton(AbstractSolver):
+    """Damped Newton steps with per-graph dense Hessians (module docstring).
+
+    ``max_nodes`` and ``max_degree`` must cover the largest graph and in-degree of every
+    batch it solves (the block and slot sizes are static): build it with `for_graphs`.
+    Unlike `LBFGS` it needs the model, not only E: `minimise` and `embed` call `solve`.
+    It brings its own adjoint: implicit differentiation through a Newton solve factorises
+    the blocks at H* once (`adjoint`). ``precision`` as for every solver (float64 inside a
+    float32 model: the whole solve runs in float64, the tolerance stays the model's).
+    """
+
+    max_nodes: int = 0
+    max_degree: int = 0
+    max_steps: int = 100
+    backtracks: int = 30
+
+    @classmethod
+    def for_graphs(cls, graphs: Sequence, **options) -> Newton:
+        """A Newton solver sized for ``graphs`` (`GraphData` or `Graph` batches)."""
+        nodes, degree = 1, 0
+        for graph in graphs:
+            real = _real_receivers(graph)
+            nodes = max(nodes, _largest_graph(graph))
+            degree = max(degree, int(np.bincount(real).max()) if real.size else 0)
+        return cls(max_nodes=nodes, max_degree=degree, **options)
+
+    def memory_bytes(self, num_graphs: int, hidden: int, itemsize: int = 8) -> int:
+        """Peak bytes of the per-graph Hessian blocks of a batch of ``num_graphs`` graphs:
+        G (k · max_nodes)² entries, held about three times at once (assembled, padded,
+        factorised)."""
+        return 3 * num_graphs * (self.max_nodes * hidden) ** 2 * itemsize
+
+    def check_memory(self, num_graphs: int, hidden: int, itemsize: int = 8) -> None:
+        """Raise ValueError, before anything is compiled, when a batch of ``num_graphs``
+        graphs would need more than `MEMORY_LIMIT` bytes of Hessian blocks."""
+        need = self.memory_bytes(num_graphs, hidden, itemsize)
+        if need > MEMORY_LIMIT:
+            raise ValueError(
+                f"energy_solver newton needs {need / 2**30:.1f} GiB for the Hessians of a "
+                f"batch of {num_graphs} graphs of up to {self.max_nodes} nodes (hidden "
+                f"{hidden}; limit {MEMORY_LIMIT / 2**30:.0f} GiB): set a smaller batch_size "
+                "or energy_solver lbfgs."
+            )
+
+    def run(self, fn, h0):
+        raise TypeError(
+            "Newton needs the model's local Hessians, not only E: call minimise(model, "
+            "graph, solver=Newton.for_graphs(...)) or embed(...)."
+        )
+
+    def _blocks(self, model, graph, h, prepared):
+        if self.max_nodes < 1:
+            raise ValueError("Newton needs max_nodes and max_degree: use Newton.for_graphs.")
+        slots = ReceiverSlots.traced(graph, self.max_degree)
+        return _Blocks(model, graph, h, slots, self.max_nodes, prepared)
+
+    def solve(self, model, graph: Graph, h0) -> tuple[jax.Array, SolveStats]:
+        """H* = argmin E from ``h0`` and the solve's `SolveStats` (in ``h0``'s dtype)."""
+        tol = self.tolerance(h0)
+        dtype = working_dtype(self.precision, h0.dtype)
+        model, graph, h = cast_floats((model, graph, h0), dtype)
+        prepared = model.prepare(graph)
+
+        def energies(h):
+            e = model.node_energies(graph, h, h[graph.senders], prepared)
+            return jax.ops.segment_sum(e, graph.node_graph, num_segments=graph.num_graphs)
+
+        def value_and_grad(h):
+            e, pullback = jax.vjp(energies, h)
+            return e, pullback(jnp.ones_like(e))[0]
+
+        def per_graph(x):
+            return jax.ops.segment_sum(
+                jnp.sum(x, axis=-1), graph.node_graph, num_segments=graph.num_graphs
+            )
+
+        def line_search(h, e0, g, p):
+            slope, g0 = per_graph(g * p), per_graph(g * g)
+
+            def trial(t):
+                e1, g1 = value_and_grad(h + t[graph.node_graph, None] * p)
+                armijo = e1 <= e0 + ARMIJO * t * slope
+                floor = (e1 <= e0 + ROUNDING_SLACK * jnp.abs(e0)) & (per_graph(g1 * g1) < g0)
+                return armijo | floor
+
+            def cond(carry):
+                _, ok, count = carry
+                return ~jnp.all(ok) & (count < self.backtracks)
+
+            def body(carry):
+                t, ok, count = carry
+                t = jnp.where(ok, t, t / 2)
+                return t, trial(t), count + 1
+
+            one = jnp.ones(graph.num_graphs, h.dtype)
+            t, ok, _ = jax.lax.while_loop(cond, body, (one, trial(one), jnp.array(0)))
+            return jnp.where(ok, t, 0.0)
+
+        def step(carry):
+            h, e, g, count, _ = carry
+            p = -self._blocks(model, graph, h, prepared).solve(g)
+            # A block that is not positive definite (a non-convex energy, e.g. GSD-GNN on a
+            # directed graph) has no Cholesky factor: its graph takes the gradient step.
+            p = jnp.where(jnp.all(jnp.isfinite(p), axis=-1, keepdims=True), p, -g)
+            t = line_search(h, e, g, p)
+            new = h + t[graph.node_graph, None] * p
+            e, g = value_and_grad(new)
+            return new, e, g, count + 1, jnp.any(new != h)
+
+        def cond(carry):
+            _, _, g, count, moved = carry
+            return (count < self.max_steps) & (_norm(g) > tol) & moved
+
+        e, g = value_and_grad(h)
+        h, _, g, steps, _ = jax.lax.while_loop(cond, step, (h, e, g, jnp.array(0), jnp.array(True)))
+        residual = _norm(g)
+        stats = SolveStats(jnp.asarray(steps), residual, residual <= tol)
+        return h.astype(h0.dtype), narrowed(stats, h0.dtype)
+
+    def adjoint(self, model, graph: Graph, h_star, cotangent, tol: float):
+        """λ = (∇²E(H*))⁻¹ ``cotangent`` by the per-graph Cholesky factors, with `SolveStats`
+        (steps 1, the true relative residual ‖∇²E λ − c‖ / ‖c‖ against ``tol``)."""
+        dtype = working_dtype(self.precision, h_star.dtype)
+        model, graph, h, c = cast_floats((model, graph, h_star, cotangent), dtype)
+        prepared = model.prepare(graph)
+        lam = self._blocks(model, graph, h, prepared).solve(c)
+        hvp = jax.linearize(jax.grad(lambda x: model.energy(graph, x, prepared)), h)[1]
+        stats = true_residual_stats(hvp, c, lam, jnp.asarray(1), tol)
+        return lam.astype(h_star.dtype), narrowed(stats, h_star.dtype)
+
+
+def _real_receivers(graph) -> np.ndarray:
+    receivers = np.asarray(graph.receivers)
+    mask = getattr(graph, "edge_mask", None)
+    return receivers if mask is None else receivers[np.asarray(mask)]
+
+
+def _largest_graph(graph) -> int:
+    n_node = getattr(graph, "n_node", None)
+    return int(graph.num_nodes if n_node is None else np.max(np.asarray(n_node)))
