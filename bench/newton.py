@@ -1,13 +1,15 @@
-"""Benchmark: the energy solvers while a MUTAG energy GNN trains and stiffens (issue 11).
+"""Benchmark: the energy solvers while an energy GNN trains and stiffens (issue 11).
 
 Run as ``HOGWILD_DATA=../shared/data python bench/newton.py [--epochs 150] [--fold 0]
-[--model energy-edge]``; prints one ``name: value`` line per figure.
+[--model energy-edge] [--task mutag] [--lr 0.01]``; prints one ``name: value`` line per
+figure.
 
-Trains an energy GNN (``--model``, default the edge-wise one) on MUTAG (Table 3's reduced
-settings: fold ``--fold``, seed 0, lr 0.01, full batch, float32 with float64 solves) from
-the same parameters twice, one solver after the other in this process: ``energy_solver``
-lbfgs (L-BFGS forward, CG adjoint) and newton (per-graph dense Newton forward, Cholesky
-adjoint).
+Trains an energy GNN (``--model``, default the edge-wise one) on ``--task`` (default
+MUTAG with Table 3's reduced settings: fold ``--fold``, seed 0, lr 0.01, full batch,
+float32 with float64 solves; a synthetic task takes ``--fold`` as its data seed, like
+Table 1) from the same parameters twice, one solver after the other in this process:
+``energy_solver`` lbfgs (L-BFGS forward, CG adjoint) and newton (per-graph dense Newton
+forward, Cholesky adjoint).
 
 - ``<solver>_s_per_epoch``: wall seconds per epoch, epochs 2..E (the first compiles).
 - ``<solver>_mean_solve_steps`` / ``<solver>_mean_adjoint_steps``: forward steps (L-BFGS
@@ -48,9 +50,10 @@ def parse_args(argv=None):
 def train(solver: str, args) -> dict:
     """One run; its per-epoch wall times from the progress callback and its result."""
     train_config = TrainConfig(
-        epochs=args.epochs, patience=args.epochs, learning_rate=0.01, energy_solver=solver
+        epochs=args.epochs, patience=args.epochs, learning_rate=args.lr, energy_solver=solver
     )
-    config = RunConfig("mutag", args.model, {"fold": args.fold}, train_config)
+    fold = "fold" if args.task in ("mutag", "proteins") else "seed"
+    config = RunConfig(args.task, args.model, {fold: args.fold}, train_config)
     data = make_task(config.task, config.task_config())
     model = build_model(model_spec(config, data), seed=0)
     stamps = []

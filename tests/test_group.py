@@ -73,6 +73,16 @@ def test_group_of_folds_stacks_their_batches():
         _assert_same_run(fit(m, d, CONFIG), g)
 
 
+def test_group_of_folds_with_newton_equals_separate_runs():
+    """Newton's per-member loops and Cholesky adjoints under ``vmap``: each member's run
+    is its separate run (energy runs are stacked on accelerators, `stacks`)."""
+    config = dataclasses.replace(CONFIG, energy_solver="newton")
+    models, datasets = _setup("energy-edge", seeds=(0,), folds=(0, 1))
+    grouped = _group(models, datasets, config=config)
+    for m, d, g in zip(models, datasets, grouped):
+        _assert_same_run(fit(m, d, config), g)
+
+
 def test_a_diverging_member_stops_alone():
     """NaN parameters in one member: it stops as diverged at epoch 1 with its initial model
     kept; the other member is untouched."""
