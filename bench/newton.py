@@ -1,8 +1,8 @@
 """Benchmark: the energy solvers while an energy GNN trains and stiffens (issue 11).
 
 Run as ``HOGWILD_DATA=../shared/data python bench/newton.py [--epochs 150] [--fold 0]
-[--model energy-edge] [--task mutag] [--lr 0.01]``; prints one ``name: value`` line per
-figure.
+[--model energy-edge] [--task mutag] [--lr 0.01] [--graphs N]``; prints one
+``name: value`` line per figure.
 
 Trains an energy GNN (``--model``, default the edge-wise one) on ``--task`` (default
 MUTAG with Table 3's reduced settings: fold ``--fold``, seed 0, lr 0.01, full batch,
@@ -40,10 +40,11 @@ from hogwild.train._run import RunConfig, build_model, model_spec
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--epochs", type=int, default=150, help="epochs per solver (default 150)")
-    p.add_argument("--fold", type=int, default=0, help="MUTAG fold (default 0)")
-    p.add_argument(
-        "--model", default="energy-edge", help="energy-edge (default), -attention, -node"
-    )
+    p.add_argument("--task", default="mutag", help="mutag (default) or a synthetic task")
+    p.add_argument("--fold", type=int, default=0, help="fold (TU tasks) or data seed (0)")
+    p.add_argument("--model", default="energy-edge", help="energy-edge (default), ...")
+    p.add_argument("--lr", type=float, default=0.01, help="learning rate (default 0.01)")
+    p.add_argument("--graphs", type=int, help="synthetic tasks: num_graphs (task default)")
     return p.parse_args(argv)
 
 
@@ -53,7 +54,10 @@ def train(solver: str, args) -> dict:
         epochs=args.epochs, patience=args.epochs, learning_rate=args.lr, energy_solver=solver
     )
     fold = "fold" if args.task in ("mutag", "proteins") else "seed"
-    config = RunConfig(args.task, args.model, {fold: args.fold}, train_config)
+    options = {fold: args.fold}
+    if args.graphs is not None:
+        options["num_graphs"] = args.graphs
+    config = RunConfig(args.task, args.model, options, train_config)
     data = make_task(config.task, config.task_config())
     model = build_model(model_spec(config, data), seed=0)
     stamps = []

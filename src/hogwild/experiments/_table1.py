@@ -120,7 +120,10 @@ PROTOCOLS = {
     # at 1200 epochs (7.9 % test), hence 1500, with early stopping after 300 epochs.
     # Chains keep the paper's 5000 epochs: at 1500 edge-wise runs were still at 35 %
     # (long plateaus; earlier runs that solved chains did so at epochs 1000-5000), and a
-    # chains epoch is cheap (12 graphs).
+    # chains epoch is cheap (12 graphs). Energy models solve by Newton with per-graph
+    # Hessians (same minimiser and tolerance; on sums an L-BFGS run took 1.7-5.8 h as its
+    # energy stiffened, bench/newton.py) since 2026-12-04; the 13 energy-edge rows before
+    # used L-BFGS. MNIST's 784-node graphs keep L-BFGS (Newton's blocks would not fit).
     "reduced": Protocol(
         "reduced",
         folds=3,
@@ -133,8 +136,9 @@ PROTOCOLS = {
             "mnist": {"num_graphs": 150},
         },
         train_options={
-            **{task: {"learning_rate": 0.003} for task in TASK_ORDER},
-            "chains": {"learning_rate": 0.003, "epochs": 5000},
+            **{task: {"learning_rate": 0.003, "energy_solver": "newton"} for task in TASK_ORDER},
+            "chains": {"learning_rate": 0.003, "epochs": 5000, "energy_solver": "newton"},
+            "mnist": {"learning_rate": 0.003},
         },
     ),
 }
