@@ -112,7 +112,20 @@ class Protocol:
 
 PROTOCOLS = {
     # coordinates: 900 training graphs x 20 nodes exceed one all-pairs distance batch.
-    "paper": Protocol("paper", 10, 5, 5000, 300, {}, {"coordinates": {"batch_size": 100}}),
+    # Energy models (GSD-GNN included) solve by Newton except on MNIST, as in `reduced`;
+    # the rows before 2026-12-04 (GSD-GNN on chains and counting) used L-BFGS.
+    "paper": Protocol(
+        "paper",
+        10,
+        5,
+        5000,
+        300,
+        {},
+        {
+            **{task: {"energy_solver": "newton"} for task in ("chains", "counting", "sums")},
+            "coordinates": {"batch_size": 100, "energy_solver": "newton"},
+        },
+    ),
     # Reduced (issue 10): 3 folds x 2 seeds, smaller datasets, at most 1500 epochs at lr
     # 0.003. With standardised targets the paper's lr 0.002 is smooth and 0.003 a little
     # faster; 0.01 (the earlier reduced protocol, chosen to reach raw targets of 50) makes
