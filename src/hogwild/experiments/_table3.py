@@ -49,7 +49,7 @@ PROTOCOLS = {
     # epoch 100; energy GNN validation loss 0.65 -> 0.38 in 300 epochs, 40 solve steps
     # per epoch against ~250 at 0.01), so the choice of 0.01 is open again.
     # MUTAG's energy models solve by Newton with per-graph Hessians (same minimiser and
-    # tolerance, 4.3x faster per epoch: bench/newton.py) from energy-attention fold 3, seed 1;
+    # tolerance, 4.1x faster per epoch: bench/newton.py) from energy-attention fold 3, seed 1;
     # the rows before it (every energy-edge run) used L-BFGS. PROTEINS (graphs of up to
     # 620 nodes) keeps L-BFGS.
     "reduced": Protocol(
