@@ -46,6 +46,9 @@ def test_cli_train_writes_run(tiny_run):
         assert metrics[split]["solver"]["unconverged"] == 0
     config = json.loads((tiny_run / "config.json").read_text())
     assert config["task_options"] == {"length": 6, "num_graphs": 6}
+    # energy_solver "auto" takes Newton on these small chains: one Cholesky adjoint per step
+    assert config["train"]["energy_solver"] == "auto"
+    assert metrics["train_adjoint"]["mean_steps"] == 1 == metrics["train_adjoint"]["solves"] / 4
     assert (tiny_run / "checkpoint.eqx").stat().st_size > 0
 
 

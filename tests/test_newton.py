@@ -5,7 +5,6 @@ near H* converge quadratically, and training with it is training with L-BFGS."""
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import equinox as eqx
 import jax
@@ -14,6 +13,7 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
+import hogwild
 from hogwild import LBFGS, minimise
 from hogwild.cli import main
 from hogwild.models import make_model
@@ -190,24 +190,25 @@ def test_training_with_newton_is_training_with_lbfgs():
     assert newton["mean_steps"] < lbfgs["mean_steps"]
 
 
+def test_auto_takes_newton_where_it_pays(graphs):
+    """The default energy_solver "auto": Newton for batches of small, sparse graphs;
+    L-BFGS for a graph too large, a degree too high, or no graphs to size it from."""
+    config = TrainConfig()
+    assert config.energy_solver == "auto"
+    small = [graphs.chain(20), graphs.random(12, extra=4)]
+    assert isinstance(config.solver("optimisation", small, [4], hidden=2), Newton)
+    assert isinstance(config.solver("optimisation", [graphs.chain(129)], [2], 2), LBFGS)
+    star = hogwild.graph_from_edges(np.zeros((10, 2)), [(0, k) for k in range(1, 10)])
+    assert isinstance(config.solver("optimisation", [star], [2], 2), LBFGS)
+    assert isinstance(config.solver("optimisation"), LBFGS)
+    assert isinstance(TrainConfig(energy_solver="newton").solver("optimisation", [star]), Newton)
+
+
 def test_energy_solver_is_checked():
     with pytest.raises(ValueError, match="unknown energy_solver 'cholesky'"):
         TrainConfig(energy_solver="cholesky")
     with pytest.raises(ValueError, match="sized from the graphs"):
         TrainConfig(energy_solver="newton").solver("optimisation")
-
-
-def test_cli_trains_with_newton(tmp_path):
-    out = tmp_path / "run"
-    args = ["--task", "chains", "--model", "energy-edge", "--length", "6", "--graphs", "6"]
-    assert main(["train", *args, "--epochs", "3", "--quiet", "--out", str(out),
-                 "--set", "energy_solver=newton"]) == 0  # fmt: skip
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["epochs_run"] == 3
-    for split in ("train", "validation", "test"):
-        assert metrics[split]["solver"]["unconverged"] == 0
-    config = json.loads((out / "config.json").read_text())
-    assert config["train"]["energy_solver"] == "newton"
 
 
 def test_cli_refuses_newton_blocks_that_do_not_fit(tmp_path, capsys):

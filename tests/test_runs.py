@@ -152,13 +152,13 @@ def test_second_interrupt_while_saving_skips_evaluation_but_saves(tmp_path, monk
 
 
 def test_adjoint_non_convergence_is_counted(tmp_path):
-    """An adjoint budget of 1 product cannot solve the backward system: every training
+    """An adjoint budget of 1 CG product cannot solve the backward system: every training
     step's adjoint solve is reported unconverged, in metrics.json and in the history."""
     config = RunConfig(
         "chains",
         "energy-node",
         {"num_graphs": 6, "length": 6},
-        TrainConfig(epochs=2, x64=True, adjoint_max_steps=1),
+        TrainConfig(epochs=2, x64=True, adjoint_max_steps=1, energy_solver="lbfgs"),
     )
     metrics = train_run(config, tmp_path / "run")
     assert metrics["train_adjoint"]["solves"] == 2

@@ -77,7 +77,8 @@ def async_evaluation(
     batch = make_batch(test, data.level, dtype)
     check_simulation(model, batch.graph, Schedule(stagger, delay), max_time=max_time)
     config.train.enable_precision(model.family)
-    solver = config.train.eval_solver(model.family, [batch.graph])
+    graph = batch.graph
+    solver = config.train.eval_solver(model.family, [graph], [graph.num_graphs], model.hidden)
     solution = embed(model, batch.graph, solver=solver)
     sync = model.readout(batch.graph, solution.value)
     schedule = Schedule(stagger, delay)

@@ -15,7 +15,7 @@ import numpy as np
 from ..solve import LBFGS, Anderson, ImplicitAdjoint, Newton, Picard
 
 FIXED_POINT_SOLVERS = {"anderson": Anderson, "picard": Picard}
-ENERGY_SOLVERS = ("lbfgs", "newton")
+ENERGY_SOLVERS = ("auto", "lbfgs", "newton")
 
 
 def _type_name(kind) -> str:
@@ -61,12 +61,16 @@ class TrainConfig:
     ``solver_tol``: forward tolerance on ‖∇E‖ (energies) or ‖F(H) − H‖ (fixed points);
     None: 1e-4 in float32, 1e-6 in float64.
     ``fixed_point_solver``: "anderson" (default) or "picard" for fixed-point models.
-    ``energy_solver``: "lbfgs" (default) or "newton" for energy models: damped Newton
-    steps with per-graph dense Hessians and a Cholesky adjoint (`hogwild.solve.Newton`),
-    for batches of small graphs whose trained energies are stiff; same minimiser and
-    gradients, far fewer steps (README, "Choosing the energy solver").
+    ``energy_solver``: "newton" for energy models: damped Newton steps with per-graph
+    dense Hessians and a Cholesky adjoint (`hogwild.solve.Newton`), for batches of small
+    graphs whose trained energies are stiff (same minimiser and gradients, far fewer
+    steps); "lbfgs": L-BFGS and CG; "auto" (default): Newton where it pays
+    (`Newton.pays`: small graphs, low degree, blocks in 1 GiB), else L-BFGS (README,
+    "Choosing the energy solver").
     ``adjoint_tol`` / ``adjoint_max_steps``: the backward (adjoint) linear solve's relative
-    tolerance (None: 1e-4 in float32, 1e-10 in float64) and its budget of products.
+    tolerance (None: 1e-4 in float32, 1e-10 in float64) and its budget of products (CG,
+    GMRES; Newton's adjoint is one Cholesky solve, its residual checked against the
+    tolerance).
     ``standardise_targets``: regression (and distance) models predict targets standardised
     by the training split's mean and std, classification models a correction to the
     training split's prior logits; both kept in the model (see ``_scaling``).
@@ -92,7 +96,7 @@ class TrainConfig:
     solver_max_steps: int = 500
     x64: bool = False
     fixed_point_solver: str = "anderson"
-    energy_solver: str = "lbfgs"
+    energy_solver: str = "auto"
     adjoint_tol: float | None = None
     adjoint_max_steps: int = 1000
     standardise_targets: bool = True
@@ -137,30 +141,48 @@ class TrainConfig:
         if not 0 < self.decay_rate <= 1:
             raise ValueError(f"`decay_rate` must be in (0, 1]; got {self.decay_rate}.")
 
-    def solver(self, family: str = "optimisation", graphs: Sequence = ()):
+    def solver(
+        self,
+        family: str = "optimisation",
+        graphs: Sequence = (),
+        batch_graphs: Sequence[int] = (),
+        hidden: int | None = None,
+    ):
         """The forward solver these options describe for a model ``family`` (None: explicit
         models have nothing to solve). ``graphs``: every graph it will solve, which
-        ``energy_solver`` "newton" needs to size its Hessian blocks (sizes only)."""
+        ``energy_solver`` "newton" needs to size its Hessian blocks (sizes only); "auto"
+        also needs the batches' (padded) graph counts ``batch_graphs`` and the model's
+        ``hidden`` size, and without them is L-BFGS."""
         if family == "optimisation":
             precision = self.solve_precision(family)
-            if self.energy_solver == "lbfgs":
-                return LBFGS(self.solver_tol, self.solver_max_steps, precision)
+            lbfgs = LBFGS(self.solver_tol, self.solver_max_steps, precision)
+            if self.energy_solver == "lbfgs" or (self.energy_solver == "auto" and not graphs):
+                return lbfgs
             if not graphs:
                 raise ValueError("energy_solver newton is sized from the graphs it solves.")
-            return Newton.for_graphs(
+            newton = Newton.for_graphs(
                 graphs, tol=self.solver_tol, max_steps=self.solver_max_steps, precision=precision
             )
+            if self.energy_solver == "newton":
+                return newton
+            pays = hidden is not None and newton.pays(batch_graphs, hidden, self.itemsize(family))
+            return newton if pays else lbfgs
         if family == "fixed-point":
             return FIXED_POINT_SOLVERS[self.fixed_point_solver](
                 self.solver_tol, self.solver_max_steps
             )
         return None
 
-    def eval_solver(self, family: str = "optimisation", graphs: Sequence = ()):
-        """`solver` with the evaluation budget ``eval_max_steps`` (cold starts)."""
-        solver = self.solver(family, graphs)
+    def eval_solver(self, family: str = "optimisation", *args, **kwargs):
+        """`solver` (same arguments) with the evaluation budget ``eval_max_steps`` (cold
+        starts)."""
+        solver = self.solver(family, *args, **kwargs)
         budget = max(self.eval_max_steps, self.solver_max_steps)
         return None if solver is None else dataclasses.replace(solver, max_steps=budget)
+
+    def itemsize(self, family: str) -> int:
+        """Bytes per float of a ``family`` model's solves (8 under mixed precision)."""
+        return 8 if self.solve_precision(family) else np.dtype(self.dtype).itemsize
 
     def adjoint(self, family: str = "optimisation") -> ImplicitAdjoint:
         """The backward solve these options describe for a model ``family``."""

@@ -66,11 +66,11 @@ def sized_solver(model, data: Dataset, config: TrainConfig, batches, evaluation=
     memory for ``batches`` before anything is compiled."""
     graphs = [g for split in data.splits().values() for g in split]
     make = config.eval_solver if evaluation else config.solver
-    solver = make(model.family, graphs)
+    counts = [batch.graph.num_graphs for batch in batches]
+    solver = make(model.family, graphs, counts, model.hidden)
     if isinstance(solver, Newton):
-        itemsize = 8 if config.solve_precision(model.family) else np.dtype(config.dtype).itemsize
-        for batch in batches:
-            solver.check_memory(batch.graph.num_graphs, model.hidden, itemsize)
+        for count in counts:
+            solver.check_memory(count, model.hidden, config.itemsize(model.family))
     return solver
 
 
