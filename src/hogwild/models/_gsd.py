@@ -21,8 +21,12 @@ class GSDGNN(AbstractEnergyGNN):
 
     e_i = γ‖h_i − g_θ(x_i)‖² + β[(1 − Ã_ii)‖h_i‖² − Σ_{j∈N(i)} Ã_ij h_iᵀ h_j],
 
-    whose sum is the objective above. E is 2γ-strongly convex (L̃ is PSD) and its minimiser
-    solves (γI + βL̃) H* = γ g_θ(X). g_θ is an MLP (16, 16, 16, k); γ = 1, β = 5.
+    whose sum is the objective above. On an undirected graph E is 2γ-strongly convex (L̃
+    is PSD) and its minimiser solves (γI + βL̃) H* = γ g_θ(X). On a directed graph Ã is
+    not symmetric and E's Hessian 2γI + β(L̃ + L̃ᵀ) can be indefinite (smallest
+    eigenvalue −0.79 on a random directed graph in ``tests/test_newton.py``): E is then
+    unbounded below and no solver has a minimiser to find. g_θ is an MLP (16, 16, 16, k);
+    γ = 1, β = 5.
     """
 
     encoder: MLP
