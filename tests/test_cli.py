@@ -160,12 +160,14 @@ def _every(name, out, *extra, epochs=3):
 
 
 @pytest.mark.parametrize("name", [m for m in MODELS if m != "energy-node"])
-def test_cli_trains_and_reevaluates_every_model(name, tmp_path):
-    """`train` runs every registered model to finite metrics; `evaluate` on the saved run
-    reproduces the test metric (energy-node: the module's `tiny_run` and
-    `test_cli_evaluate_reproduces_metrics`)."""
+def test_cli_trains_and_reevaluates_every_model(name, tmp_path, capsys):
+    """`train` runs every registered model to finite metrics and says which solver it
+    uses; `evaluate` on the saved run reproduces the test metric (energy-node: the
+    module's `tiny_run` and `test_cli_evaluate_reproduces_metrics`)."""
     out = tmp_path / name
     assert _every(name, out) == 0
+    solver = {"ignn": " (Anderson solves)", "gcn": "", "gat": ""}.get(name, " (Newton solves)")
+    assert f"training {name} on chains{solver} -> " in capsys.readouterr().err
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["model"] == name and metrics["epochs_run"] == 3
     assert math.isfinite(metrics["test"]["loss"]) and metrics["num_parameters"] > 0

@@ -74,11 +74,11 @@ def sized_solver(model, data: Dataset, config: TrainConfig, batches, evaluation=
     return solver
 
 
-def check_solver(model, data: Dataset, config: TrainConfig) -> None:
-    """Raise ValueError now, before a run directory is written or anything compiled, if
-    ``config``'s solver cannot serve ``model`` on ``data`` (Newton's blocks too large)."""
-    if config.energy_solver == "newton" and model.family == "optimisation":
-        _setup(model, data, config)
+def check_solver(model, data: Dataset, config: TrainConfig):
+    """The forward solver training ``model`` on ``data`` will use (None: explicit), built
+    now so that a solver that cannot serve (Newton's blocks too large) raises ValueError
+    before a run directory is written or anything compiled."""
+    return _setup(model, data, config).solver
 
 
 def _setup(model, data: Dataset, config: TrainConfig) -> _Setup:

@@ -209,9 +209,10 @@ def train_run(
     data = make_task(config.task, config.task_config())
     spec = model_spec(config, data)
     model = build_model(spec, config.train.seed)
-    check_solver(model, data, config.train)
+    solver = check_solver(model, data, config.train)
     if log is not None and mode != "resume":
-        log(f"training {config.model} on {config.task} -> {out}")
+        solves = "" if solver is None else f" ({type(solver).__name__} solves)"
+        log(f"training {config.model} on {config.task}{solves} -> {out}")
     if mode != "resume":
         write_json(out / "config.json", config.to_json())
     if log is not None:
