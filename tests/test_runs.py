@@ -16,6 +16,7 @@ import pytest
 from hogwild.cli import main
 from hogwild.solve._linear import conjugate_gradient, restarted_gmres
 from hogwild.train import RunConfig, TrainConfig, load_run, read_header, train_run
+from hogwild.train._rundir import claim_run_dir
 
 TINY = ["--task", "chains", "--model", "energy-node", "--length", "6", "--graphs", "6"]
 TINY += ["--quiet", "--x64"]
@@ -75,6 +76,22 @@ def test_resume_refuses_other_options_and_finished_runs(tmp_path, capsys):
     assert main(["train", "--out", str(out), "--resume"]) == 2
     assert "has finished (max_epochs)" in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path / "none"), "--resume"]) == 2
+
+
+def test_a_run_saved_before_energy_solver_existed_means_lbfgs(tmp_path):
+    """A config.json without ``energy_solver`` (written before the option existed, when
+    every run used L-BFGS) loads as L-BFGS, matches its checkpoint, and an unfinished
+    one resumes without options instead of being refused as "made with other options"."""
+    out = tmp_path / "old"
+    assert _train(out, "--epochs", "2", "--set", "energy_solver=lbfgs") == 0
+    saved = json.loads((out / "config.json").read_text())
+    del saved["train"]["energy_solver"]
+    (out / "config.json").write_text(json.dumps(saved))
+    config, _, _ = load_run(out)
+    assert config.train.energy_solver == "lbfgs"
+    (out / "metrics.json").unlink()  # as if killed while training
+    (out / "state.eqx").unlink()
+    claim_run_dir(out, RunConfig.from_json(saved).to_json(), "resume")
 
 
 _KILLER = """

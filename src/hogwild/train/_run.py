@@ -35,7 +35,7 @@ from ._checkpoint import (
 from ._config import TrainConfig
 from ._fit import FitResult, check_solver, evaluate, fit, initial_state
 from ._plot import plot_history
-from ._rundir import claim_run_dir, config_differences
+from ._rundir import claim_run_dir, config_differences, with_saved_defaults
 from ._signals import HeldInterrupts
 from ._state import TrainingState
 
@@ -79,6 +79,9 @@ class RunConfig:
 
     @classmethod
     def from_json(cls, obj: dict) -> RunConfig:
+        """The configuration a saved ``config.json`` describes (options it predates: the
+        values it was trained with, `SAVED_BEFORE`)."""
+        obj = with_saved_defaults(obj)
         return cls(
             obj["task"],
             obj["model"],
@@ -260,7 +263,7 @@ def load_run(run: str | Path):
     _check_precision(config)
     header, payload = read_header(run / "checkpoint.eqx")
     written_for = header.get("meta", {}).get("config", saved)
-    if written_for != saved:
+    if with_saved_defaults(written_for) != with_saved_defaults(saved):
         raise CheckpointError(
             f"{run / 'checkpoint.eqx'} was written by a run with other options than "
             f"{run / 'config.json'} ({'; '.join(config_differences(written_for, saved))})."

@@ -58,6 +58,16 @@ def _flatten(obj: dict, prefix: str = "") -> dict:
     return flat
 
 
+#: Training options added after runs were saved without them, with the value those runs
+#: used (energy_solver: every run before the option trained with L-BFGS).
+SAVED_BEFORE = {"energy_solver": "lbfgs"}
+
+
+def with_saved_defaults(saved: dict) -> dict:
+    """A saved config JSON with `SAVED_BEFORE` filled in where its ``train`` lacks them."""
+    return {**saved, "train": {**SAVED_BEFORE, **saved.get("train", {})}}
+
+
 def config_differences(saved: dict, given: dict) -> list[str]:
     """``key (saved A, given B)`` for every option that differs between two config JSONs."""
     a, b = _flatten(saved), _flatten(given)
@@ -80,7 +90,7 @@ def saved_stop(out: Path) -> str | None:
 def _check_resumable(out: Path, config_json: dict) -> None:
     if not (out / "config.json").is_file():
         raise RunDirError(f"--resume: {out} holds no run (no config.json); nothing to resume.")
-    saved = json.loads((out / "config.json").read_text())
+    saved = with_saved_defaults(json.loads((out / "config.json").read_text()))
     differences = config_differences(saved, json.loads(json.dumps(config_json)))
     if differences:
         raise RunDirError(
