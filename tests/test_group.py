@@ -56,8 +56,9 @@ def _assert_same_run(alone, grouped):
 @pytest.mark.parametrize("model", ["energy-edge", "ignn", "gcn"])
 def test_group_of_seeds_equals_separate_runs(model):
     """Same best epoch, stop, forward steps, validation losses and parameters as k
-    separate `fit` calls, for each family (energy: L-BFGS + CG, fixed point: Anderson +
-    GMRES, explicit) — including members that stop early while the others go on."""
+    separate `fit` calls, for each family (energy: Newton + Cholesky, which the default
+    energy_solver "auto" takes on these chains; fixed point: Anderson + GMRES; explicit)
+    — including members that stop early while the others go on."""
     models, datasets = _setup(model, seeds=range(3))
     grouped = _group(models, datasets)
     for m, d, g in zip(models, datasets, grouped):
@@ -73,10 +74,10 @@ def test_group_of_folds_stacks_their_batches():
         _assert_same_run(fit(m, d, CONFIG), g)
 
 
-def test_group_of_folds_with_newton_equals_separate_runs():
-    """Newton's per-member loops and Cholesky adjoints under ``vmap``: each member's run
-    is its separate run (energy runs are stacked on accelerators, `stacks`)."""
-    config = dataclasses.replace(CONFIG, energy_solver="newton")
+def test_group_of_folds_with_lbfgs_equals_separate_runs():
+    """L-BFGS's line-search loops and CG adjoints under ``vmap`` (energy runs are stacked
+    on accelerators, `stacks`), members on different folds: each is its separate run."""
+    config = dataclasses.replace(CONFIG, energy_solver="lbfgs")
     models, datasets = _setup("energy-edge", seeds=(0,), folds=(0, 1))
     grouped = _group(models, datasets, config=config)
     for m, d, g in zip(models, datasets, grouped):
