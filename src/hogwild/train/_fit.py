@@ -77,7 +77,10 @@ def sized_solver(model, data: Dataset, config: TrainConfig, batches, evaluation=
 def check_solver(model, data: Dataset, config: TrainConfig):
     """The forward solver training ``model`` on ``data`` will use (None: explicit), built
     now so that a solver that cannot serve (Newton's blocks too large) raises ValueError
-    before a run directory is written or anything compiled."""
+    before a run directory is written or anything compiled. Only energy models' solvers
+    depend on the batches; the others are built without making them."""
+    if model.family != "optimisation":
+        return config.solver(model.family)
     return _setup(model, data, config).solver
 
 
