@@ -66,8 +66,9 @@ def dense_energy(degree: int = 24, nodes: int = 60):
     return model, hogwild.batch_graphs([data], dtype=np.float64)
 
 
-def steps_to_tol(model, graph, alpha, momentum=0.0, budget=400_000, seeds=3):
-    """Median simulated steps to ‖∇E‖ <= TOL over schedule seeds (``budget`` if not)."""
+def steps_to_tol(model, graph, alpha, momentum=0.0, budget=400_000, seeds=3, precondition=False):
+    """Median simulated steps to ‖∇E‖ <= TOL over schedule seeds (``budget`` if not);
+    ``precondition``: block-Jacobi steps."""
     steps = []
     for seed in range(seeds):
         schedule = Schedule(SCHEDULE.stagger, SCHEDULE.delay, seed)
@@ -80,6 +81,7 @@ def steps_to_tol(model, graph, alpha, momentum=0.0, budget=400_000, seeds=3):
             tol=TOL,
             max_time=budget,
             check_every=100,
+            precondition=precondition,
         )
         steps.append(int(trace.steps) if bool(trace.converged) else budget)
     return statistics.median(steps)

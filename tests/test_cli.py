@@ -226,6 +226,11 @@ def test_cli_async_implicit_model_matches_synchronous(tiny_run, capsys):
     assert all(e["max_staleness"] <= 7 for e in result["async"])
     assert (tiny_run / "async-S4-D3.png").stat().st_size > 0
     assert "decrease" in capsys.readouterr().out
+    block = ["--runs", "1", "--graphs", "2", "--precondition", "--step-size", "0.25"]
+    assert main([*args[:3], *block, "--x64"]) == 0  # block-Jacobi steps, their own file
+    result = json.loads((tiny_run / "async-S4-D3-block.json").read_text())
+    assert result["precondition"] and result["all_converged"] and result["step_size"] == 0.25
+    assert result["max_deviation"] < 1e-4 and "block Jacobi" in result["certificate"]["reason"]
 
 
 def test_cli_async_explicit_model_deviates(tiny_gcn_run):

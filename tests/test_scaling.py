@@ -19,6 +19,7 @@ from hogwild.train._run import RunConfig, build_model, load_run, model_spec
 from hogwild.train._scaling import target_scale, with_target_scale
 
 SUMS = RunConfig("sums", "energy-edge", {"num_graphs": 12}, TrainConfig(epochs=4, x64=True))
+SHORT_SUMS = RunConfig("sums", "energy-edge", {"num_graphs": 12, "length": 10}, SUMS.train)
 
 
 def _data(config: RunConfig):
@@ -103,7 +104,7 @@ def test_loss_is_taken_on_standardised_targets_and_predictions_in_task_units():
 
 
 def test_standardisation_round_trips_through_a_checkpoint(tmp_path):
-    metrics = train_run(SUMS, tmp_path)
+    metrics = train_run(SHORT_SUMS, tmp_path)
     config, data, model = load_run(tmp_path)
     np.testing.assert_allclose(model.readout.scale.mean, target_scale(data).mean, rtol=1e-6)
     np.testing.assert_allclose(model.readout.scale.std, target_scale(data).std, rtol=1e-6)
@@ -115,9 +116,9 @@ def test_standardisation_round_trips_through_a_checkpoint(tmp_path):
 
 
 def test_the_optimiser_never_moves_the_scale():
-    data = _data(SUMS)
+    data = _data(SHORT_SUMS)
     config = TrainConfig(epochs=3, x64=True, weight_decay=0.1, learning_rate=0.05)
-    result = fit(build_model(model_spec(SUMS, data), 0), data, config)
+    result = fit(build_model(model_spec(SHORT_SUMS, data), 0), data, config)
     scale = target_scale(data)
     assert np.array_equal(result.model.readout.scale.mean, scale.mean.astype(np.float64))
     assert np.array_equal(result.model.readout.scale.std, scale.std.astype(np.float64))

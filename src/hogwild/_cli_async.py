@@ -69,8 +69,10 @@ def run_async(args) -> int:
         x64=args.x64,
         progress=progress,
         momentum=args.momentum,
+        precondition=args.precondition,
     )
     suffix = f"-m{args.momentum:g}" if args.momentum else ""
+    suffix += "-block" if args.precondition else ""
     stem = Path(args.run) / f"async-S{args.stagger}-D{args.delay}{suffix}"
     write_json(stem.with_suffix(".json"), result)
     async_figure(result, stem.with_suffix(".png"))

@@ -164,6 +164,12 @@ def _parser() -> argparse.ArgumentParser:
         default=0.0,
         help="heavy-ball beta in [0, 1) for energies (default 0; > 0 is not certified)",
     )
+    hog.add_argument(
+        "--precondition",
+        action="store_true",
+        help="block-Jacobi steps for energies: each node scales its step by the inverse of "
+        "its own diagonal Hessian block (default step: its certificate's)",
+    )
     hog.add_argument("--max-time", type=int, default=100_000, help="time budget in steps")
     hog.add_argument("--x64", action="store_true", help="infer in float64 (tighter agreement)")
     parser.description = (

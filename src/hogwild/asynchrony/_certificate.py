@@ -63,6 +63,24 @@ certificate takes the larger of the two steps.
 
 Heavy-ball momentum (`simulate(momentum=β)`) is *not* covered: the certificate is for
 β = 0, and `certify` says so for any β > 0.
+
+Block-Jacobi steps (`simulate(precondition=True)`: h_i ← h_i − α P_i⁻¹ s_i, P_i the
+diagonal block ∂²E/∂h_i² at the states i sees). Two rules, the larger step wins:
+
+- any staleness: with the diagonal blocks moved into P, what is left is the coupling
+  between different nodes, N'_il = Σ_k ‖∂²e_k/∂z_i∂z_l‖ over pairs of *different* slots.
+  The step's Jacobian has diagonal blocks (1 − α)I and off-diagonal blocks α P_i⁻¹N'_il,
+  so for α ≤ 1 it contracts in the weighted max-norm by 1 − α(1 − q') whenever
+  q' = ρ(diag(λ_min(P))⁻¹N') < 1: block Jacobi under any staleness (Chazan–Miranker),
+  α_safe = 1. q' ≤ q, as P_i ⪰ A_i and N' drops the diagonal.
+- bounded staleness: with c₁ I ⪯ P_i⁻¹ ⪯ c₂ I the descent-lemma argument above goes
+  through with ‖ΔH‖ ≤ αc₂‖s‖ and sᵀP⁻¹s ≥ c₁‖s‖², giving α < α_safe · c₁/c₂²
+  (c₁ = 1/max λ_max(P_i), c₂ = 1/min λ_min(P_i)): valid, but on stiff energies far
+  smaller than the steps that converge.
+
+Both are exact for quadratic energies (GSD-GNN), where P is constant; for other energies
+they are local estimates like the rest (P and N' at H* and 0), and they ignore how P
+changes between the state a node reads and the current one (third derivatives).
 """
 
 from __future__ import annotations
@@ -91,7 +109,9 @@ class Certificate:
     ``strong_convexity`` μ, ``coupling`` K̃ = ρ(M̃), ``lag_coupling`` the age-split
     Σ_j ‖M(j)‖₂ that replaces K̃ B' where smaller, ``dominance`` q (< 1: certified for
     any staleness), ``safe_step`` α_safe (the larger of the two rules), the
-    ``step_size`` checked (α_safe when none was given) and the ``momentum`` β checked.
+    ``step_size`` checked (α_safe when none was given) and the ``momentum`` β checked;
+    ``preconditioned``: the rules are those of block-Jacobi steps, with
+    ``block_dominance`` q' (< 1: any α ≤ 1 is certified for any staleness).
     """
 
     family: str
@@ -110,6 +130,8 @@ class Certificate:
     lag_coupling_at_minimiser: float = math.nan
     dominance: float = math.nan
     momentum: float = 0.0
+    block_dominance: float = math.nan
+    preconditioned: bool = False
 
     @property
     def safe_step_at_minimiser(self) -> float:
@@ -162,12 +184,20 @@ def _power(matvec, v0, iterations: int = 60):
 def coupling_blocks(model, graph: Graph, h, slots: ReceiverSlots, prepared=None):
     """(‖∂²e_k/∂z_r∂z_s‖₂ for every node k and pair of its slots (nodes, 1 + d, 1 + d), zero
     on unused slots — node k's share of the coupling matrix M̃ —, and the smallest and
-    largest eigenvalue of each node's own block A_k = ∂²e_k/∂h_k² (nodes,))."""
+    largest eigenvalue of each node's own block A_k = ∂²e_k/∂h_k² (nodes,), and of each
+    node's diagonal block P_i = ∂²E/∂h_i² (nodes, 2): the block-Jacobi scaling)."""
     hess = model.local_hessians(graph, h, h[graph.senders], slots, prepared)
     norms = jnp.linalg.norm(hess, ord=2, axis=(-2, -1))
     valid = slots.valid[:, :, None] & slots.valid[:, None, :]
     own = jnp.linalg.eigvalsh(hess[:, 0, 0])
-    return jnp.where(valid, norms, 0.0), own[:, 0], own[:, -1]
+    width = hess.shape[1]
+    diagonal = hess[:, jnp.arange(width), jnp.arange(width)]  # (nodes, slots, k, k)
+    diagonal = jnp.where(slots.valid[..., None, None], diagonal, 0.0)
+    scaling = jax.ops.segment_sum(
+        diagonal.reshape(-1, *diagonal.shape[2:]), slots.node.ravel(), num_segments=h.shape[0]
+    )
+    scaled = jnp.linalg.eigvalsh(scaling)
+    return jnp.where(valid, norms, 0.0), own[:, 0], own[:, -1], scaled[:, [0, -1]]
 
 
 def coupling_matvec(blocks, slots: ReceiverSlots, x):
@@ -268,12 +298,19 @@ def _energy_constants(model, graph: Graph, slots: ReceiverSlots, stagger: int, d
         return jnp.where(real, hvp_star(jnp.where(real, v, 0.0)), k_star * v)
 
     mu = 1.0 / _power(lambda v: cg(hvp_real, v, tol=1e-8, maxiter=2000)[0], v0, iterations=30)
-    star, low_star, high_star = coupling_blocks(model, graph, h_star, slots, prepared)
-    zero, low_zero, high_zero = coupling_blocks(model, graph, jnp.zeros_like(h_star), slots)
+    star, low_star, high_star, p_star = coupling_blocks(model, graph, h_star, slots, prepared)
+    zero, low_zero, high_zero, p_zero = coupling_blocks(model, graph, jnp.zeros_like(h_star), slots)
     blocks = jnp.maximum(star, zero)
     low, high = jnp.minimum(low_star, low_zero), jnp.maximum(high_star, high_zero)
     dominance = dominance_bound(blocks.at[:, 0, 0].set(0.0), low, slots)
     own = jnp.max(jnp.where(graph.node_mask, high, 0.0))
+    p_low = jnp.minimum(p_star[:, 0], p_zero[:, 0])
+    off_diagonal = ~jnp.eye(blocks.shape[1], dtype=bool)
+    block_dominance = dominance_bound(blocks * off_diagonal, p_low, slots)
+    p_range = (
+        jnp.min(jnp.where(graph.node_mask, p_low, jnp.inf)),
+        jnp.max(jnp.where(graph.node_mask, jnp.maximum(p_star[:, 1], p_zero[:, 1]), 0.0)),
+    )
     return (
         k1,
         k_star,
@@ -284,6 +321,8 @@ def _energy_constants(model, graph: Graph, slots: ReceiverSlots, stagger: int, d
         lag_coupling(star, slots, stagger, delay),
         dominance,
         own,
+        block_dominance,
+        *p_range,
     )
 
 
@@ -309,6 +348,7 @@ def certify(
     schedule: Schedule = Schedule(),
     step_size: float | str | None = None,
     momentum: float = 0.0,
+    precondition: bool = False,
 ) -> Certificate:
     """Check that asynchronous inference of ``model`` on ``graph`` under ``schedule``
     converges: a step-size bound for energies, the contraction for fixed points; explicit
@@ -320,6 +360,8 @@ def certify(
     K₁ at H = 0 is 10-300 x K₁*, and 1/K₁* is what converges in practice (never certified
     by the bounded-staleness rule, which must hold along the whole path).
     ``momentum``: the heavy-ball β of the run; any β > 0 is not covered (module docstring).
+    ``precondition``: certify block-Jacobi steps instead (module docstring); ``"sync"`` and
+    ``"minimiser"`` then check α = 1, the undamped block step.
     A graph whose feature sizes are not the model's is a `GraphError` (`check_graph`).
     """
     check_graph(model, graph)
@@ -340,17 +382,24 @@ def certify(
     staleness = schedule.stagger + 2 * schedule.delay
     slots = ReceiverSlots.of(graph)
     constants = _energy_constants(model, graph, slots, schedule.stagger, schedule.delay)
-    k1, k_star, mu, coupling, coupling_star, lag, lag_star, dominance, own = (
+    k1, k_star, mu, coupling, coupling_star, lag, lag_star, dominance, own, block, lo, hi = (
         float(x) for x in constants
     )
     bounded = safe_step(k1, coupling, staleness, lag)
+    if precondition:
+        bounded *= lo * lo / hi
+        dominance, own, name = block, 1.0, "q'"
+    else:
+        name = "q"
     alpha_safe = max(bounded, any_staleness_step(dominance, own))
     rule = (
-        f"any staleness: q = {dominance:.6g} < 1"
+        f"any staleness: {name} = {dominance:.6g} < 1"
         if alpha_safe > bounded
         else f"staleness {staleness}"
-    )
-    if step_size == "sync":
+    ) + (" (block Jacobi)" if precondition else "")
+    if precondition and step_size in ("sync", "minimiser"):
+        alpha = 1.0
+    elif step_size == "sync":
         alpha = 1.0 / k1
     elif step_size == "minimiser":
         alpha = 1.0 / k_star
@@ -378,6 +427,8 @@ def certify(
         coupling_at_minimiser=coupling_star,
         lag_coupling=lag,
         lag_coupling_at_minimiser=lag_star,
-        dominance=dominance,
+        dominance=float(constants[7]),
         momentum=float(momentum),
+        block_dominance=block,
+        preconditioned=precondition,
     )

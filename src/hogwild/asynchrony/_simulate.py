@@ -12,7 +12,11 @@ reach. Per family (Section 4):
   packets each step from its current state and views, and they are stored with that state
   (history slot of time t), so a packet is exactly as old as the state it travels with.
   With heavy-ball momentum β (``momentum``) the step adds β(h_i − h_i⁻), h_i⁻ node i's own
-  state before its previous update: node-local, nothing more is sent.
+  state before its previous update: node-local, nothing more is sent. Preconditioned
+  (``precondition``, block Jacobi): h_i ← h_i − α P_i⁻¹(∂e_i/∂h_i + Σ_j g_ji) with
+  P_i = ∂²e_i/∂h_i² + Σ_j C_ji, its own k × k curvature block plus the curvature packets
+  C_ji = ∂²e_j/∂h_i² that travel with g_ji (`local_curvatures`): the diagonal block of
+  ∇²E at the states i sees; a P_i without a Cholesky factor falls back to the plain step.
 - fixed-point (IGNN): h_i ← F_i(h_i, views) (Eq. 9).
 - explicit (GCN, GAT): node i applies its own next layer ℓ_i to whatever layers its views
   hold, L times, then stops (Figure 1 c).
@@ -36,7 +40,7 @@ import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
 from ..graph import Graph
-from ..models._base import check_graph
+from ..models._base import ReceiverSlots, check_graph
 from ..solve import default_tolerance
 from ._schedule import Schedule, reverse_edges
 
@@ -50,7 +54,8 @@ class AsyncTrace(eqx.Module):
     stopped being finite (the run ends there: a step too large, or momentum β too
     large for the staleness); ``updates`` per node;
     ``staleness`` histogram of the age (in steps) of every neighbour value an updating node
-    read, index 0..B; ``step_size`` α and ``momentum`` β used (energies; NaN otherwise).
+    read, index 0..B; ``step_size`` α and ``momentum`` β used (energies; NaN otherwise);
+    ``preconditioned`` whether the steps were block-Jacobi scaled.
     """
 
     states: Float[Array, "nodes hidden"]
@@ -66,6 +71,7 @@ class AsyncTrace(eqx.Module):
     staleness: Int[Array, " ages"]
     step_size: Float[Array, ""]
     momentum: Float[Array, ""]
+    preconditioned: bool = eqx.field(static=True, default=False)
 
     def max_staleness(self) -> int:
         """Largest age of any value read (0 if no neighbour value was read)."""
@@ -95,30 +101,58 @@ class _Carry(eqx.Module):
     previous: Array  # each node's own state before its last update (heavy-ball momentum)
 
 
-def _family_init(model, graph: Graph, prepared, h0):
+def _packets(model, graph: Graph, h, h_view, prepared, slots):
+    """(own gradients, outgoing packets) of an energy; with ``slots`` (preconditioned) the
+    own curvature blocks ride along the gradients and each packet is g_ji followed by the
+    flattened curvature C_ji: widths k + k² (own) and k + k² (packets)."""
+    own, packets = model.local_gradients(graph, h, h_view, prepared)
+    if slots is None:
+        return own, packets
+    own_c, packets_c = model.local_curvatures(graph, h, h_view, slots, prepared)
+    flat = lambda x: x.reshape(x.shape[0], -1)  # noqa: E731
+    return (
+        jnp.concatenate([own, flat(own_c)], 1),
+        jnp.concatenate([packets, flat(packets_c)], 1),
+    )
+
+
+def _scaled_direction(total, k: int):
+    """P⁻¹g from the summed (gradient | curvature) rows; g where P has no Cholesky factor
+    (not positive definite: a nonconvex energy)."""
+    g, curvature = total[:, :k], total[:, k:].reshape(-1, k, k)
+    factor = jnp.linalg.cholesky(curvature)
+    direction = jax.scipy.linalg.cho_solve((factor, True), g[..., None])[..., 0]
+    ok = jnp.all(jnp.isfinite(direction), axis=1, keepdims=True)
+    return jnp.where(ok, direction, g)
+
+
+def _family_init(model, graph: Graph, prepared, h0, slots=None):
     """(H(0), packets(0)) of a run; packets have width 0 outside energies."""
     if model.family == "explicit":
         h = model.initial_state(graph) if h0 is None else h0
     else:
         h = jnp.zeros((graph.num_nodes, model.hidden), graph.nodes.dtype) if h0 is None else h0
     if model.family == "optimisation":
-        _, packets = model.local_gradients(graph, h, h[graph.senders], prepared)
+        _, packets = _packets(model, graph, h, h[graph.senders], prepared, slots)
     else:
         packets = jnp.zeros((graph.senders.shape[0], 0), h.dtype)
     return h, packets
 
 
-def _family_update(model, graph, prepared, carry, h_view, receive, alpha, momentum):
+def _family_update(model, graph, prepared, carry, h_view, receive, steps):
     """Every node's candidate new state, the packets it publishes with its current state
     (time t) and the packet history with them stored. ``receive(packets)`` stores this
     step's packets in the history and gathers every edge's incoming packet from the time
-    of its view."""
+    of its view. ``steps``: (α, β, receiver slots or None: no preconditioning)."""
     h = carry.h
     if model.family == "optimisation":
-        own, packets = model.local_gradients(graph, h, h_view, prepared)
+        alpha, momentum, slots = steps
+        own, packets = _packets(model, graph, h, h_view, prepared, slots)
         packets_in, history = receive(packets)
         incoming = jax.ops.segment_sum(packets_in, graph.receivers, num_segments=graph.num_nodes)
-        step = h - alpha * (own + incoming) + momentum * (h - carry.previous)
+        total = own + incoming
+        direction = total if slots is None else _scaled_direction(total, h.shape[1])
+        step = h - alpha * direction + momentum * (h - carry.previous)
         return step, packets, history
     if model.family == "fixed-point":
         return model.update(graph, h, h_view, prepared), carry.packets, carry.hist_packets
@@ -162,7 +196,7 @@ def _uniform_below(bits, bound):
     return (bits % jnp.asarray(bound, jnp.uint32)).astype(jnp.int32)
 
 
-def _step(model, graph, prepared, reverse, schedule: Schedule, alpha, momentum, carry: _Carry):
+def _step(model, graph, prepared, reverse, schedule: Schedule, steps, carry: _Carry):
     """One simulated time step t -> t + 1."""
     S, D, B = schedule.stagger, schedule.delay, schedule.staleness_bound
     t, slots = carry.t, D + 1
@@ -189,7 +223,7 @@ def _step(model, graph, prepared, reverse, schedule: Schedule, alpha, momentum, 
         return history[slot, reverse], history
 
     h_new, packets, hist_packets = _family_update(
-        model, graph, prepared, carry, h_view, receive, alpha, momentum
+        model, graph, prepared, carry, h_view, receive, steps
     )
     h = jnp.where(firing[:, None], h_new, carry.h)
     stamp = jnp.where(firing, t, carry.stamp)
@@ -213,9 +247,9 @@ def _step(model, graph, prepared, reverse, schedule: Schedule, alpha, momentum, 
     )
 
 
-def _start(model, graph, prepared, schedule: Schedule, key, h0) -> _Carry:
+def _start(model, graph, prepared, schedule: Schedule, key, h0, slots=None) -> _Carry:
     key, k_first = jr.split(key)
-    h, packets = _family_init(model, graph, prepared, h0)
+    h, packets = _family_init(model, graph, prepared, h0, slots)
     n, m, slots = graph.num_nodes, graph.senders.shape[0], schedule.delay + 1
     stamp = jnp.full((n,), -1, jnp.int32)
     return _Carry(
@@ -304,7 +338,7 @@ rounding floor (`_residual`); a float64 run far above it is slow, never stalled.
 
 @eqx.filter_jit
 def _run(model, graph, reverse, schedule, key, steps, tol, max_time, check_every, stall_checks, h0):
-    alpha, momentum = steps
+    alpha, momentum, slots = steps
     prepared = model.prepare(graph)
     checks = -(-max_time // check_every)
     times = jnp.zeros((checks,), jnp.int32)
@@ -315,7 +349,7 @@ def _run(model, graph, reverse, schedule, key, steps, tol, max_time, check_every
         carry = jax.lax.fori_loop(
             0,
             check_every,
-            lambda _, cr: _step(model, graph, prepared, reverse, schedule, alpha, momentum, cr),
+            lambda _, cr: _step(model, graph, prepared, reverse, schedule, steps, cr),
             carry,
         )
         r, floor = _residual(model, graph, prepared, carry.h, carry.layer)
@@ -339,7 +373,7 @@ def _run(model, graph, reverse, schedule, key, steps, tol, max_time, check_every
         _, _, _, c, r, *_ = state
         return (c < checks) & (r > tol) & jnp.isfinite(r) & ~stalled(state)
 
-    carry = _start(model, graph, prepared, schedule, key, h0)
+    carry = _start(model, graph, prepared, schedule, key, h0, slots)
     r0, floor0 = _residual(model, graph, prepared, carry.h, carry.layer)
     at_floor = r0 <= FLOOR_FACTOR * floor0
     start = (carry, times, residuals, jnp.array(0), r0, r0, jnp.array(0), at_floor)
@@ -360,6 +394,7 @@ def _run(model, graph, reverse, schedule, key, steps, tol, max_time, check_every
         staleness=carry.staleness,
         step_size=jnp.asarray(jnp.nan if alpha is None else alpha, graph.nodes.dtype),
         momentum=jnp.asarray(jnp.nan if momentum is None else momentum, graph.nodes.dtype),
+        preconditioned=slots is not None,
     )
 
 
@@ -375,6 +410,7 @@ def simulate(
     stall_checks: int = 100,
     h0=None,
     momentum: float = 0.0,
+    precondition: bool = False,
 ) -> AsyncTrace:
     """Run ``model`` on ``graph`` under partial asynchrony and return its `AsyncTrace`.
 
@@ -397,6 +433,10 @@ def simulate(
             the certificate (`certify`): with β > 0 the default step is 1/K₁, and a run it
             makes diverge ends ``diverged``. Measured (bench/async.py): 2-4x fewer steps
             to 1e-6 at the best β; β >= 0.8-0.95 diverges under staleness 7.
+        precondition: block-Jacobi steps for optimisation-based models (module
+            docstring): each node scales its step by the inverse of its k × k diagonal
+            Hessian block, from its own curvature and its neighbours' curvature packets.
+            The default step is then the certified one of `certify(precondition=True)`.
 
     Raises:
         GraphError: the graph's feature sizes are not the model's.
@@ -406,17 +446,20 @@ def simulate(
     check_simulation(model, graph, schedule, max_time=max_time, check_every=check_every, h0=h0)
     if not 0.0 <= momentum < 1.0:
         raise ValueError(f"momentum must be in [0, 1); got {momentum}.")
-    alpha = beta = None
+    alpha = beta = slots = None
     if model.family == "optimisation":
         if step_size is None:
             from ._certificate import certify
 
-            cert = certify(model, graph, schedule)
-            step_size = 1.0 / cert.smoothness if momentum else cert.safe_step
+            cert = certify(model, graph, schedule, precondition=precondition)
+            step_size = cert.safe_step
+            if momentum and not precondition:
+                step_size = 1.0 / cert.smoothness
         if not step_size > 0:
             raise ValueError(f"step_size must be > 0; got {step_size}.")
         alpha = jnp.asarray(step_size, graph.nodes.dtype)
         beta = jnp.asarray(momentum, graph.nodes.dtype)
+        slots = ReceiverSlots.of(graph) if precondition else None
         reverse = jnp.asarray(reverse_edges(graph.senders, graph.receivers))
     else:
         reverse = jnp.arange(graph.senders.shape[0], dtype=jnp.int32)
@@ -430,7 +473,7 @@ def simulate(
         reverse,
         shape,
         key,
-        (alpha, beta),
+        (alpha, beta, slots),
         tol,
         max_time,
         check_every,

@@ -57,12 +57,14 @@ def async_evaluation(
     x64: bool = False,
     progress=None,
     momentum: float = 0.0,
+    precondition: bool = False,
 ) -> dict:
     """Compare synchronous and ``runs`` asynchronous inferences of the run in ``run``.
 
     ``step_size`` (energies only) defaults to the certified safe step (1/K₁ with
     ``momentum`` > 0, which the certificate does not cover); the certificate for the step
-    used is part of the result either way.
+    used is part of the result either way. ``precondition``: block-Jacobi steps
+    (`simulate`), certified by their own rule.
     """
     start = time.perf_counter()
     config, data, model = load_run(run)
@@ -82,9 +84,11 @@ def async_evaluation(
     solution = embed(model, batch.graph, solver=solver)
     sync = model.readout(batch.graph, solution.value)
     schedule = Schedule(stagger, delay)
-    if momentum and step_size is None:
+    if momentum and step_size is None and not precondition:
         step_size = "sync"
-    cert = certify(model, batch.graph, schedule, step_size, momentum=momentum)
+    cert = certify(
+        model, batch.graph, schedule, step_size, momentum=momentum, precondition=precondition
+    )
     alpha = cert.step_size if model.family == "optimisation" else None
     result = {
         "run": str(run),
@@ -101,6 +105,7 @@ def async_evaluation(
         "staleness_bound": schedule.staleness_bound,
         "step_size": alpha,
         "momentum": momentum,
+        "precondition": precondition,
         "certificate": {"safe": cert.safe, "reason": cert.reason, "summary": cert.summary()},
         "sync": {"metric": _metric(kind, sync, batch), "converged": bool(solution.stats.converged)},
         "async": [],
@@ -113,6 +118,7 @@ def async_evaluation(
             step_size=alpha,
             momentum=momentum,
             max_time=max_time,
+            precondition=precondition,
         )
         times, residuals = trace.residual_curve()
         entry = {

@@ -210,6 +210,20 @@ class AbstractEnergyGNN(AbstractGNN):
         hess = jnp.moveaxis(columns, 0, -1).reshape(n, width, k, width, k)
         return jnp.transpose(hess, (0, 1, 3, 2, 4))
 
+    def local_curvatures(self, graph: Graph, h, h_view, slots: ReceiverSlots, prepared=None):
+        """Own curvature blocks ∂²e_i/∂h_i² and outgoing curvature packets ∂²e_j/∂h_i²:
+        the diagonal blocks of `local_hessians`, as `local_gradients` gives the gradients.
+
+        Returns ``(own, packets)``: ``own`` (nodes, k, k) and ``packets`` (edges, k, k),
+        packet e = (i -> j) computed by receiver j from its own view of h_i. Summing
+        ``own + segment_sum(packets, senders)`` gives the diagonal block ∂²E/∂h_i² of the
+        synchronous Hessian when the views are current.
+        """
+        hess = self.local_hessians(graph, h, h_view, slots, prepared)
+        slot = slots.rank + 1
+        packets = hess[graph.receivers, slot, slot]
+        return hess[:, 0, 0], jnp.where(graph.edge_mask[:, None, None], packets, 0.0)
+
 
 class ReceiverSlots(eqx.Module):
     """Where each node's views sit: ``rank[e]`` is edge e's position among the real edges
