@@ -95,7 +95,7 @@ import jax.random as jr
 from jax.scipy.sparse.linalg import cg
 
 from ..graph import Graph
-from ..models._base import ReceiverSlots, check_graph
+from ..models._base import ReceiverSlots, check_graph, diagonal_blocks
 from ..solve import LBFGS, minimise
 from ._schedule import Schedule
 
@@ -190,12 +190,8 @@ def coupling_blocks(model, graph: Graph, h, slots: ReceiverSlots, prepared=None)
     norms = jnp.linalg.norm(hess, ord=2, axis=(-2, -1))
     valid = slots.valid[:, :, None] & slots.valid[:, None, :]
     own = jnp.linalg.eigvalsh(hess[:, 0, 0])
-    width = hess.shape[1]
-    diagonal = hess[:, jnp.arange(width), jnp.arange(width)]  # (nodes, slots, k, k)
-    diagonal = jnp.where(slots.valid[..., None, None], diagonal, 0.0)
-    scaling = jax.ops.segment_sum(
-        diagonal.reshape(-1, *diagonal.shape[2:]), slots.node.ravel(), num_segments=h.shape[0]
-    )
+    own_block, packets = diagonal_blocks(graph, hess, slots)
+    scaling = own_block + jax.ops.segment_sum(packets, graph.senders, num_segments=h.shape[0])
     scaled = jnp.linalg.eigvalsh(scaling)
     return jnp.where(valid, norms, 0.0), own[:, 0], own[:, -1], scaled[:, [0, -1]]
 
@@ -386,16 +382,12 @@ def certify(
         float(x) for x in constants
     )
     bounded = safe_step(k1, coupling, staleness, lag)
+    q, top, name = (block, 1.0, "q'") if precondition else (dominance, own, "q")
     if precondition:
         bounded *= lo * lo / hi
-        dominance, own, name = block, 1.0, "q'"
-    else:
-        name = "q"
-    alpha_safe = max(bounded, any_staleness_step(dominance, own))
+    alpha_safe = max(bounded, any_staleness_step(q, top))
     rule = (
-        f"any staleness: {name} = {dominance:.6g} < 1"
-        if alpha_safe > bounded
-        else f"staleness {staleness}"
+        f"any staleness: {name} = {q:.6g} < 1" if alpha_safe > bounded else f"staleness {staleness}"
     ) + (" (block Jacobi)" if precondition else "")
     if precondition and step_size in ("sync", "minimiser"):
         alpha = 1.0
@@ -427,7 +419,7 @@ def certify(
         coupling_at_minimiser=coupling_star,
         lag_coupling=lag,
         lag_coupling_at_minimiser=lag_star,
-        dominance=float(constants[7]),
+        dominance=dominance,
         momentum=float(momentum),
         block_dominance=block,
         preconditioned=precondition,

@@ -101,18 +101,17 @@ class _Carry(eqx.Module):
     previous: Array  # each node's own state before its last update (heavy-ball momentum)
 
 
-def _packets(model, graph: Graph, h, h_view, prepared, slots):
-    """(own gradients, outgoing packets) of an energy; with ``slots`` (preconditioned) the
-    own curvature blocks ride along the gradients and each packet is g_ji followed by the
-    flattened curvature C_ji: widths k + k² (own) and k + k² (packets)."""
+def _packets(model, graph: Graph, h, h_view, prepared, receiver_slots):
+    """(own gradients, outgoing packets) of an energy; with ``receiver_slots``
+    (preconditioned) the own curvature blocks ride along the gradients and each packet is
+    g_ji followed by the flattened curvature C_ji: widths k + k² (own) and k + k² (packets)."""
     own, packets = model.local_gradients(graph, h, h_view, prepared)
-    if slots is None:
+    if receiver_slots is None:
         return own, packets
-    own_c, packets_c = model.local_curvatures(graph, h, h_view, slots, prepared)
-    flat = lambda x: x.reshape(x.shape[0], -1)  # noqa: E731
+    own_c, packets_c = model.local_curvatures(graph, h, h_view, receiver_slots, prepared)
     return (
-        jnp.concatenate([own, flat(own_c)], 1),
-        jnp.concatenate([packets, flat(packets_c)], 1),
+        jnp.concatenate([own, own_c.reshape(own.shape[0], -1)], 1),
+        jnp.concatenate([packets, packets_c.reshape(packets.shape[0], -1)], 1),
     )
 
 
@@ -126,14 +125,14 @@ def _scaled_direction(total, k: int):
     return jnp.where(ok, direction, g)
 
 
-def _family_init(model, graph: Graph, prepared, h0, slots=None):
+def _family_init(model, graph: Graph, prepared, h0, receiver_slots=None):
     """(H(0), packets(0)) of a run; packets have width 0 outside energies."""
     if model.family == "explicit":
         h = model.initial_state(graph) if h0 is None else h0
     else:
         h = jnp.zeros((graph.num_nodes, model.hidden), graph.nodes.dtype) if h0 is None else h0
     if model.family == "optimisation":
-        _, packets = _packets(model, graph, h, h[graph.senders], prepared, slots)
+        _, packets = _packets(model, graph, h, h[graph.senders], prepared, receiver_slots)
     else:
         packets = jnp.zeros((graph.senders.shape[0], 0), h.dtype)
     return h, packets
@@ -146,12 +145,12 @@ def _family_update(model, graph, prepared, carry, h_view, receive, steps):
     of its view. ``steps``: (α, β, receiver slots or None: no preconditioning)."""
     h = carry.h
     if model.family == "optimisation":
-        alpha, momentum, slots = steps
-        own, packets = _packets(model, graph, h, h_view, prepared, slots)
+        alpha, momentum, receiver_slots = steps
+        own, packets = _packets(model, graph, h, h_view, prepared, receiver_slots)
         packets_in, history = receive(packets)
         incoming = jax.ops.segment_sum(packets_in, graph.receivers, num_segments=graph.num_nodes)
         total = own + incoming
-        direction = total if slots is None else _scaled_direction(total, h.shape[1])
+        direction = total if receiver_slots is None else _scaled_direction(total, h.shape[1])
         step = h - alpha * direction + momentum * (h - carry.previous)
         return step, packets, history
     if model.family == "fixed-point":
@@ -247,9 +246,9 @@ def _step(model, graph, prepared, reverse, schedule: Schedule, steps, carry: _Ca
     )
 
 
-def _start(model, graph, prepared, schedule: Schedule, key, h0, slots=None) -> _Carry:
+def _start(model, graph, prepared, schedule: Schedule, key, h0, receiver_slots=None) -> _Carry:
     key, k_first = jr.split(key)
-    h, packets = _family_init(model, graph, prepared, h0, slots)
+    h, packets = _family_init(model, graph, prepared, h0, receiver_slots)
     n, m, slots = graph.num_nodes, graph.senders.shape[0], schedule.delay + 1
     stamp = jnp.full((n,), -1, jnp.int32)
     return _Carry(
@@ -338,7 +337,7 @@ rounding floor (`_residual`); a float64 run far above it is slow, never stalled.
 
 @eqx.filter_jit
 def _run(model, graph, reverse, schedule, key, steps, tol, max_time, check_every, stall_checks, h0):
-    alpha, momentum, slots = steps
+    alpha, momentum, receiver_slots = steps
     prepared = model.prepare(graph)
     checks = -(-max_time // check_every)
     times = jnp.zeros((checks,), jnp.int32)
@@ -373,7 +372,7 @@ def _run(model, graph, reverse, schedule, key, steps, tol, max_time, check_every
         _, _, _, c, r, *_ = state
         return (c < checks) & (r > tol) & jnp.isfinite(r) & ~stalled(state)
 
-    carry = _start(model, graph, prepared, schedule, key, h0, slots)
+    carry = _start(model, graph, prepared, schedule, key, h0, receiver_slots)
     r0, floor0 = _residual(model, graph, prepared, carry.h, carry.layer)
     at_floor = r0 <= FLOOR_FACTOR * floor0
     start = (carry, times, residuals, jnp.array(0), r0, r0, jnp.array(0), at_floor)
@@ -394,7 +393,7 @@ def _run(model, graph, reverse, schedule, key, steps, tol, max_time, check_every
         staleness=carry.staleness,
         step_size=jnp.asarray(jnp.nan if alpha is None else alpha, graph.nodes.dtype),
         momentum=jnp.asarray(jnp.nan if momentum is None else momentum, graph.nodes.dtype),
-        preconditioned=slots is not None,
+        preconditioned=receiver_slots is not None,
     )
 
 
@@ -446,7 +445,7 @@ def simulate(
     check_simulation(model, graph, schedule, max_time=max_time, check_every=check_every, h0=h0)
     if not 0.0 <= momentum < 1.0:
         raise ValueError(f"momentum must be in [0, 1); got {momentum}.")
-    alpha = beta = slots = None
+    alpha = beta = receiver_slots = None
     if model.family == "optimisation":
         if step_size is None:
             from ._certificate import certify
@@ -459,7 +458,7 @@ def simulate(
             raise ValueError(f"step_size must be > 0; got {step_size}.")
         alpha = jnp.asarray(step_size, graph.nodes.dtype)
         beta = jnp.asarray(momentum, graph.nodes.dtype)
-        slots = ReceiverSlots.of(graph) if precondition else None
+        receiver_slots = ReceiverSlots.of(graph) if precondition else None
         reverse = jnp.asarray(reverse_edges(graph.senders, graph.receivers))
     else:
         reverse = jnp.arange(graph.senders.shape[0], dtype=jnp.int32)
@@ -473,7 +472,7 @@ def simulate(
         reverse,
         shape,
         key,
-        (alpha, beta, slots),
+        (alpha, beta, receiver_slots),
         tol,
         max_time,
         check_every,

@@ -81,14 +81,12 @@ def async_evaluation(
     config.train.enable_precision(model.family)
     graph = batch.graph
     solver = config.train.eval_solver(model.family, [graph], [graph.num_graphs], model.hidden)
-    solution = embed(model, batch.graph, solver=solver)
-    sync = model.readout(batch.graph, solution.value)
+    solution = embed(model, graph, solver=solver)
+    sync = model.readout(graph, solution.value)
     schedule = Schedule(stagger, delay)
     if momentum and step_size is None and not precondition:
         step_size = "sync"
-    cert = certify(
-        model, batch.graph, schedule, step_size, momentum=momentum, precondition=precondition
-    )
+    cert = certify(model, graph, schedule, step_size, momentum=momentum, precondition=precondition)
     alpha = cert.step_size if model.family == "optimisation" else None
     result = {
         "run": str(run),

@@ -219,10 +219,15 @@ class AbstractEnergyGNN(AbstractGNN):
         ``own + segment_sum(packets, senders)`` gives the diagonal block ∂²E/∂h_i² of the
         synchronous Hessian when the views are current.
         """
-        hess = self.local_hessians(graph, h, h_view, slots, prepared)
-        slot = slots.rank + 1
-        packets = hess[graph.receivers, slot, slot]
-        return hess[:, 0, 0], jnp.where(graph.edge_mask[:, None, None], packets, 0.0)
+        return diagonal_blocks(graph, self.local_hessians(graph, h, h_view, slots, prepared), slots)
+
+
+def diagonal_blocks(graph: Graph, hess, slots: ReceiverSlots):
+    """(own, packets) of `AbstractEnergyGNN.local_curvatures` from the node energies'
+    Hessians ``hess`` (nodes, 1 + d, 1 + d, k, k) of `local_hessians`."""
+    slot = slots.rank + 1
+    packets = hess[graph.receivers, slot, slot]
+    return hess[:, 0, 0], jnp.where(graph.edge_mask[:, None, None], packets, 0.0)
 
 
 class ReceiverSlots(eqx.Module):
