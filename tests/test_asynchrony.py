@@ -781,3 +781,21 @@ def test_block_jacobi_curvature_packets_sum_to_the_hessian_diagonal(graphs):
     real = np.nonzero(np.asarray(graph.node_mask))[0]
     for i in real:
         np.testing.assert_allclose(blocks[i], dense[i, :, i, :], rtol=1e-9, atol=1e-12)
+
+
+def test_curvature_packets_count_in_the_history_size(graphs):
+    """Block-Jacobi packets carry g_ji and C_ji: k + k² numbers per edge and history slot,
+    so a delay whose plain history fits can be refused with preconditioning."""
+    from hogwild.asynchrony import MAX_SIMULATION_BYTES, simulation_bytes
+    from hogwild.asynchrony._simulate import check_simulation
+
+    graph, model = _small_graph(graphs), _model("energy-edge")
+    n, m, h = graph.num_nodes, graph.senders.shape[0], model.hidden
+    plain_slot, block_slot = 8 * n * h + 8 * m * h + 4 * n, 8 * n * h + 8 * m * (h + h * h) + 4 * n
+    delay = MAX_SIMULATION_BYTES // plain_slot - 2  # fits plain, not with curvature packets
+    schedule, budget = Schedule(4, delay), {"max_time": delay, "check_every": delay}
+    size = simulation_bytes(model, graph, schedule, **budget, precondition=True)
+    assert size == (delay + 1) * block_slot + 12
+    check_simulation(model, graph, schedule, **budget)
+    with pytest.raises(ValueError, match=r"^the simulation would hold"):
+        check_simulation(model, graph, schedule, **budget, precondition=True)

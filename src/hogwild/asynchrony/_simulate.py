@@ -284,20 +284,29 @@ def check_schedule(schedule: Schedule, max_time: int) -> None:
 
 
 def simulation_bytes(
-    model, graph: Graph, schedule: Schedule, *, max_time: int, check_every: int, h0=None
+    model,
+    graph: Graph,
+    schedule: Schedule,
+    *,
+    max_time: int,
+    check_every: int,
+    h0=None,
+    precondition: bool = False,
 ) -> int:
     """Bytes of the simulator's state that grow with the schedule and the budget.
 
     (D + 1) x nodes x state width (states), (D + 1) x edges x packet width (packets,
-    energies only), (D + 1) x nodes int32 stamps, and ceil(max_time / check_every) residual
-    checks (time and value). The compiled run holds a few more arrays of a single slot.
+    energies only: k, or k + k² with the curvature of ``precondition``), (D + 1) x nodes
+    int32 stamps, and ceil(max_time / check_every) residual checks (time and value). The
+    compiled run holds a few more arrays of a single slot.
     """
     itemsize = np.dtype(graph.nodes.dtype).itemsize
     if h0 is not None:
         width = h0.shape[-1]
     else:
         width = model.state_size if model.family == "explicit" else model.hidden
-    packet = width if model.family == "optimisation" else 0
+    packet = width + (width * width if precondition else 0)
+    packet = packet if model.family == "optimisation" else 0
     n, m, slots = graph.num_nodes, graph.senders.shape[0], schedule.delay + 1
     history = slots * (n * width * itemsize + m * packet * itemsize + n * 4)
     checks = -(-max_time // check_every)
@@ -305,7 +314,14 @@ def simulation_bytes(
 
 
 def check_simulation(
-    model, graph: Graph, schedule: Schedule, *, max_time: int, check_every: int = 20, h0=None
+    model,
+    graph: Graph,
+    schedule: Schedule,
+    *,
+    max_time: int,
+    check_every: int = 20,
+    h0=None,
+    precondition: bool = False,
 ) -> None:
     """Everything `simulate` refuses before doing any work: a graph the model was not built
     for (`GraphError`), a stagger or delay above ``max_time``, and a simulator state above
@@ -315,7 +331,13 @@ def check_simulation(
         raise ValueError(f"max_time and check_every must be >= 1; got {max_time}, {check_every}.")
     check_schedule(schedule, max_time)
     size = simulation_bytes(
-        model, graph, schedule, max_time=max_time, check_every=check_every, h0=h0
+        model,
+        graph,
+        schedule,
+        max_time=max_time,
+        check_every=check_every,
+        h0=h0,
+        precondition=precondition,
     )
     if size > MAX_SIMULATION_BYTES:
         raise ValueError(
@@ -442,7 +464,15 @@ def simulate(
         ValueError: a bad budget, a stagger or delay above ``max_time``, or a history
             above `MAX_SIMULATION_BYTES` (`check_simulation`), before any work is done.
     """
-    check_simulation(model, graph, schedule, max_time=max_time, check_every=check_every, h0=h0)
+    check_simulation(
+        model,
+        graph,
+        schedule,
+        max_time=max_time,
+        check_every=check_every,
+        h0=h0,
+        precondition=precondition,
+    )
     if not 0.0 <= momentum < 1.0:
         raise ValueError(f"momentum must be in [0, 1); got {momentum}.")
     alpha = beta = receiver_slots = None

@@ -77,7 +77,9 @@ def async_evaluation(
         dtype = np.float64
         model = cast_model(model, dtype)
     batch = make_batch(test, data.level, dtype)
-    check_simulation(model, batch.graph, Schedule(stagger, delay), max_time=max_time)
+    check_simulation(
+        model, batch.graph, Schedule(stagger, delay), max_time=max_time, precondition=precondition
+    )
     config.train.enable_precision(model.family)
     graph = batch.graph
     solver = config.train.eval_solver(model.family, [graph], [graph.num_graphs], model.hidden)
