@@ -291,8 +291,8 @@ _jit_step = eqx.filter_jit(_step)
     [
         ("ignn", Schedule(3, 2, seed=5), False),
         ("gsd", Schedule(3, 2, seed=5), False),
-        ("gsd", Schedule(2, 5, seed=6), False),
-        ("gsd", Schedule(3, 2, seed=5), True),
+        ("energy-edge", Schedule(3, 2, seed=5), False),
+        ("energy-attention", Schedule(2, 5, seed=6), True),
     ],
 )
 def test_steps_read_states_and_packets_from_the_viewed_time(name, schedule, precondition, graphs):
@@ -301,7 +301,10 @@ def test_steps_read_states_and_packets_from_the_viewed_time(name, schedule, prec
     state is its rule applied to H(τ) of its neighbours — for energies Eq. 11 with the
     packets g_ji = ∂e_j/∂h_i that j computed from H(τ) and its own views at τ (Eq. 13),
     preconditioned: scaled by the inverse of its own curvature block plus the curvature
-    packets ∂²e_j/∂h_i² of the same time; consecutive firings are 1..S steps apart; the
+    packets ∂²e_j/∂h_i² of the same time. A node that does not fire keeps its views, however
+    old (up to S + D, beyond the D + 1 slots of the ring buffer), and its packets are
+    computed from them: PICNN packets depend on the views, so this catches a view re-read
+    from a reused slot. Consecutive firings are 1..S steps apart; the
     unclipped age of every value read is <= S + D, and the simulator's histogram equals
     these ages."""
     graph = _small_graph(graphs)

@@ -91,6 +91,7 @@ class _Carry(eqx.Module):
     layer: Array
     next_update: Array
     tau: Array
+    view: Array  # each edge's held view of its sender, H(τ_e) of the sender
     stamp: Array
     packets: Array
     hist_h: Array
@@ -211,7 +212,10 @@ def _step(model, graph, prepared, reverse, schedule: Schedule, steps, carry: _Ca
     draw = _uniform_below(bits[:m], span + 1)
     tau = jnp.where(edge_firing, t - draw, carry.tau)
     slot = tau % slots
-    h_view = carry.hist_h[slot, graph.senders]
+    # A view is re-read only when its receiver fires (τ within D, still in the ring buffer);
+    # a receiver that does not fire keeps the value it holds, however old, for its packets.
+    fresh = carry.hist_h[slot, graph.senders]
+    h_view = jnp.where(edge_firing[:, None], fresh, carry.view)
     age = jnp.clip(t - carry.hist_stamp[slot, graph.senders], 0, B)
     staleness = carry.staleness + jax.ops.segment_sum(
         edge_firing.astype(jnp.int32), age, num_segments=B + 1
@@ -235,6 +239,7 @@ def _step(model, graph, prepared, reverse, schedule: Schedule, steps, carry: _Ca
         layer=carry.layer + firing,
         next_update=next_update,
         tau=tau,
+        view=h_view,
         stamp=stamp,
         packets=packets,
         hist_h=carry.hist_h.at[write].set(h),
@@ -258,6 +263,7 @@ def _start(model, graph, prepared, schedule: Schedule, key, h0, receiver_slots=N
         layer=jnp.zeros((n,), jnp.int32),
         next_update=jr.randint(k_first, (n,), 0, schedule.stagger, jnp.int32),
         tau=jnp.zeros((m,), jnp.int32),
+        view=h[graph.senders],
         stamp=stamp,
         packets=packets,
         hist_h=jnp.broadcast_to(h, (slots, *h.shape)),
