@@ -297,6 +297,16 @@ def test_cli_reproduce_table2(tiny_run, tiny_gcn_run, tmp_path, capsys):
     assert len(error) == 1 and "other settings" in error[0] and "are kept" in error[0]
     assert (tmp_path / "table2.jsonl").read_bytes() == before
 
+    # block-Jacobi steps: recorded in the row and its settings, marked in the table
+    block = tmp_path / "block"
+    flags = ["--async-runs", "2", "--x64", "--precondition", "--step-size", "0.25"]
+    assert main(["reproduce", "table2", str(tiny_run), *flags, "--out", str(block)]) == 0
+    (row,) = [json.loads(line) for line in (block / "table2.jsonl").read_text().splitlines()]
+    assert row["precondition"] and row["settings"]["precondition"] and row["step_size"] == 0.25
+    assert row["decrease_mean"] == 0.0 and row["max_deviation"] < 1e-4
+    assert all(e["converged"] for e in row["async"])
+    assert "2.50e-01 block-Jacobi" in (block / "table2_table.md").read_text()
+
 
 def test_cli_reproduce_table2_every_run_spreads_over_instances(tiny_run, tiny_gcn_run, tmp_path):
     """`--every-run` evaluates each given run (two GCN instances here), not the best on

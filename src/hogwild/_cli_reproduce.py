@@ -64,6 +64,7 @@ def reproduce(args) -> int:
         "step_size": _step_size(args.step_size),
         "x64": args.x64,
         "max_time": args.max_time,
+        "precondition": args.precondition,
     }
     ex.table2_rows(chosen, **settings, jsonl=jsonl, progress=progress)
     rows = read_json_lines(jsonl)

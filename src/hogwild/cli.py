@@ -132,6 +132,11 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--graphs", type=int, default=10, help="table2: test graphs (10)")
     rep.add_argument("--x64", action="store_true", help="table2: infer in float64")
     rep.add_argument(
+        "--precondition",
+        action="store_true",
+        help="table2: block-Jacobi steps for energies (see `async --precondition`)",
+    )
+    rep.add_argument(
         "--every-run",
         action="store_true",
         help="table2: every given run, not the best on validation; writes table2_spread.md",

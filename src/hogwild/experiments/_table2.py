@@ -44,9 +44,12 @@ def table2_rows(
     jsonl=None,
     progress=None,
     momentum=0.0,
+    precondition=False,
 ) -> list[dict]:
     """One `async_evaluation` per run directory; each row is appended to ``jsonl`` as it
-    finishes (a JSON line without the residual curves, with its ``settings``).
+    finishes (a JSON line without the residual curves, with its ``settings``;
+    ``precondition``, block-Jacobi steps, is among them only when set, so rows made before
+    it existed still resume).
 
     Resumable: a run whose row ``jsonl`` already holds is not evaluated again; rows made
     with other settings are refused (`check_settings`), never replaced."""
@@ -59,6 +62,7 @@ def table2_rows(
         "max_time": max_time,
         "x64": x64,
         "momentum": momentum,
+        **({"precondition": True} if precondition else {}),
     }
     done = {r["run"]: r for r in check_settings(jsonl, settings)} if jsonl else {}
     rows = []
@@ -125,6 +129,7 @@ def table2_markdown(rows: list[dict]) -> str:
         ref_text = f"{ref[0]} ± {ref[1]}" if ref else "—"
         done = sum(e["converged"] for e in r["async"])
         alpha = "—" if r["step_size"] is None else f"{r['step_size']:.2e}"
+        alpha += " block-Jacobi" if r.get("precondition") else ""
         lines.append(
             f"| {r['task']} | {r['model']} | {100 * r['sync']['metric']:.1f} | "
             f"{r['decrease_mean']:.1f} ± {r['decrease_std']:.1f} | {ref_text} | "
