@@ -39,7 +39,12 @@ def trained_energy():
     out = Path(tempfile.mkdtemp(prefix="hogwild-bench-")) / "quickstart"
     if cli(["train", *QUICKSTART.split(), "--out", str(out), "--quiet"]) != 0:
         raise RuntimeError("training the quick-start energy failed")
-    _, data, model = load_run(out)
+    return run_energy(out)
+
+
+def run_energy(run):
+    """(model, graph) of a saved run's energy, float64, on its first 10 test graphs."""
+    _, data, model = load_run(run)
     return cast_model(model, np.float64), make_batch(data.test[:10], data.level, np.float64).graph
 
 

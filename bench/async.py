@@ -1,7 +1,8 @@
 """Benchmark: cost of one simulated hogwild time step against one synchronous evaluation.
 
 Run as ``python bench/async.py [--seed 0] [--repeats 5] [--chains 64] [--length 100]
-[--stagger 4] [--delay 3] [--x64] [--no-stiff | --only-stiff | --only-block-jacobi]``.
+[--stagger 4] [--delay 3] [--x64] [--no-stiff | --only-stiff | --only-block-jacobi
+[--energy RUN ...]]``.
 Prints one ``name: value``
 line per figure.
 
@@ -48,16 +49,22 @@ simulated steps, not time:
 - ``stiff_speedup_block_jacobi_<energy>`` (``--only-block-jacobi`` runs only these): plain
   steps at 1/K₁ over block-Jacobi steps (`simulate(precondition=True)`) at the best
   α ∈ ``BLOCK_STEPS`` (budget: the plain run's steps), on the trained quick-start energy
-  and the Laplacian one; ``*_block_jacobi_seconds_per_step_over_plain`` the wall-time
-  cost of a preconditioned step against a plain one, from the same runs;
+  and the Laplacian one, and on every trained run given with ``--energy RUN`` (named
+  ``<task>_<model>``, e.g. the committed Table 2 instances of ``results/instances``);
+  plain runs get ``PLAIN_BUDGET`` steps (``*_plain_converged`` says whether they made it;
+  if not, the speedup is a lower bound); ``*_block_jacobi_seconds_per_step_over_plain`` the
+  wall-time cost of a preconditioned step against a plain one, from the same runs;
   ``*_block_dominance_q`` and ``*_block_jacobi_certified_step`` its certificate.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import json
 import sys
 import time
+from pathlib import Path
 
 import equinox as eqx
 import jax
@@ -70,6 +77,7 @@ from _stiff import (
     dense_energy,
     laplacian_energy,
     largest_convergent_step,
+    run_energy,
     steps_to_tol,
     trained_energy,
 )
@@ -81,6 +89,7 @@ SHORT, LONG = 200, 400
 RATIO_TARGET = 1.5
 SPEEDUP_TARGET = 20
 BLOCK_STEPS = (0.5, 0.25, 0.125)  # 1.0 did not converge on the trained energy
+PLAIN_BUDGET = 2_000_000  # plain steps at 1/K₁ on a Table 1 energy (κ ~ 1e4) run long
 MODELS = ("energy-edge", "gsd", "ignn")
 
 
@@ -104,6 +113,14 @@ def parse_args(argv=None):
         "--only-block-jacobi",
         action="store_true",
         help="only the block-Jacobi step counts on the stiff energies",
+    )
+    p.add_argument(
+        "--energy",
+        action="append",
+        default=[],
+        metavar="RUN",
+        help="block-Jacobi figures also on this trained run's energy (repeatable), named "
+        "<task>_<model>, e.g. results/instances/chains/energy-edge",
     )
     return p.parse_args(argv)
 
@@ -220,16 +237,23 @@ def bench_stiff(momenta) -> None:
         emit(f"certified_step_ratio_{name}_at_minimiser", step / cert.safe_step_at_minimiser)
 
 
-def bench_block_jacobi() -> None:
+def bench_block_jacobi(runs=()) -> None:
     """Block-Jacobi steps against plain ones on the stiff energies (module docstring)."""
     jax.config.update("jax_enable_x64", True)
-    for name, (model, graph) in (("trained", trained_energy()), ("laplacian", laplacian_energy())):
+    energies = {"trained": trained_energy, "laplacian": laplacian_energy}
+    for run in runs:
+        config = json.loads((Path(run) / "config.json").read_text())
+        energies[f"{config['task']}_{config['model']}"] = functools.partial(run_energy, run)
+    for name, make in energies.items():
+        model, graph = make()
         cert = certificate(model, graph)
         scaled = certify(model, graph, SCHEDULE, precondition=True)
+        emit(f"{name}_condition_number_at_minimiser", cert.condition_number)
         start = time.perf_counter()
-        plain = steps_to_tol(model, graph, 1.0 / cert.smoothness)
+        plain = steps_to_tol(model, graph, 1.0 / cert.smoothness, budget=PLAIN_BUDGET)
         plain_rate = (time.perf_counter() - start) / plain
         emit(f"{name}_plain_steps", plain)
+        emit(f"{name}_plain_converged", plain < PLAIN_BUDGET)
         tries, rates = {}, {}
         for alpha in BLOCK_STEPS:
             start = time.perf_counter()
@@ -271,7 +295,7 @@ def main(argv=None) -> int:
         flush=True,
     )
     if args.only_block_jacobi:
-        bench_block_jacobi()
+        bench_block_jacobi(args.energy)
         print(f"# end  {load_note()}", flush=True)
         return 0
     if not args.only_stiff:

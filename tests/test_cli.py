@@ -366,3 +366,50 @@ def test_reproduce_staleness_sweeps_bounds_and_resumes(tmp_path, capsys):
     capsys.readouterr()
     assert main([*sweep[:-2], "--bounds", "0,3", "--out", str(tmp_path / "x")]) == 2
     assert "--bounds" in capsys.readouterr().err
+
+
+def _row(fold, validation, test=50.0):
+    return {"protocol": "reduced", "task": "chains", "model": "energy-node", "fold": fold,
+            "seed": 0, "metric": "error", "test": test, "validation": validation}  # fmt: skip
+
+
+def test_cli_reproduce_instances_keeps_the_best_validation_run(tiny_run, tmp_path, capsys):
+    """The cell's run with the lowest validation metric (not test) is copied into
+    OUT/instances/TASK/MODEL, loadable as a run; a rerun keeps it; a better run found
+    later is refused without --replace; a cell without rows is refused."""
+    runs = tmp_path / "runs"
+    shutil.copytree(tiny_run, runs / "reduced" / "chains" / "energy-node" / "fold0-seed0")
+    rows = [_row(1, 20.0, test=1.0), _row(0, 10.0)]
+    (tmp_path / "table1.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    args = ["reproduce", "instances", "--out", str(tmp_path), "--runs-dir", str(runs)]
+    assert main(args) == 0
+    dest = tmp_path / "instances" / "chains" / "energy-node"
+    source = json.loads((dest / "source.json").read_text())
+    assert source["row"] == rows[1] and not source["retrained"]
+    for name in ("config.json", "checkpoint.eqx", "metrics.json"):
+        assert (dest / name).read_bytes() == (tiny_run / name).read_bytes()
+    load_run(dest)
+    assert main(args) == 0 and "kept in" in capsys.readouterr().err
+
+    with (tmp_path / "table1.jsonl").open("a") as f:
+        f.write(json.dumps(_row(2, 5.0)) + "\n")
+    assert main(args) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "fold 2 seed 0" in error[0] and "--replace" in error[0]
+    assert json.loads((dest / "source.json").read_text())["row"] == rows[1]
+    assert main([*args, "--cell", "mutag:gcn"]) == 2
+    assert "no reduced rows" in capsys.readouterr().err
+
+
+def test_instance_whose_run_directory_is_gone_is_retrained(tmp_path):
+    """keep_instance retrains the row's fold and seed under its protocol, then keeps it."""
+    from hogwild.experiments._instances import keep_instance
+    from hogwild.experiments._table1 import Protocol
+
+    protocol = Protocol("tiny", 1, 1, 2, 2, {"chains": {"length": 5, "num_graphs": 6}})
+    row = {"protocol": "tiny", "task": "chains", "model": "gcn", "fold": 0, "seed": 0}
+    record = keep_instance(protocol, row, tmp_path / "runs", tmp_path / "kept")
+    assert record["retrained"] and record["run"].endswith("tiny/chains/gcn/fold0-seed0")
+    config, _, _ = load_run(tmp_path / "kept")
+    assert config.task_options == {"length": 5, "num_graphs": 6, "seed": 0}
+    assert json.loads((tmp_path / "kept" / "metrics.json").read_text())["epochs_run"] == 2

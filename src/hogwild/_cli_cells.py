@@ -105,3 +105,58 @@ def reproduce_cells(args, out: Path, which: str) -> int:
     print(markdown, end="")
     print(f"wrote {out}/{which}_table.md, {which}.png, {which}.jsonl", file=sys.stderr)
     return 0
+
+
+def reproduce_instances(args, out: Path) -> int:
+    """Keep each chosen cell's best-on-validation run (Table 1 and Table 3 rows of
+    ``--protocol``) in ``OUT/instances/TASK/MODEL`` (`hogwild.experiments._instances`),
+    retraining it when its run directory is gone. A kept instance of the same row is left
+    alone; one of another row is refused unless ``--replace``."""
+    import json
+
+    from .experiments import _instances as inst
+    from .experiments import _table1 as t1
+
+    tables = [_tables()[which] for which in ("table1", "table3")]
+    named = _cells(args, sum((t.task_order for t in tables), ())) if args.cell else None
+    if args.protocol not in tables[0].protocols:
+        raise ValueError(f"unknown protocol {args.protocol!r}; valid: paper, reduced.")
+    work = []
+    for table in tables:
+        rows = t1.load_rows(out / f"{table.name}.jsonl", args.protocol)
+        present = sorted({(r["task"], r["model"]) for r in rows})
+        for task, model in present if named is None else named:
+            if task in table.task_order and (task, model) in present:
+                row = inst.best_row(rows, task, model, args.protocol)
+                runs_dir = args.runs_dir or f"runs/{table.name}"
+                work.append((table.protocols[args.protocol], row, runs_dir))
+    found = {(row["task"], row["model"]) for _, row, _ in work}
+    missing = [f"{t}:{m}" for t, m in named or [] if (t, m) not in found]
+    if missing or not work:
+        raise ValueError(
+            f"no {args.protocol} rows in {out}/table1.jsonl or table3.jsonl for "
+            f"{', '.join(missing) or 'any cell'}; train the cells first."
+        )
+    for protocol, row, runs_dir in work:
+        dest = out / "instances" / row["task"] / row["model"]
+        name = f"{row['task']}:{row['model']} fold {row['fold']} seed {row['seed']}"
+        source = dest / "source.json"
+        if source.is_file():
+            kept = json.loads(source.read_text())["row"]
+            if kept == row:
+                print(f"{name}: kept in {dest}", file=sys.stderr)
+                continue
+            if not args.replace:
+                raise ValueError(
+                    f"{dest} holds fold {kept['fold']} seed {kept['seed']}, but the best "
+                    f"validation run is now {name}; add --replace to replace it."
+                )
+        record = inst.keep_instance(protocol, row, runs_dir, dest)
+        how = "retrained" if record["retrained"] else "copied"
+        print(
+            f"{name}: {how} into {dest} (test {record['test']:.2f}, validation "
+            f"{record['validation']:.2f}; the row says {row['test']:.2f}, {row['validation']:.2f})",
+            file=sys.stderr,
+            flush=True,
+        )
+    return 0

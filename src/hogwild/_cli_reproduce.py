@@ -38,6 +38,10 @@ def reproduce(args) -> int:
         return reproduce_cells(args, out, args.what)
     if args.what == "conditioning":
         return _reproduce_conditioning(args, out)
+    if args.what == "instances":
+        from ._cli_cells import reproduce_instances
+
+        return reproduce_instances(args, out)
     if args.what == "staleness":
         from ._cli_staleness import reproduce_staleness
 

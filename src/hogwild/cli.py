@@ -101,8 +101,18 @@ def _parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("reproduce", help="regenerate a figure or table of the paper")
     rep.add_argument(
         "what",
-        choices=["figure1", "table1", "table2", "table3", "table4", "conditioning", "staleness"],
-        help="which one (staleness: hogwild inference of trained RUNS against B = 1..50)",
+        choices=[
+            "figure1",
+            "table1",
+            "table2",
+            "table3",
+            "table4",
+            "conditioning",
+            "staleness",
+            "instances",
+        ],
+        help="which one (staleness: hogwild inference of trained RUNS against B = 1..50; "
+        "instances: each cell's best-on-validation run into OUT/instances/TASK/MODEL)",
     )
     rep.add_argument("--protocol", default="reduced", help="table1/3/4: reduced (default) or paper")
     rep.add_argument(
@@ -131,6 +141,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     rep.add_argument("--graphs", type=int, default=10, help="table2: test graphs (10)")
     rep.add_argument("--x64", action="store_true", help="table2: infer in float64")
+    rep.add_argument(
+        "--replace",
+        action="store_true",
+        help="instances: replace a kept instance whose cell now has a better run",
+    )
     rep.add_argument(
         "--precondition",
         action="store_true",

@@ -165,19 +165,22 @@ def _done(jsonl: Path) -> set[tuple]:
     return {(r["protocol"], r["task"], r["model"], r["fold"], r["seed"]) for r in rows}
 
 
+def cell_run(task, model, protocol: Protocol, fold: int, seed: int, runs_dir):
+    """(config, run directory) of one fold × seed run of a cell."""
+    options = dict(protocol.task_options.get(task, {}))
+    if protocol.fold_option is not None:
+        options[protocol.fold_option] = fold
+    config = RunConfig(task, model, options, protocol.train_config(task, seed))
+    return config, Path(runs_dir) / protocol.name / task / model / f"fold{fold}-seed{seed}"
+
+
 def _pending(task, model, protocol: Protocol, runs_dir, done: set) -> list[tuple]:
     """(fold, seed, config, out) of every run of the cell that has no row yet."""
     runs = []
     for fold in range(protocol.folds):
         for seed in range(protocol.seeds):
-            if (protocol.name, task, model, fold, seed) in done:
-                continue
-            options = dict(protocol.task_options.get(task, {}))
-            if protocol.fold_option is not None:
-                options[protocol.fold_option] = fold
-            config = RunConfig(task, model, options, protocol.train_config(task, seed))
-            out = Path(runs_dir) / protocol.name / task / model / f"fold{fold}-seed{seed}"
-            runs.append((fold, seed, config, out))
+            if (protocol.name, task, model, fold, seed) not in done:
+                runs.append((fold, seed, *cell_run(task, model, protocol, fold, seed, runs_dir)))
     return runs
 
 
