@@ -363,6 +363,13 @@ def test_reproduce_staleness_sweeps_bounds_and_resumes(tmp_path, capsys):
     assert (tmp_path / "r/staleness.png").is_file()
     assert main([*sweep, *options]) == 0
     assert len((tmp_path / "r/staleness.jsonl").read_text().splitlines()) == 4
+    # block-Jacobi steps make their own series beside the plain one, in the same figure
+    assert main([*sweep, *options, "--precondition", "--step-size", "0.5"]) == 0
+    rows = [json.loads(x) for x in (tmp_path / "r/staleness.jsonl").read_text().splitlines()]
+    block = [r for r in rows if r["precondition"]]
+    assert len(rows) == 6 and {r["model"] for r in block} == {"gsd"}
+    assert all(r["converged"] == 2 and r["max_deviation"] < 1e-6 for r in block)
+    assert "| gsd (chains, block-Jacobi) |" in (tmp_path / "r/staleness_table.md").read_text()
     capsys.readouterr()
     assert main([*sweep[:-2], "--bounds", "0,3", "--out", str(tmp_path / "x")]) == 2
     assert "--bounds" in capsys.readouterr().err

@@ -40,6 +40,8 @@ def reproduce_staleness(args, out: Path) -> int:
         max_time=args.max_time,
         jsonl=jsonl,
         progress=progress,
+        x64=args.x64,
+        precondition=args.precondition,
     )
     wanted = {str(c) for c in chosen}
     rows = [r for r in st.load_rows(jsonl) if r["run"] in wanted and r["bound"] in bounds]

@@ -140,7 +140,7 @@ def _parser() -> argparse.ArgumentParser:
         "--async-runs", type=int, default=5, help="table2 / staleness: runs per model (5)"
     )
     rep.add_argument("--graphs", type=int, default=10, help="table2: test graphs (10)")
-    rep.add_argument("--x64", action="store_true", help="table2: infer in float64")
+    rep.add_argument("--x64", action="store_true", help="table2 / staleness: infer in float64")
     rep.add_argument(
         "--replace",
         action="store_true",
@@ -149,7 +149,7 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument(
         "--precondition",
         action="store_true",
-        help="table2: block-Jacobi steps for energies (see `async --precondition`)",
+        help="table2 / staleness: block-Jacobi steps for energies (`async --precondition`)",
     )
     rep.add_argument(
         "--every-run",

@@ -64,10 +64,11 @@ def async_evaluation(
     ``step_size`` (energies only) defaults to the certified safe step (1/K₁ with
     ``momentum`` > 0, which the certificate does not cover); the certificate for the step
     used is part of the result either way. ``precondition``: block-Jacobi steps
-    (`simulate`), certified by their own rule.
+    (`simulate`), certified by their own rule; energies only (recorded False for others).
     """
     start = time.perf_counter()
     config, data, model = load_run(run)
+    precondition = precondition and model.family == "optimisation"  # energies only
     kind, test = data.kind, data.test[:graphs]
     if not test:
         raise ValueError(f"run {run} has no test graphs.")

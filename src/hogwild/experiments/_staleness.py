@@ -11,10 +11,12 @@ metric. Rows are appended to a JSON-lines file as they finish, so a sweep resume
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 
+from ..models import MODELS
 from ..train import append_json_line, read_json_lines
 from ._async_eval import async_evaluation
 
@@ -34,12 +36,23 @@ def load_rows(jsonl) -> list[dict]:
     return read_json_lines(jsonl)
 
 
+def series(row: dict) -> tuple:
+    """What makes one curve of the sweep: the run, block-Jacobi steps or not, float64 or
+    not (rows from before these options were plain and in the run's own dtype)."""
+    return row["run"], row.get("precondition", False), row.get("x64", False)
+
+
+def _label(row: dict) -> str:
+    extra = ", block-Jacobi" * row.get("precondition", False) + ", --x64" * row.get("x64", False)
+    return f"{row['model']} ({row['task']}{extra})"
+
+
 def _done(jsonl) -> set:
     rows = [] if jsonl is None else load_rows(jsonl)
-    return {(r["run"], r["bound"]) for r in rows}
+    return {(*series(r), r["bound"]) for r in rows}
 
 
-def _row(result: dict, bound: int) -> dict:
+def _row(result: dict, bound: int, x64: bool) -> dict:
     entries = result["async"]
     converged = [e["steps"] for e in entries if e["converged"]]
     return {
@@ -51,6 +64,8 @@ def _row(result: dict, bound: int) -> dict:
         "stagger": result["stagger"],
         "delay": result["delay"],
         "step_size": result["step_size"],
+        "precondition": result["precondition"],
+        "x64": x64,  # inference forced to float64 (--x64), whatever the run's own dtype
         "runs": len(entries),
         "converged": len(converged),
         "steps_mean": float(np.mean(converged)) if converged else None,
@@ -70,12 +85,18 @@ def staleness_rows(
     max_time: int = 100_000,
     jsonl=None,
     progress=None,
+    x64: bool = False,
+    precondition: bool = False,
 ) -> list[dict]:
-    """One row per (run, B) not already in ``jsonl``; each is appended as it finishes."""
+    """One row per (run, B) not already in ``jsonl`` with the same ``precondition``
+    (block-Jacobi steps; energies only, the other models' rows are plain) and ``x64``;
+    each is appended as it finishes."""
     done, rows = _done(jsonl), []
     for run in run_dirs:
+        model = json.loads((Path(run) / "config.json").read_text())["model"]
+        scaled = precondition and MODELS[model].family == "optimisation"  # energies only
         for bound in bounds:
-            if (str(run), bound) in done:
+            if (str(run), scaled, x64, bound) in done:
                 continue
             stagger, delay = schedule_for(bound)
             result = async_evaluation(
@@ -86,8 +107,10 @@ def staleness_rows(
                 graphs=graphs,
                 step_size=step_size,
                 max_time=max(max_time, 2 * bound),
+                x64=x64,
+                precondition=scaled,
             )
-            rows.append(_row(result, bound))
+            rows.append(_row(result, bound, x64))
             if jsonl is not None:
                 append_json_line(jsonl, rows[-1])
             if progress is not None:
@@ -104,9 +127,9 @@ def staleness_figure(rows: list[dict], path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
-    for k, run in enumerate(dict.fromkeys(r["run"] for r in rows)):
-        mine = sorted((r for r in rows if r["run"] == run), key=lambda r: r["bound"])
-        style = {"label": f"{mine[0]['model']} ({mine[0]['task']})", "color": f"C{k % 10}"}
+    for k, key in enumerate(dict.fromkeys(map(series, rows))):
+        mine = sorted((r for r in rows if series(r) == key), key=lambda r: r["bound"])
+        style = {"label": _label(mine[0]), "color": f"C{k % 10}"}
         bounds = [r["bound"] for r in mine]
         left.plot(bounds, [max(r["max_deviation"], 1e-16) for r in mine], "o-", **style)
         steps = [np.nan if r["steps_mean"] is None else r["steps_mean"] for r in mine]
@@ -142,8 +165,8 @@ def staleness_markdown(rows: list[dict]) -> str:
         "| model (task) | " + " | ".join(f"B={b}" for b in bounds) + " |",
         "|---|" + "---|" * len(bounds),
     ]
-    for run in dict.fromkeys(r["run"] for r in rows):
-        mine = {r["bound"]: r for r in rows if r["run"] == run}
+    for key in dict.fromkeys(map(series, rows)):
+        mine = {r["bound"]: r for r in rows if series(r) == key}
         first = next(iter(mine.values()))
         cells = [
             f"{mine[b]['max_deviation']:.1e} ({mine[b]['converged']}/{mine[b]['runs']})"
@@ -151,5 +174,5 @@ def staleness_markdown(rows: list[dict]) -> str:
             else "—"
             for b in bounds
         ]
-        lines.append(f"| {first['model']} ({first['task']}) | " + " | ".join(cells) + " |")
+        lines.append(f"| {_label(first)} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
