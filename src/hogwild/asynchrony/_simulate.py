@@ -3,8 +3,11 @@
 One simulated time step is vectorised over nodes: every node evaluates its family's local
 rule on its current views (the same code the synchronous solvers use, with views gathered
 from a history of past states instead of the current ones), and the nodes whose clock
-fires keep the result. A ring buffer holds the last D + 1 states, which is all a view can
-reach. Per family (Section 4):
+fires keep the result. A ring buffer holds the last D + 1 states, which is all a fresh
+view can reach (τ ≥ t − D when it is read). Each edge also holds its receiver's current
+view: it changes only when the receiver fires, and a node that does not fire computes its
+packets from the views it holds, which may be up to S + D steps old, beyond the buffer.
+Per family (Section 4):
 
 - optimisation (energy GNN, GSD-GNN): h_i ← h_i − α(∂e_i/∂h_i + Σ_j g_ji) (Eq. 11), where
   the packet g_ji = ∂e_j/∂h_i was computed by j from j's own views (Eq. 13) and published
