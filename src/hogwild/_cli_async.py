@@ -48,16 +48,6 @@ def run_async(args) -> int:
     from .experiments import async_evaluation, async_figure
     from .train import write_json
 
-    def progress(entry):
-        print(
-            f"  seed {entry['seed']}: metric {entry['metric']:.4f}  deviation "
-            f"{entry['deviation']:.2e}  steps {entry['steps']}  residual "
-            f"{entry['final_residual']:.1e} ({_ending(entry)})"
-            f"  max staleness {entry['max_staleness']}",
-            file=sys.stderr,
-            flush=True,
-        )
-
     result = async_evaluation(
         args.run,
         stagger=args.stagger,
@@ -67,7 +57,7 @@ def run_async(args) -> int:
         step_size=step_size,
         max_time=args.max_time,
         x64=args.x64,
-        progress=progress,
+        progress=print_async_run,
         momentum=args.momentum,
         precondition=args.precondition,
     )
@@ -85,3 +75,15 @@ def run_async(args) -> int:
     )
     print(f"wrote {stem}.json and {stem}.png", file=sys.stderr)
     return 0
+
+
+def print_async_run(entry: dict) -> None:
+    """One line per finished asynchronous run (stderr)."""
+    print(
+        f"  seed {entry['seed']}: metric {entry['metric']:.4f}  deviation "
+        f"{entry['deviation']:.2e}  steps {entry['steps']}  residual "
+        f"{entry['final_residual']:.1e} ({_ending(entry)})"
+        f"  max staleness {entry['max_staleness']}",
+        file=sys.stderr,
+        flush=True,
+    )

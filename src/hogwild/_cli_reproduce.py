@@ -7,7 +7,7 @@ from __future__ import annotations
 import signal
 import sys
 
-from ._cli_async import _step_size
+from ._cli_async import _step_size, print_async_run
 
 
 def reproduce(args) -> int:
@@ -70,7 +70,7 @@ def reproduce(args) -> int:
         "max_time": args.max_time,
         "precondition": args.precondition,
     }
-    ex.table2_rows(chosen, **settings, jsonl=jsonl, progress=progress)
+    ex.table2_rows(chosen, **settings, jsonl=jsonl, progress=progress, run_progress=print_async_run)
     rows = read_json_lines(jsonl)
     name = "table2_spread.md" if args.every_run else "table2_table.md"
     table = (ex.table2_spread_markdown if args.every_run else ex.table2_markdown)(rows)

@@ -45,11 +45,13 @@ def table2_rows(
     progress=None,
     momentum=0.0,
     precondition=False,
+    run_progress=None,
 ) -> list[dict]:
     """One `async_evaluation` per run directory; each row is appended to ``jsonl`` as it
     finishes (a JSON line without the residual curves, with its ``settings``;
     ``precondition``, block-Jacobi steps, is among them only when set, so rows made before
-    it existed still resume).
+    it existed still resume). ``progress(row)`` after each run directory,
+    ``run_progress(entry)`` after each of its asynchronous runs.
 
     Resumable: a run whose row ``jsonl`` already holds is not evaluated again; rows made
     with other settings are refused (`check_settings`), never replaced."""
@@ -70,7 +72,7 @@ def table2_rows(
         if str(run) in done:
             rows.append(done[str(run)])
             continue
-        result = async_evaluation(run, **settings)
+        result = async_evaluation(run, **settings, progress=run_progress)
         result["settings"] = settings
         rows.append(result)
         if jsonl is not None:
