@@ -112,7 +112,6 @@ def reproduce_instances(args, out: Path) -> int:
     ``--protocol``) in ``OUT/instances/TASK/MODEL`` (`hogwild.experiments._instances`),
     retraining it when its run directory is gone. A kept instance of the same row is left
     alone; one of another row is refused unless ``--replace``."""
-    import json
 
     from .experiments import _instances as inst
     from .experiments import _table1 as t1
@@ -137,20 +136,8 @@ def reproduce_instances(args, out: Path) -> int:
             f"no {args.protocol} rows in {out}/table1.jsonl or table3.jsonl for "
             f"{', '.join(missing) or 'any cell'}; train the cells first."
         )
-    for protocol, row, runs_dir in work:
-        dest = out / "instances" / row["task"] / row["model"]
-        name = f"{row['task']}:{row['model']} fold {row['fold']} seed {row['seed']}"
-        source = dest / "source.json"
-        if source.is_file():
-            kept = json.loads(source.read_text())["row"]
-            if kept == row:
-                print(f"{name}: kept in {dest}", file=sys.stderr)
-                continue
-            if not args.replace:
-                raise ValueError(
-                    f"{dest} holds fold {kept['fold']} seed {kept['seed']}, but the best "
-                    f"validation run is now {name}; add --replace to replace it."
-                )
+    todo = _instances_to_keep(work, out, args.replace)  # every refusal before any training
+    for protocol, row, runs_dir, dest, name in todo:
         record = inst.keep_instance(protocol, row, runs_dir, dest)
         how = "retrained" if record["retrained"] else "copied"
         print(
@@ -160,3 +147,28 @@ def reproduce_instances(args, out: Path) -> int:
             flush=True,
         )
     return 0
+
+
+def _instances_to_keep(work, out: Path, replace: bool) -> list[tuple]:
+    """(protocol, row, runs dir, destination, name) of each instance to (re)write: not one
+    already kept from the same row; a ValueError for one kept from another row, unless
+    ``replace``."""
+    import json
+
+    todo = []
+    for protocol, row, runs_dir in work:
+        dest = out / "instances" / row["task"] / row["model"]
+        name = f"{row['task']}:{row['model']} fold {row['fold']} seed {row['seed']}"
+        source = dest / "source.json"
+        if source.is_file():
+            kept = json.loads(source.read_text())["row"]
+            if kept == row:
+                print(f"{name}: kept in {dest}", file=sys.stderr)
+                continue
+            if not replace:
+                raise ValueError(
+                    f"{dest} holds fold {kept['fold']} seed {kept['seed']}, but the best "
+                    f"validation run is now {name}; add --replace to replace it."
+                )
+        todo.append((protocol, row, runs_dir, dest, name))
+    return todo
