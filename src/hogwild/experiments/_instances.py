@@ -36,8 +36,10 @@ def keep_instance(protocol: Protocol, row: dict, runs_dir, dest) -> dict:
     if row["protocol"] != protocol.name:
         raise ValueError(f"row of protocol {row['protocol']!r} given with {protocol.name!r}.")
     config, out = cell_run(row["task"], row["model"], protocol, row["fold"], row["seed"], runs_dir)
-    retrained = _finished_metrics(out) is None
-    metrics = _train_or_resume(config, out) if retrained else _finished_metrics(out)
+    metrics = _finished_metrics(out)
+    retrained = metrics is None
+    if retrained:
+        metrics = _train_or_resume(config, out)
     if "test" not in metrics:
         raise RuntimeError(f"the retraining in {out} did not finish ({metrics['stopped']}).")
     dest = Path(dest)
