@@ -5,7 +5,15 @@ Each test worker gets its own persistent compilation cache in a new temporary di
 same program reuse it within the run, yet no test depends on what earlier runs left on
 disk, and no two workers share a cache (two workers loading programs the other was
 writing crashed XLA, a segfault in the cache read, when they shared one). Ray actors
-started by the runtime tests compile without it (`tests/test_runtime.py`).
+started by the runtime tests compile without it (`tests/test_runtime.py`). A shared cache
+made safe by JAX's file lock (which it takes only for a bounded cache) was measured
+slower: every write then scans the whole directory for eviction, and the suite's
+thousands of small eager programs made that cost 1110 s against 1024 s.
+
+Tests compile far more than they run: XLA's expensive optimisation passes are switched off
+(``JAX_DISABLE_MOST_OPTIMIZATIONS``, inherited by CLI subprocesses and Ray actors), which
+cut the suite's compile-bound tests by a third to a half (measured). The programs compute
+the same functions; only their speed differs.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import tempfile
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
 os.environ["HOGWILD_CACHE"] = tempfile.mkdtemp(prefix=f"hogwild-tests-{_worker}-")
 os.environ["HOGWILD_COMPILATION_CACHE"] = "1"
+os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 
 import jax  # noqa: E402
 
@@ -131,3 +140,17 @@ def _fresh_compilation_state():
     run), and no module relies on another's compilations."""
     yield
     jax.clear_caches()
+
+
+@pytest.fixture
+def optimised():
+    """XLA's full optimisation for a test that runs its programs far longer than it
+    compiles them (hundreds of thousands of simulated steps): the suite otherwise compiles
+    with most optimisations off (module docstring). In-memory programs are dropped first so
+    that the test's own are compiled anew."""
+    flag = "jax_disable_most_optimizations"
+    before = jax.config.read(flag)
+    jax.clear_caches()
+    jax.config.update(flag, False)
+    yield
+    jax.config.update(flag, before)

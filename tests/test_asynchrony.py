@@ -644,7 +644,7 @@ def test_divergence_ends_the_run_and_says_so(graphs):
 
 
 @pytest.mark.parametrize("schedule", [Schedule(4, 3, seed=1), Schedule(10, 10, seed=1)])
-def test_momentum_reaches_the_minimiser_of_a_stiff_energy(schedule):
+def test_momentum_reaches_the_minimiser_of_a_stiff_energy(schedule, optimised):
     """Node-local heavy-ball momentum (β = 0.9, α = 1/K₁) reaches the closed-form minimiser
     to 1e-6 on an energy with condition number ≈ 1e4 under B = 7 and B = 20, in a budget
     where plain steps (β = 0) are still far from it; the certificate refuses momentum."""

@@ -68,7 +68,7 @@ def test_easy_solve_is_float32_only_and_confirmed():
     assert true_gradient(model, mixed.value) <= TOL * 1.01  # float32 rounding of H itself
 
 
-def test_stiff_solve_that_float32_cannot_finish_is_finished_in_float64():
+def test_stiff_solve_that_float32_cannot_finish_is_finished_in_float64(optimised):
     """Condition number 1e4, large b and energy offset: float32's ‖∇E‖ floors above the
     tolerance; the mixed solve still converges, measured in float64 (before the answer
     is rounded back to float32)."""

@@ -11,7 +11,7 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hogwild.solve import LBFGS
@@ -44,14 +44,16 @@ def rounding_floor(a, b, h) -> float:
     return eps * (np.linalg.norm(a, 2) * np.linalg.norm(h) + np.linalg.norm(b))
 
 
-@settings(max_examples=25, deadline=None)
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     seed=st.integers(0, 10_000),
     log_cond=st.floats(0.0, 4.0),
     scale=st.floats(0.1, 30.0),
     offset=st.sampled_from([0.0, 1e2, 1e4]),
 )
-def test_float32_stopping_rule_on_stiff_quadratics(seed, log_cond, scale, offset):
+def test_float32_stopping_rule_on_stiff_quadratics(seed, log_cond, scale, offset, optimised):
     a, b = quadratic(seed, log_cond, scale)
     h, stats, recomputed = solve(jnp.asarray(a), jnp.asarray(b), jnp.asarray(offset), jnp.float32)
     residual, steps = float(stats.residual), int(stats.steps)

@@ -19,7 +19,7 @@ def test_energy_gnn_learns_short_chains():
     rounding floor, every forward and adjoint solve must converge (in float32 a stiff
     trained energy's floor sits near the 1e-4 tolerance, so that would be luck)."""
     data = make_chains(ChainsConfig(num_graphs=20, length=20, seed=0))
-    config = TrainConfig(epochs=400, patience=400, learning_rate=0.01, eval_every=20, x64=True)
+    config = TrainConfig(epochs=300, patience=300, learning_rate=0.01, eval_every=20, x64=True)
     spec = model_spec(RunConfig("chains", "energy-edge", {}, config), data)
     result = fit(build_model(spec, seed=0), data, config)
     metrics = evaluate(result.model, data, config)
