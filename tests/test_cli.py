@@ -420,3 +420,23 @@ def test_instance_whose_run_directory_is_gone_is_retrained(tmp_path):
     config, _, _ = load_run(tmp_path / "kept")
     assert config.task_options == {"length": 5, "num_graphs": 6, "seed": 0}
     assert json.loads((tmp_path / "kept" / "metrics.json").read_text())["epochs_run"] == 2
+
+
+@pytest.mark.parametrize(
+    ("residuals", "final", "says_not_converging"),
+    [([195.0, 80.0], 6.8e3, True), ([195.0, 80.0], 195.0, True), ([195.0, 80.0], 0.1, False)],
+)
+def test_async_line_says_when_a_run_out_of_time_made_no_progress(
+    residuals, final, says_not_converging, capsys
+):
+    """A finite residual that ended at or above its first check is not a slow run: the
+    line says NOT CONVERGING (measured: 6.8e3 from 195 on a trained energy at a block step
+    too large); a run that did progress ends plainly on its time budget."""
+    from hogwild._cli_async import print_async_run
+
+    entry = {"seed": 0, "metric": 0.3, "deviation": 45.0, "steps": 200_000, "max_staleness": 7}
+    entry |= {"converged": False, "diverged": False, "stalled": False}
+    print_async_run({**entry, "residuals": residuals, "final_residual": final})
+    line = capsys.readouterr().err
+    assert "(time budget" in line
+    assert ("NOT CONVERGING" in line) == says_not_converging
