@@ -8,7 +8,8 @@ writing crashed XLA, a segfault in the cache read, when they shared one). Ray ac
 started by the runtime tests compile without it (`tests/test_runtime.py`). A shared cache
 made safe by JAX's file lock (which it takes only for a bounded cache) was measured
 slower: every write then scans the whole directory for eviction, and the suite's
-thousands of small eager programs made that cost 1110 s against 1024 s.
+thousands of small eager programs made the suite take 1110 s on an idle machine against
+1024 s with per-worker caches on a loaded one.
 
 Tests compile far more than they run: XLA's expensive optimisation passes are switched off
 (``JAX_DISABLE_MOST_OPTIMIZATIONS``, inherited by CLI subprocesses and Ray actors), which

@@ -23,6 +23,9 @@ def _step_size(text: str | None):
     return value
 
 
+_SMALLER_STEP = "(smaller --step-size or --momentum)"
+
+
 def _ending(entry: dict) -> str:
     """How a run ended. A run out of time whose residual ended at or above its first check
     made no progress at all (a step too large for the coupling: measured on a trained
@@ -30,14 +33,14 @@ def _ending(entry: dict) -> str:
     if entry["converged"]:
         return "converged"
     if entry.get("diverged"):
-        return "DIVERGED: the residual is no longer finite (smaller --step-size or --momentum)"
+        return f"DIVERGED: the residual is no longer finite {_SMALLER_STEP}"
     if entry["stalled"]:
         return "stalled at the dtype's rounding floor"
     first = entry.get("residuals", [])[:1]
     if first and entry["final_residual"] >= first[0]:
         return (
             f"time budget; NOT CONVERGING: residual at or above its first check "
-            f"{first[0]:.1e} (smaller --step-size or --momentum)"
+            f"{first[0]:.1e} {_SMALLER_STEP}"
         )
     return "time budget"
 
