@@ -85,3 +85,18 @@ def test_each_cell_shows_its_strongest_protocol_and_the_compute_time():
     assert "25.0 ± 5.0 (2, paper)" in table and "10.0" not in table
     assert "40.0 ± 0.0 (1, reduced)" in table
     assert "paper: 2 runs, 0.5 h" in table and "reduced: 1 runs, 0.5 h" in table
+
+
+@pytest.mark.parametrize(
+    ("task", "at", "eta"), [("sums", 750, "ETA 12 min"), ("chains", 1000, "ETA 67 min")]
+)
+def test_progress_eta_counts_the_cells_own_epoch_budget(task, at, eta, capsys):
+    """Reduced protocol: sums trains 1500 epochs, chains 5000; one second per epoch."""
+    from hogwild._cli_cells import cell_progress
+    from hogwild.experiments._table1 import PROTOCOLS
+
+    show = cell_progress(PROTOCOLS["reduced"], task)
+    for epoch in (1, at):
+        record = {"seconds": epoch - 1.0, "solver_steps": 3, "adjoint_steps": 1}
+        show(epoch, {0: {**record, "validation_loss": 0.5}})
+    assert capsys.readouterr().err.splitlines()[-1].endswith(eta)
