@@ -440,3 +440,17 @@ def test_async_line_says_when_a_run_out_of_time_made_no_progress(
     line = capsys.readouterr().err
     assert "(time budget" in line
     assert ("NOT CONVERGING" in line) == says_not_converging
+
+
+def test_table2_row_counts_runs_that_made_no_progress():
+    """The verdict survives the JSON row, which drops the residual curves."""
+    from hogwild.experiments._async_eval import made_no_progress
+    from hogwild.experiments._table2 import _slim, table2_markdown
+
+    ended = {"converged": False, "diverged": False, "stalled": False, "decrease": 0.0}
+    runs = [{**ended, "residuals": [195.0, 80.0], "final_residual": f} for f in (6.8e3, 0.1)]
+    runs = [_slim({**e, "no_progress": made_no_progress(e)}) for e in runs]
+    row = {"task": "counting", "model": "energy-edge", "sync": {"metric": 0.1}, "async": runs}
+    row |= {"decrease_mean": 0.0, "decrease_std": 0.0, "max_deviation": 45.0}
+    row |= {"step_size": 0.01, "certificate": {"safe": False}}
+    assert "| 0/2 (1 no progress) |" in table2_markdown([row])

@@ -27,20 +27,19 @@ _SMALLER_STEP = "(smaller --step-size or --momentum)"
 
 
 def _ending(entry: dict) -> str:
-    """How a run ended. A run out of time whose residual ended at or above its first check
-    made no progress at all (a step too large for the coupling: measured on a trained
-    energy whose residual grew 35-fold, finite to the end), and says so."""
+    """How a run ended (`made_no_progress`: out of time without any progress)."""
+    from .experiments._async_eval import made_no_progress
+
     if entry["converged"]:
         return "converged"
     if entry.get("diverged"):
         return f"DIVERGED: the residual is no longer finite {_SMALLER_STEP}"
     if entry["stalled"]:
         return "stalled at the dtype's rounding floor"
-    first = entry.get("residuals", [])[:1]
-    if first and entry["final_residual"] >= first[0]:
+    if made_no_progress(entry):
         return (
             f"time budget; NOT CONVERGING: residual at or above its first check "
-            f"{first[0]:.1e} {_SMALLER_STEP}"
+            f"{entry['residuals'][0]:.1e} {_SMALLER_STEP}"
         )
     return "time budget"
 

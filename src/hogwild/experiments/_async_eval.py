@@ -45,6 +45,21 @@ def _changed(kind: str, pred, sync, batch) -> float:
     return float(np.linalg.norm(pred - sync) / max(np.linalg.norm(sync), np.finfo(float).tiny))
 
 
+def made_no_progress(entry: dict) -> bool:
+    """A run that ended on its time budget (not converged, stalled or diverged) with its
+    residual at or above its first check: it made no progress at all, typically a step
+    too large for the coupling (measured on a trained energy whose residual grew 35-fold,
+    finite to the end). ‖∇E‖ may rise on the way to the minimiser, so this is a verdict
+    on the whole run, not a divergence test. A row that records it (``no_progress``,
+    kept when the residual curve is dropped) is taken at its word."""
+    if "no_progress" in entry:
+        return bool(entry["no_progress"])
+    if entry["converged"] or entry.get("diverged") or entry["stalled"]:
+        return False
+    first = entry.get("residuals", [])[:1]
+    return bool(first) and entry["final_residual"] >= first[0]
+
+
 def async_evaluation(
     run,
     *,
@@ -136,6 +151,7 @@ def async_evaluation(
             "times": times.tolist(),
             "residuals": residuals.tolist(),
         }
+        entry["no_progress"] = made_no_progress(entry)
         entry["decrease"] = 100.0 * (entry["metric"] - result["sync"]["metric"])
         result["async"].append(entry)
         if progress is not None:

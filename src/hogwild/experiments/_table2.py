@@ -16,7 +16,7 @@ import numpy as np
 
 from ..models import MODELS
 from ..train import append_json_line, read_json_lines
-from ._async_eval import async_evaluation
+from ._async_eval import async_evaluation, made_no_progress
 
 #: Table 2 of the paper (decrease, mean ± std over 5 asynchronous runs).
 _IMPLICIT_ZERO = {
@@ -130,12 +130,14 @@ def table2_markdown(rows: list[dict]) -> str:
         ref = PAPER_TABLE2.get(r["task"], {}).get(r["model"])
         ref_text = f"{ref[0]} ± {ref[1]}" if ref else "—"
         done = sum(e["converged"] for e in r["async"])
+        stuck = sum(made_no_progress(e) for e in r["async"])
+        reached = f"{done}/{len(r['async'])}" + (f" ({stuck} no progress)" if stuck else "")
         alpha = "—" if r["step_size"] is None else f"{r['step_size']:.2e}"
         alpha += " block-Jacobi" if r.get("precondition") else ""
         lines.append(
             f"| {r['task']} | {r['model']} | {100 * r['sync']['metric']:.1f} | "
             f"{r['decrease_mean']:.1f} ± {r['decrease_std']:.1f} | {ref_text} | "
-            f"{r['max_deviation']:.1e} | {done}/{len(r['async'])} | {alpha} | "
+            f"{r['max_deviation']:.1e} | {reached} | {alpha} | "
             f"{'yes' if r['certificate']['safe'] else 'no'} |"
         )
     return "\n".join(lines) + "\n"
