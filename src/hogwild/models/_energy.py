@@ -72,6 +72,10 @@ class EnergyGNN(AbstractEnergyGNN):
     of u around node i (`_conditioning`, Eq. 2). s is H-independent, computed in `prepare`
     from features, weights, edge weights and attention (two-hop local, per node, so it
     does not depend on the rest of a batch) and differentiated like any parameter.
+
+    ``condition_penalty`` κ (None: off) is the soft alternative, a training-time penalty
+    on the top curvature K̂₁ at the batches' minimisers, (max(0, log(K̂₁/β) − log κ))²
+    (`hogwild.train._penalty`); the energy itself is unchanged.
     """
 
     message: tuple[PICNN, ...]
@@ -85,6 +89,7 @@ class EnergyGNN(AbstractEnergyGNN):
     in_size: int = eqx.field(static=True)
     edge_size: int | None = eqx.field(static=True)
     max_condition: float | None = eqx.field(static=True)
+    condition_penalty: float | None = eqx.field(static=True)
 
     def __init__(
         self,
@@ -100,10 +105,15 @@ class EnergyGNN(AbstractEnergyGNN):
         beta: float = 0.04,
         graph_level: bool = False,
         max_condition: float | None = None,
+        condition_penalty: float | None = None,
         key: PRNGKeyArray,
     ):
-        if max_condition is not None and not max_condition > 1.0:
-            raise ValueError(f"`max_condition` must be > 1 (or None); got {max_condition!r}.")
+        for name, value in (
+            ("max_condition", max_condition),
+            ("condition_penalty", condition_penalty),
+        ):
+            if value is not None and not value > 1.0:
+                raise ValueError(f"`{name}` must be > 1 (or None); got {value!r}.")
         if variant not in VARIANTS:
             raise ValueError(f"unknown energy variant {variant!r}; valid: {', '.join(VARIANTS)}.")
         if update_sizes[-1] != 1:
@@ -132,6 +142,7 @@ class EnergyGNN(AbstractEnergyGNN):
         self.in_size = in_size
         self.edge_size = None if variant == "node" else edge_size  # node: x_j, h_j only
         self.max_condition = None if max_condition is None else float(max_condition)
+        self.condition_penalty = None if condition_penalty is None else float(condition_penalty)
 
     def _message_features(self, graph: Graph):
         """Free (x) inputs of the message PICNN on every edge and on every self-loop."""

@@ -74,7 +74,7 @@ MODELS: dict[str, ModelSpec] = {
             True,
             _CONVEX,
             _energy(v),
-            {"beta": 0.04, "max_condition": None},
+            {"beta": 0.04, "max_condition": None, "condition_penalty": None},
         )
         for v in ("node", "edge", "attention")
     },

@@ -14,6 +14,7 @@ from ..solve._implicit import implicit_value_and_grad
 from ..solve._solvers import SolveStats
 from ._batch import Batch
 from ._objective import batch_sums, loss
+from ._penalty import penalty_value_and_grad
 from ._scaling import frozen_labels
 
 
@@ -25,7 +26,9 @@ def no_adjoint(dtype) -> SolveStats:
 def _value_and_grad(model, batch: Batch, h0, kind, solver, adjoint, weight=None):
     """(loss, grads, forward solution, adjoint stats) for any model family; the loss is
     multiplied by ``weight`` when one is given (0 for a stopped member of a group: its
-    adjoint right-hand side is 0, so its backward solve takes no step)."""
+    adjoint right-hand side is 0, so its backward solve takes no step). An energy with
+    ``condition_penalty`` adds the gradient of its stiffness penalty at H* (`_penalty`);
+    the loss returned is the task's alone."""
 
     def readout_loss(m, h):
         value = loss(kind, m.readout(batch.graph, h), batch, m.readout.scale)
@@ -39,7 +42,13 @@ def _value_and_grad(model, batch: Batch, h0, kind, solver, adjoint, weight=None)
 
         (value, sol), grads = eqx.filter_value_and_grad(objective, has_aux=True)(model)
         return value, grads, sol, no_adjoint(sol.value.dtype)
-    return implicit_value_and_grad(readout_loss, model, batch.graph, h0, solver, adjoint)
+    value, grads, sol, adjoint_stats = implicit_value_and_grad(
+        readout_loss, model, batch.graph, h0, solver, adjoint
+    )
+    if getattr(model, "condition_penalty", None) is not None:
+        _, extra = penalty_value_and_grad(model, batch.graph, sol.value, weight)
+        grads = jax.tree.map(jnp.add, grads, extra)
+    return value, grads, sol, adjoint_stats
 
 
 def all_finite(tree) -> jax.Array:
