@@ -1,5 +1,7 @@
 """The conditioning study end to end on a tiny instance: rows, resume, table, figure."""
 
+import pytest
+
 from hogwild.cli import main
 from hogwild.experiments._conditioning import (
     Study,
@@ -41,3 +43,30 @@ def test_study_records_every_bound_once_and_reports(tmp_path):
 def test_cli_refuses_a_bad_epoch_count(tmp_path, capsys):
     assert main(["reproduce", "conditioning", "--epochs", "0", "--out", str(tmp_path)]) == 2
     assert "--epochs must be >= 1" in capsys.readouterr().err
+
+
+def test_penalty_points_are_labelled_apart_from_bounds():
+    """A penalty point and a bound point of the same κ are different rows of the table."""
+    from hogwild.experiments._conditioning import point_label
+
+    row = {"task": "counting", "test": 10.0, "hessian_max": 1.0, "hessian_min": 0.04}
+    row |= {"condition": 25.0, "train_solver_steps": 5, "test_solver_steps": 7}
+    row |= {"async_steps": 100, "async_converged": 2, "async_runs": 2}
+    bound, penalty = {**row, "bound": 100.0}, {**row, "bound": None, "penalty": 100.0}
+    assert (point_label(bound), point_label(penalty)) == ("100", "penalty 100")
+    table = conditioning_markdown([bound, penalty])
+    assert "| counting | 100 |" in table and "| counting | penalty 100 |" in table
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--penalties", "1000,x"], "--penalties"),
+        (["--penalties", "1"], "--penalties"),
+        (["--tasks", "mnist"], "unknown --tasks mnist"),
+    ],
+)
+def test_cli_refuses_bad_penalty_targets_and_tasks(flags, message, tmp_path, capsys):
+    assert main(["reproduce", "conditioning", *flags, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1

@@ -4,6 +4,7 @@ modules."""
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import sys
 
@@ -80,6 +81,19 @@ def reproduce(args) -> int:
     return 0
 
 
+def _penalty_targets(text: str | None) -> tuple[float, ...]:
+    """``--penalties 1000,100`` as numbers, each > 1."""
+    if not text:
+        return ()
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"--penalties must be numbers > 1, e.g. 1000,100; got {text!r}.") from None
+    if not all(v > 1 for v in values):
+        raise ValueError(f"--penalties must be numbers > 1, e.g. 1000,100; got {text!r}.")
+    return values
+
+
 def _reproduce_conditioning(args, out) -> int:
     from .cli import _interrupt
     from .experiments import _conditioning as cond
@@ -87,10 +101,21 @@ def _reproduce_conditioning(args, out) -> int:
 
     if args.epochs < 1:
         raise ValueError(f"--epochs must be >= 1; got {args.epochs}.")
-    study, jsonl = cond.Study(epochs=args.epochs), out / "conditioning.jsonl"
+    penalties = _penalty_targets(args.penalties)
+    study = cond.Study(
+        epochs=args.epochs, **({"bounds": (), "penalties": penalties} if penalties else {})
+    )
+    if args.tasks:
+        unknown = sorted(set(args.tasks.split(",")) - set(study.tasks))
+        if unknown:
+            valid = ", ".join(study.tasks)
+            raise ValueError(f"unknown --tasks {', '.join(unknown)}; valid: {valid}.")
+        study = dataclasses.replace(study, tasks={t: study.tasks[t] for t in args.tasks.split(",")})
+    jsonl = out / "conditioning.jsonl"
     runs_dir = args.runs_dir or "runs/conditioning"
     print(
-        f"conditioning: {len(study.tasks)} tasks x bounds {study.bounds}, {study.epochs} "
+        f"conditioning: {len(study.tasks)} tasks x bounds {study.bounds}, penalty targets "
+        f"{study.penalties}, {study.epochs} "
         f"epochs each; results append to {jsonl} (rerun to resume)",
         file=sys.stderr,
     )
@@ -98,7 +123,7 @@ def _reproduce_conditioning(args, out) -> int:
 
     def progress(r):
         print(
-            f"{r['task']:>9} bound {r['bound']}: test {r['test']:.1f}  K1/mu "
+            f"{r['task']:>9} {cond.point_label(r)}: test {r['test']:.1f}  K1/mu "
             f"{r['condition']:.3g}  sync steps {r['test_solver_steps']:.0f}  async steps "
             f"{r['async_steps']:.0f}",
             file=sys.stderr,

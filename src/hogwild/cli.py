@@ -126,6 +126,14 @@ def _parser() -> argparse.ArgumentParser:
         "--epochs", type=int, default=600, help="conditioning: epochs per training (600)"
     )
     rep.add_argument(
+        "--penalties",
+        default=None,
+        help="conditioning: train condition_penalty targets (e.g. 1000,100) instead of bounds",
+    )
+    rep.add_argument(
+        "--tasks", default=None, help="conditioning: only these tasks (chains,counting)"
+    )
+    rep.add_argument(
         "runs",
         nargs="*",
         help="table2 / staleness: trained run directories (best validation loss per model)",

@@ -1,7 +1,8 @@
 """The conditioning trade-off (issue 10): bounding K₁/μ against accuracy and solve cost.
 
 For each task and each bound κ on the condition number (the energy GNN's
-``max_condition`` option; None = unbounded) one edge-wise energy GNN is trained, and the
+``max_condition`` option; None = unbounded), and each target κ of the soft alternative
+(``condition_penalty``, `hogwild.train._penalty`), one edge-wise energy GNN is trained, and the
 study records: the test metric; K₁, μ and K₁/μ at the end of training (Lanczos, from the
 run's history); the mean L-BFGS steps of the synchronous solves (training, warm started,
 over the last 10 % of epochs, and the final cold-started test evaluation); and the
@@ -26,12 +27,14 @@ BOUNDS = (None, 1e5, 1e4, 1e3, 1e2)
 
 @dataclasses.dataclass(frozen=True)
 class Study:
-    """Which tasks (with their options), bounds, epochs and asynchronous runs."""
+    """Which tasks (with their options), bounds, penalty targets, epochs and
+    asynchronous runs."""
 
     tasks: dict = dataclasses.field(
         default_factory=lambda: {"chains": {"length": 100}, "counting": {}}
     )
     bounds: tuple = BOUNDS
+    penalties: tuple = ()
     epochs: int = 600
     learning_rate: float = 0.003
     async_runs: int = 2
@@ -41,6 +44,12 @@ class Study:
 
 def _label(bound) -> str:
     return "none" if bound is None else f"{bound:g}"
+
+
+def point_label(row: dict) -> str:
+    """A point's setting: "none", the bound ("1e+04") or "penalty 1000"."""
+    penalty = row.get("penalty")
+    return _label(row["bound"]) if penalty is None else f"penalty {penalty:g}"
 
 
 def _history(run: Path) -> list[dict]:
@@ -59,14 +68,17 @@ def _summary(history: list[dict]) -> dict:
     }
 
 
-def run_point(task: str, bound, study: Study, runs_dir, jsonl) -> dict:
-    """Train (or resume) one (task, bound) point, simulate it, append its row."""
+def run_point(task: str, bound, study: Study, runs_dir, jsonl, penalty=None) -> dict:
+    """Train (or resume) one (task, bound) or (task, penalty) point, simulate it, append
+    its row."""
     options = {} if bound is None else {"max_condition": bound}
+    options |= {} if penalty is None else {"condition_penalty": penalty}
     train = TrainConfig(
         epochs=study.epochs, patience=study.epochs, learning_rate=study.learning_rate
     )
     config = RunConfig(task, study.model, dict(study.tasks[task]), train, options)
-    out = Path(runs_dir) / task / f"bound-{_label(bound)}"
+    name = f"bound-{_label(bound)}" if penalty is None else f"penalty-{penalty:g}"
+    out = Path(runs_dir) / task / name
     metrics = _train_or_resume(config, out)
     if metrics["stopped"].startswith("interrupted"):
         raise KeyboardInterrupt
@@ -76,6 +88,7 @@ def run_point(task: str, bound, study: Study, runs_dir, jsonl) -> dict:
         "task": task,
         "model": study.model,
         "bound": bound,
+        "penalty": penalty,
         "metric": key,
         "test": 100 * metrics["test"][key],
         "validation": 100 * metrics["validation"][key],
@@ -100,28 +113,30 @@ def load_points(jsonl) -> list[dict]:
 
 def run_study(study: Study, runs_dir, jsonl, progress=None) -> list[dict]:
     """Every (task, bound) point not yet in ``jsonl``."""
-    done = {(r["task"], r["bound"]) for r in load_points(jsonl)}
+    done = {(r["task"], r["bound"], r.get("penalty")) for r in load_points(jsonl)}
+    points = [(b, None) for b in study.bounds] + [(None, p) for p in study.penalties]
     rows = []
     for task in study.tasks:
-        for bound in study.bounds:
-            if (task, bound) in done:
+        for bound, penalty in points:
+            if (task, bound, penalty) in done:
                 continue
-            rows.append(run_point(task, bound, study, runs_dir, jsonl))
+            rows.append(run_point(task, bound, study, runs_dir, jsonl, penalty))
             if progress is not None:
                 progress(rows[-1])
     return rows
 
 
 def conditioning_markdown(rows: list[dict]) -> str:
-    """One table row per (task, bound)."""
+    """One table row per (task, bound or penalty target)."""
     lines = [
-        "| task | bound κ | test (%) | K₁ | μ | K₁/μ | sync steps (train) | sync steps (cold test) "
+        "| task | bound κ (or penalty target) | test (%) | K₁ | μ | K₁/μ | sync steps (train) "
+        "| sync steps (cold test) "
         "| async steps (S=4, D=3) | async converged |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['task']} | {_label(r['bound'])} | {r['test']:.1f} | {r['hessian_max']:.3g} "
+            f"| {r['task']} | {point_label(r)} | {r['test']:.1f} | {r['hessian_max']:.3g} "
             f"| {r['hessian_min']:.3g} | {r['condition']:.3g} | {r['train_solver_steps']:.0f} "
             f"| {r['test_solver_steps']:.0f} | {r['async_steps']:.0f} "
             f"| {r['async_converged']}/{r['async_runs']} |"
@@ -146,12 +161,16 @@ def conditioning_figure(rows: list[dict], path) -> None:
     for ax, (key, label) in zip(axes, panels):
         for task in tasks:
             pts = sorted(
-                (r["condition"], r[key], _label(r["bound"])) for r in rows if r["task"] == task
+                (r["condition"], r[key], point_label(r)) for r in rows if r["task"] == task
             )
             ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=task)
             for x, y, name in pts:
                 ax.annotate(
-                    f"κ≤{name}", (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points"
+                    name if name.startswith("penalty") else f"κ≤{name}",
+                    (x, y),
+                    fontsize=7,
+                    xytext=(3, 3),
+                    textcoords="offset points",
                 )
         ax.set_xscale("log")
         ax.set_xlabel("K₁/μ at the end of training")
@@ -167,7 +186,8 @@ def conditioning_figure(rows: list[dict], path) -> None:
 
 def training_figure(rows: list[dict], path) -> None:
     """Per task: K₁/μ and mean L-BFGS steps per training solve against the epoch, one line
-    per bound — how the solve cost grows as the energy stiffens, and what the bound does."""
+    per bound — how the solve cost grows as the energy stiffens, and what the bound does.
+    Points whose run directory is not on this machine are left out of it."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -177,9 +197,12 @@ def training_figure(rows: list[dict], path) -> None:
     fig, axes = plt.subplots(2, len(tasks), figsize=(5.5 * len(tasks), 6), squeeze=False)
     for col, task in enumerate(tasks):
         for r in (r for r in rows if r["task"] == task):
+            if not (Path(r["run"]) / "history.jsonl").is_file():
+                continue  # a point trained on another machine: its row, not its history
             history = _history(Path(r["run"]))
             cond = [(h["epoch"], h["condition"]) for h in history if "condition" in h]
-            label = f"κ ≤ {_label(r['bound'])}"
+            name = point_label(r)
+            label = name if name.startswith("penalty") else f"κ ≤ {name}"
             axes[0][col].plot(*zip(*cond), label=label)
             axes[1][col].plot([h["epoch"] for h in history], [h["solver_steps"] for h in history])
         axes[0][col].set(yscale="log", ylabel="K₁/μ at H*", title=task)
