@@ -154,7 +154,7 @@ def conditioning_figure(rows: list[dict], path) -> None:
     tasks = sorted({r["task"] for r in rows})
     panels = (
         ("test", "test metric (%)"),
-        ("test_solver_steps", "L-BFGS steps (cold test solve)"),
+        ("test_solver_steps", "solver steps (cold test solve)"),
         ("async_steps", "hogwild steps to tolerance"),
     )
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
@@ -206,7 +206,7 @@ def training_figure(rows: list[dict], path) -> None:
             axes[0][col].plot(*zip(*cond), label=label)
             axes[1][col].plot([h["epoch"] for h in history], [h["solver_steps"] for h in history])
         axes[0][col].set(yscale="log", ylabel="K₁/μ at H*", title=task)
-        axes[1][col].set(yscale="log", xlabel="epoch", ylabel="L-BFGS steps per solve")
+        axes[1][col].set(yscale="log", xlabel="epoch", ylabel="solver steps per solve")
         axes[0][col].legend(fontsize=8)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
