@@ -85,12 +85,13 @@ def _penalty_targets(text: str | None) -> tuple[float, ...]:
     """``--penalties 1000,100`` as numbers, each > 1."""
     if not text:
         return ()
+    bad = ValueError(f"--penalties must be numbers > 1, e.g. 1000,100; got {text!r}.")
     try:
         values = tuple(float(v) for v in text.split(","))
     except ValueError:
-        raise ValueError(f"--penalties must be numbers > 1, e.g. 1000,100; got {text!r}.") from None
+        raise bad from None
     if not all(v > 1 for v in values):
-        raise ValueError(f"--penalties must be numbers > 1, e.g. 1000,100; got {text!r}.")
+        raise bad
     return values
 
 
