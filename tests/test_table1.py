@@ -100,3 +100,16 @@ def test_progress_eta_counts_the_cells_own_epoch_budget(task, at, eta, capsys):
         record = {"seconds": epoch - 1.0, "solver_steps": 3, "adjoint_steps": 1}
         show(epoch, {0: {**record, "validation_loss": 0.5}})
     assert capsys.readouterr().err.splitlines()[-1].endswith(eta)
+
+
+def test_progress_eta_restarts_with_each_group(capsys):
+    """A second group (back at epoch 1, with less training time than the first group's
+    resumed runs had) gets its own pace: never a negative ETA."""
+    from hogwild._cli_cells import cell_progress
+    from hogwild.experiments._table1 import PROTOCOLS
+
+    show = cell_progress(PROTOCOLS["reduced"], "sums")  # 1500 epochs, a line every 375
+    for epoch, seconds in ((1, 3000.0), (375, 3374.0), (1, 0.0), (375, 374.0)):
+        record = {"seconds": seconds, "solver_steps": 3, "adjoint_steps": 1}
+        show(epoch, {0: {**record, "validation_loss": 0.5}})
+    assert capsys.readouterr().err.splitlines()[-1].endswith("ETA 19 min")

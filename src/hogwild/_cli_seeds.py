@@ -49,16 +49,20 @@ def _configs(args, seeds: list[int]) -> list:
 def group_progress(total: int, every: int = 100):
     """A `train_runs` progress callback: one line at epoch 1, every ``every`` epochs and
     at least every 5 s (30 s when ``every`` > 100): runs still training, the best and
-    median validation metric, mean solver steps, ETA at the pace since the first line."""
-    state = {"last": time.perf_counter(), "first": None}
+    median validation metric, mean solver steps, ETA at the pace since the group's first
+    line. A cell trains its runs in several groups one after another, each from its own
+    epoch (1, or where a resumed run stopped) and training time: an epoch that does not
+    follow the last one starts a new group, and its pace is measured afresh."""
+    state = {"last": time.perf_counter(), "first": None, "epoch": None}
 
     def show(epoch: int, records: dict) -> None:
         if not records:
             return
         now = time.perf_counter()
         seconds = max(r["seconds"] for r in records.values())
-        if state["first"] is None:
+        if state["first"] is None or state["epoch"] is None or epoch <= state["epoch"]:
             state["first"] = (epoch, seconds)
+        state["epoch"] = epoch
         if epoch != 1 and epoch % every and now - state["last"] < (5 if every <= 100 else 30):
             return
         state["last"] = now
