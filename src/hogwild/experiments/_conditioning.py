@@ -52,6 +52,12 @@ def point_label(row: dict) -> str:
     return _label(row["bound"]) if penalty is None else f"penalty {penalty:g}"
 
 
+def _legend(row: dict) -> str:
+    """A point's name in the figures: "κ≤1e+04", "κ≤none" or "penalty 1000"."""
+    name = point_label(row)
+    return name if row.get("penalty") is not None else f"κ≤{name}"
+
+
 def _history(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
 
@@ -160,13 +166,11 @@ def conditioning_figure(rows: list[dict], path) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
     for ax, (key, label) in zip(axes, panels):
         for task in tasks:
-            pts = sorted(
-                (r["condition"], r[key], point_label(r)) for r in rows if r["task"] == task
-            )
+            pts = sorted((r["condition"], r[key], _legend(r)) for r in rows if r["task"] == task)
             ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=task)
             for x, y, name in pts:
                 ax.annotate(
-                    name if name.startswith("penalty") else f"κ≤{name}",
+                    name,
                     (x, y),
                     fontsize=7,
                     xytext=(3, 3),
@@ -201,8 +205,7 @@ def training_figure(rows: list[dict], path) -> None:
                 continue  # a point trained on another machine: its row, not its history
             history = _history(Path(r["run"]))
             cond = [(h["epoch"], h["condition"]) for h in history if "condition" in h]
-            name = point_label(r)
-            label = name if name.startswith("penalty") else f"κ ≤ {name}"
+            label = _legend(r)
             axes[0][col].plot(*zip(*cond), label=label)
             axes[1][col].plot([h["epoch"] for h in history], [h["solver_steps"] for h in history])
         axes[0][col].set(yscale="log", ylabel="K₁/μ at H*", title=task)
