@@ -112,8 +112,9 @@ class Protocol:
 
 PROTOCOLS = {
     # coordinates: 900 training graphs x 20 nodes exceed one all-pairs distance batch.
-    # Energy models (GSD-GNN included) solve by Newton on chains, counting and sums, as in
-    # `reduced`; the rows before 2026-12-04 (GSD-GNN on chains and counting) used L-BFGS.
+    # Energy models (GSD-GNN included) solve by Newton on chains, counting, sums and
+    # coordinates, as in `reduced`; the rows before 2026-12-04 (GSD-GNN on chains and
+    # counting) used L-BFGS.
     "paper": Protocol(
         "paper",
         10,
@@ -123,7 +124,7 @@ PROTOCOLS = {
         {},
         {
             **{task: {"energy_solver": "newton"} for task in ("chains", "counting", "sums")},
-            "coordinates": {"batch_size": 100},
+            "coordinates": {"batch_size": 100, "energy_solver": "newton"},
         },
     ),
     # Reduced (issue 10): 3 folds x 2 seeds, smaller datasets, at most 1500 epochs at lr
@@ -136,9 +137,12 @@ PROTOCOLS = {
     # chains epoch is cheap (12 graphs). Energy models solve by Newton with per-graph
     # Hessians (same minimiser and tolerance; on sums an L-BFGS run took 1.7-5.8 h as its
     # energy stiffened, bench/newton.py) since 2026-12-04; the 13 energy-edge rows before
-    # used L-BFGS. Coordinates and MNIST take the default "auto", which is L-BFGS there:
-    # coordinates' complete graphs make a Newton step cost 40 local Hessian columns
-    # (measured 0.39x at 200 epochs, bench/newton.py), MNIST's 784-node blocks do not fit.
+    # used L-BFGS. Coordinates too since 2026-12-05: its complete graphs make a Newton step
+    # cost 40 local Hessian columns (0.39x at 200 epochs, bench/newton.py), but the energy
+    # stiffens (K1/mu 2.6e3 at epoch 300, up to 6e5 later) and an L-BFGS run went from 1.5
+    # to 20 s per epoch by epoch 370, where Newton stays at 2-10 steps and 1.2-1.6 s per
+    # epoch through epoch 782. MNIST takes the default "auto" (L-BFGS): its 784-node blocks
+    # do not fit.
     "reduced": Protocol(
         "reduced",
         folds=3,
@@ -153,7 +157,7 @@ PROTOCOLS = {
         train_options={
             **{task: {"learning_rate": 0.003, "energy_solver": "newton"} for task in TASK_ORDER},
             "chains": {"learning_rate": 0.003, "epochs": 5000, "energy_solver": "newton"},
-            "coordinates": {"learning_rate": 0.003},
+            "coordinates": {"learning_rate": 0.003, "energy_solver": "newton"},
             "mnist": {"learning_rate": 0.003},
         },
     ),
