@@ -5,6 +5,7 @@ near H* converge quadratically, and training with it is training with L-BFGS."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import equinox as eqx
 import jax
@@ -179,16 +180,25 @@ def test_newton_needs_the_model_and_its_sizes(batch, energy_model):
         minimise(model, graph, h0, solver=Newton())
 
 
+CHAINS = dict(num_graphs=8, length=8, seed=0)
+#: Three float64 epochs, solves to 1e-10, adjoints to 1e-12: solvers agree to round-off.
+COMMON = dict(epochs=3, learning_rate=0.01, x64=True, solver_tol=TOL, adjoint_tol=1e-12)
+
+
+@functools.cache
+def _chains_run(energy_solver: str, epochs: int = 3, state=None):
+    """An energy-edge run on tiny chains (`CHAINS`, `COMMON`), from ``state`` if given
+    (cached for the module's tests when it is not)."""
+    data = make_chains(ChainsConfig(**CHAINS))
+    config = TrainConfig(energy_solver=energy_solver, **{**COMMON, "epochs": epochs})
+    spec = model_spec(RunConfig("chains", "energy-edge", {}, config), data)
+    return fit(build_model(spec, seed=0), data, config, state=state)
+
+
 def test_training_with_newton_is_training_with_lbfgs():
     """Three float64 epochs give the same losses with either energy solver (both solve
     to 1e-10, the adjoints to 1e-12), and Newton's solves converge in fewer steps."""
-    data = make_chains(ChainsConfig(num_graphs=8, length=8, seed=0))
-    common = dict(epochs=3, learning_rate=0.01, x64=True, solver_tol=TOL, adjoint_tol=1e-12)
-    results = {}
-    for solver in ("lbfgs", "newton"):
-        config = TrainConfig(energy_solver=solver, **common)
-        spec = model_spec(RunConfig("chains", "energy-edge", {}, config), data)
-        results[solver] = fit(build_model(spec, seed=0), data, config)
+    results = {solver: _chains_run(solver) for solver in ("lbfgs", "newton")}
     losses = {s: [h["train_loss"] for h in r.history] for s, r in results.items()}
     np.testing.assert_allclose(losses["newton"], losses["lbfgs"], rtol=1e-7)
     newton, lbfgs = results["newton"].train_solver, results["lbfgs"].train_solver
@@ -208,6 +218,44 @@ def test_auto_takes_newton_where_it_pays(graphs):
     assert isinstance(config.solver("optimisation", [star], [2], 2), LBFGS)
     assert isinstance(config.solver("optimisation"), LBFGS)
     assert isinstance(TrainConfig(energy_solver="newton").solver("optimisation", [star]), Newton)
+
+
+def test_auto_falls_back_to_newton_only_where_it_fits(graphs):
+    """ "auto"'s fallback: Newton for a star (too many columns to start with, blocks
+    small), none for blocks too wide, none where Newton was chosen or not asked for."""
+    config, star = (
+        TrainConfig(),
+        hogwild.graph_from_edges(np.zeros((10, 2)), [(0, k) for k in range(1, 10)]),
+    )
+    fallback = config.auto_fallback("optimisation", [star], [2], 2)
+    assert isinstance(fallback, Newton) and fallback.columns(2) == 2 * 10
+    assert not fallback.outpaces(4 * 20, 2) and fallback.outpaces(4 * 20 + 1, 2)
+    assert config.auto_fallback("optimisation", [graphs.chain(129)], [2], 2) is None
+    assert config.auto_fallback("optimisation", [graphs.chain(20)], [2], 2) is None
+    lbfgs = TrainConfig(energy_solver="lbfgs")
+    assert lbfgs.auto_fallback("optimisation", [star], [2], 2) is None
+    assert config.auto_fallback("fixed-point", [star], [2], 2) is None
+
+
+def test_auto_hands_training_to_newton_once_lbfgs_is_outpaced(monkeypatch):
+    """With the start rule forcing L-BFGS and the switch rule met at once: epoch 1 solves
+    by L-BFGS and CG and says it switched; epochs 2-3 by Newton (one factorisation per
+    adjoint); the losses are those of an all-Newton run (same minimisers, 1e-10), and a
+    run continued after epoch 1 stays on Newton."""
+    import hogwild.solve._newton as newton_module
+
+    monkeypatch.setattr(newton_module, "AUTO_COLUMNS", 0)
+    monkeypatch.setattr(newton_module, "AUTO_SWITCH", 0)
+    auto = _chains_run.__wrapped__("auto")
+    assert [h.get("solver") for h in auto.history] == ["newton", None, None]
+    assert auto.history[0]["adjoint_steps"] > 1
+    assert [h["adjoint_steps"] for h in auto.history[1:]] == [1.0, 1.0]
+    losses = [[h["train_loss"] for h in r.history] for r in (auto, _chains_run("newton"))]
+    np.testing.assert_allclose(*losses, rtol=1e-7)
+    first = _chains_run.__wrapped__("auto", 1)
+    assert first.history[0]["solver"] == "newton"
+    resumed = _chains_run.__wrapped__("auto", state=first.state)
+    assert [h["adjoint_steps"] for h in resumed.history[1:]] == [1.0, 1.0]
 
 
 def test_energy_solver_is_checked():

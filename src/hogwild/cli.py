@@ -279,7 +279,8 @@ def _progress(record: dict, every: int, started: list, total: int, first: list) 
     """One line at epoch 1, every ``every`` epochs and at least every 5 seconds."""
     now = time.perf_counter()
     eta = _eta(record, total, first)
-    if record["epoch"] != 1 and record["epoch"] % every and now - started[0] < 5:
+    quiet = record["epoch"] != 1 and record["epoch"] % every and "solver" not in record
+    if quiet and now - started[0] < 5:
         return
     started[0] = now
     metric = validation_key(record)
@@ -289,7 +290,8 @@ def _progress(record: dict, every: int, started: list, total: int, first: list) 
         f"  steps: solve {record['solver_steps']:.1f}, adjoint {record['adjoint_steps']:.1f}"
         f"  unconverged {record['solver_unconverged']}/{record['adjoint_unconverged']}"
         + (f"  K1/mu {record['condition']:.0f}" if "condition" in record else "")
-        + f"  {record['seconds']:.0f}s{eta}",
+        + f"  {record['seconds']:.0f}s{eta}"
+        + (f"  (L-BFGS outpaced: {record['solver']} from now on)" if "solver" in record else ""),
         file=sys.stderr,
         flush=True,
     )

@@ -51,6 +51,13 @@ MEMORY_LIMIT = 4 * 2**30
 AUTO_BLOCK = 256
 AUTO_COLUMNS = 16
 AUTO_MEMORY = 2**30
+#: When "auto" hands a training run from L-BFGS to Newton (`Newton.outpaces`): L-BFGS's
+#: forward steps plus adjoint products per training solve above this many times Newton's
+#: local Hessian columns per step. On coordinates (40 columns) a Newton epoch cost about
+#: 2.6 L-BFGS epochs of 17.6 + ~20 steps while the energy was soft, i.e. ~2.4 units per
+#: column at 2 Newton steps, ~3.5 at the 4-6 steps of a stiff energy; L-BFGS reached
+#: 367 units (20 s per epoch) by epoch 370 (results/table1.md, "Protocols").
+AUTO_SWITCH = 4
 
 
 def _positions(graph: Graph):
@@ -143,14 +150,27 @@ class Newton(AbstractSolver):
                 "or energy_solver lbfgs."
             )
 
-    def pays(self, batch_graphs: Sequence[int], hidden: int, itemsize: int = 8) -> bool:
-        """Whether Newton is the better solver for batches of ``batch_graphs`` graphs
-        (`AUTO_BLOCK`, `AUTO_COLUMNS`, `AUTO_MEMORY`); otherwise L-BFGS."""
-        return (
-            hidden * self.max_nodes <= AUTO_BLOCK
-            and hidden * (1 + self.max_degree) <= AUTO_COLUMNS
-            and all(self.memory_bytes(g, hidden, itemsize) <= AUTO_MEMORY for g in batch_graphs)
+    def columns(self, hidden: int) -> int:
+        """Local Hessian columns per step, k(1 + d): each costs about one gradient."""
+        return hidden * (1 + self.max_degree)
+
+    def fits(self, batch_graphs: Sequence[int], hidden: int, itemsize: int = 8) -> bool:
+        """Whether "auto" may use Newton at all for batches of ``batch_graphs`` graphs:
+        blocks at most `AUTO_BLOCK` wide, a batch's blocks in `AUTO_MEMORY` bytes."""
+        return hidden * self.max_nodes <= AUTO_BLOCK and all(
+            self.memory_bytes(g, hidden, itemsize) <= AUTO_MEMORY for g in batch_graphs
         )
+
+    def pays(self, batch_graphs: Sequence[int], hidden: int, itemsize: int = 8) -> bool:
+        """Whether Newton is the better solver from the start for batches of
+        ``batch_graphs`` graphs (`fits`, at most `AUTO_COLUMNS` columns); otherwise L-BFGS."""
+        return self.fits(batch_graphs, hidden, itemsize) and self.columns(hidden) <= AUTO_COLUMNS
+
+    def outpaces(self, lbfgs_units: float, hidden: int) -> bool:
+        """Whether Newton now beats an L-BFGS that takes ``lbfgs_units`` forward steps plus
+        adjoint products per training solve (`AUTO_SWITCH`): a stiffening energy makes
+        L-BFGS's count grow while Newton's stays at a few steps."""
+        return lbfgs_units > AUTO_SWITCH * self.columns(hidden)
 
     def run(self, fn, h0):
         raise TypeError(

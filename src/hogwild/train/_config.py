@@ -65,8 +65,10 @@ class TrainConfig:
     dense Hessians and a Cholesky adjoint (`hogwild.solve.Newton`), for batches of small
     graphs whose trained energies are stiff (same minimiser and gradients, far fewer
     steps); "lbfgs": L-BFGS and CG; "auto" (default): Newton where it pays
-    (`Newton.pays`: small graphs, low degree, blocks in 1 GiB), else L-BFGS (README,
-    "Choosing the energy solver").
+    (`Newton.pays`: small graphs, low degree, blocks in 1 GiB), else L-BFGS, which hands
+    over to Newton during training once the energy has stiffened enough that Newton is
+    the faster one, where Newton fits (`auto_fallback`; README, "Choosing the energy
+    solver").
     ``adjoint_tol`` / ``adjoint_max_steps``: the backward (adjoint) linear solve's relative
     tolerance (None: 1e-4 in float32, 1e-10 in float64) and its budget of products (CG,
     GMRES; Newton's adjoint is one Cholesky solve, its residual checked against the
@@ -172,6 +174,18 @@ class TrainConfig:
                 self.solver_tol, self.solver_max_steps
             )
         return None
+
+    def auto_fallback(self, family, graphs: Sequence, batch_graphs: Sequence[int], hidden: int):
+        """The Newton solver an "auto" training run switches to once L-BFGS has become the
+        slower one (`Newton.outpaces`), or None: when ``energy_solver`` is not "auto",
+        when "auto" already chose Newton, or when Newton does not fit (`Newton.fits`)."""
+        if self.energy_solver != "auto" or family != "optimisation" or not graphs:
+            return None
+        newton = self.solver(family, graphs, batch_graphs, hidden)
+        if isinstance(newton, Newton):
+            return None
+        newton = dataclasses.replace(self, energy_solver="newton").solver(family, graphs)
+        return newton if newton.fits(batch_graphs, hidden, self.itemsize(family)) else None
 
     def eval_solver(self, family: str = "optimisation", *args, **kwargs):
         """`solver` (same arguments) with the evaluation budget ``eval_max_steps`` (cold

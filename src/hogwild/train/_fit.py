@@ -57,6 +57,8 @@ class _Setup:
     optimiser: object
     solver: object
     adjoint: ImplicitAdjoint
+    #: The Newton solver "auto" switches to once L-BFGS is the slower (None: no switch).
+    fallback: object = None
 
 
 def sized_solver(model, data: Dataset, config: TrainConfig, batches, evaluation=False):
@@ -92,14 +94,29 @@ def _setup(model, data: Dataset, config: TrainConfig) -> _Setup:
     optimiser = make_optimiser(
         config.learning_rate, config.decay_rate, config.decay_every, config.weight_decay, len(train)
     )
+    batches = train + validation
+    graphs = [g for split in data.splits().values() for g in split]
+    counts = [batch.graph.num_graphs for batch in batches]
     return _Setup(
         train=train,
         validation=validation,
         kind=data.kind,
         optimiser=optimiser,
-        solver=sized_solver(model, data, config, train + validation),
+        solver=sized_solver(model, data, config, batches),
         adjoint=config.adjoint(model.family),
+        fallback=config.auto_fallback(model.family, graphs, counts, model.hidden),
     )
+
+
+def switched(setup: _Setup, record: dict, hidden: int) -> _Setup | None:
+    """``setup`` with "auto"'s Newton in place of L-BFGS when the history ``record`` shows
+    L-BFGS outpaced (forward steps + adjoint products per solve, `Newton.outpaces`), else
+    None."""
+    if setup.fallback is None:
+        return None
+    if not setup.fallback.outpaces(record["solver_steps"] + record["adjoint_steps"], hidden):
+        return None
+    return dataclasses.replace(setup, solver=setup.fallback, fallback=None)
 
 
 def _zeros(batches, hidden) -> tuple:
@@ -269,6 +286,7 @@ class _Loop:
         record.update(
             conditioning_record(model, self.setup.train[0].graph, h[0], epoch, self.config)
         )
+        self._maybe_switch(record, model.hidden)
         state = dataclasses.replace(
             state, **nxt, validation_states=val_states, history=(*state.history, record)
         )
@@ -276,6 +294,14 @@ class _Loop:
             self.progress(record)
         self._maybe_checkpoint(state)
         return state, None
+
+    def _maybe_switch(self, record: dict, hidden: int) -> None:
+        """Hand the solves to "auto"'s Newton once L-BFGS is the slower; the record says
+        so (``"solver": "newton"``), which is how a continued run knows."""
+        setup = switched(self.setup, record, hidden)
+        if setup is not None:
+            self.setup = setup
+            record["solver"] = "newton"
 
     def _maybe_checkpoint(self, state: TrainingState) -> None:
         """Hand ``state`` to the checkpoint callback when one is due (only at evaluated
@@ -290,6 +316,8 @@ class _Loop:
 
     def run(self, state: TrainingState):
         self.base_seconds = state.seconds
+        if self.setup.fallback is not None and any("solver" in r for r in state.history):
+            self.setup = dataclasses.replace(self.setup, solver=self.setup.fallback, fallback=None)
         try:
             for epoch in range(state.epoch + 1, self.config.epochs + 1):
                 state, problem = self._epoch(state, epoch)
