@@ -273,7 +273,7 @@ def dominance_bound(stale, low, slots: ReceiverSlots):
 
 
 @eqx.filter_jit
-def _energy_constants(model, graph: Graph, slots: ReceiverSlots, stagger: int, delay: int):
+def _energy_constants(model, graph: Graph, slots: ReceiverSlots, stagger, delay):
     """(K₁ (max of H* and 0), K₁ at H*, μ at H*, K̃ (M̃ entrywise max of H* and 0), K̃ at
     H*, the same two for `lag_coupling`, the dominance q and max_k λ_max(A_k)), by power
     iteration on Hessian-vector products and exact node-local Hessian blocks."""
@@ -377,7 +377,9 @@ def certify(
         return Certificate("fixed-point", bool(ok), reason, schedule.staleness_bound, degree)
     staleness = schedule.stagger + 2 * schedule.delay
     slots = ReceiverSlots.of(graph)
-    constants = _energy_constants(model, graph, slots, schedule.stagger, schedule.delay)
+    # S and D as arrays: traced, so one compilation serves every schedule of this graph.
+    ages = (jnp.asarray(schedule.stagger, float), jnp.asarray(schedule.delay, float))
+    constants = _energy_constants(model, graph, slots, *ages)
     k1, k_star, mu, coupling, coupling_star, lag, lag_star, dominance, own, block, lo, hi = (
         float(x) for x in constants
     )
