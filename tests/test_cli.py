@@ -226,6 +226,11 @@ def test_cli_async_implicit_model_matches_synchronous(tiny_run, capsys):
     assert all(e["max_staleness"] <= 7 for e in result["async"])
     assert (tiny_run / "async-S4-D3.png").stat().st_size > 0
     assert "decrease" in capsys.readouterr().out
+    before = (tiny_run / "async-S4-D3.json").read_bytes()
+    assert main(args) == 2  # the same schedule again: refused, the result kept
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--overwrite" in err[0]
+    assert (tiny_run / "async-S4-D3.json").read_bytes() == before
     block = ["--runs", "1", "--graphs", "2", "--precondition", "--step-size", "0.25"]
     assert main([*args[:3], *block, "--x64"]) == 0  # block-Jacobi steps, their own file
     result = json.loads((tiny_run / "async-S4-D3-block.json").read_text())

@@ -45,7 +45,6 @@ def _ending(entry: dict) -> str:
 
 
 def run_async(args) -> int:
-    from pathlib import Path
 
     from .asynchrony import Schedule, check_schedule
 
@@ -57,6 +56,12 @@ def run_async(args) -> int:
     step_size = _step_size(args.step_size)
     if not 0.0 <= args.momentum < 1.0:
         raise ValueError(f"--momentum must be in [0, 1); got {args.momentum}.")
+    stem = _result_stem(args)
+    if stem.with_suffix(".json").exists() and not args.overwrite:
+        raise ValueError(
+            f"{stem}.json exists (an earlier `hogwild async` of this schedule): pass "
+            "--overwrite to replace it."
+        )
 
     from .experiments import async_evaluation, async_figure
     from .train import write_json
@@ -74,9 +79,6 @@ def run_async(args) -> int:
         momentum=args.momentum,
         precondition=args.precondition,
     )
-    suffix = f"-m{args.momentum:g}" if args.momentum else ""
-    suffix += "-block" if args.precondition else ""
-    stem = Path(args.run) / f"async-S{args.stagger}-D{args.delay}{suffix}"
     write_json(stem.with_suffix(".json"), result)
     async_figure(result, stem.with_suffix(".png"))
     print(result["certificate"]["summary"])
@@ -88,6 +90,15 @@ def run_async(args) -> int:
     )
     print(f"wrote {stem}.json and {stem}.png", file=sys.stderr)
     return 0
+
+
+def _result_stem(args):
+    """Where the result goes: RUN/async-S{S}-D{D}[-m{β}][-block] (.json, .png)."""
+    from pathlib import Path
+
+    suffix = f"-m{args.momentum:g}" if args.momentum else ""
+    suffix += "-block" if args.precondition else ""
+    return Path(args.run) / f"async-S{args.stagger}-D{args.delay}{suffix}"
 
 
 def print_async_run(entry: dict) -> None:

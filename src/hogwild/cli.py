@@ -200,6 +200,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     hog.add_argument("--max-time", type=int, default=100_000, help="time budget in steps")
     hog.add_argument("--x64", action="store_true", help="infer in float64 (tighter agreement)")
+    hog.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier result of the same schedule in the run directory",
+    )
     parser.description = (
         "Graph neural networks under asynchrony (hogwild inference). Commands: "
         f"{', '.join(sub.choices)}; `hogwild COMMAND --help` describes each."
