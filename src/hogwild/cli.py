@@ -393,6 +393,8 @@ def _interrupt(signum, frame):
 
 
 def _print_metrics(metrics: dict) -> None:
+    from .train._baseline import has_not_learned
+
     if "test" not in metrics:  # final evaluation skipped
         return
     key = metrics["primary_metric"]
@@ -402,6 +404,12 @@ def _print_metrics(metrics: dict) -> None:
             f"{split:>10}: {key} {m[key]:.4f}  loss {m['loss']:.4f}  "
             f"solver steps {m['solver']['mean_steps']:.0f} "
             f"(unconverged {m['solver']['unconverged']})"
+        )
+    if has_not_learned(metrics):
+        constant = metrics["constant_predictor"]["validation"]
+        _log(
+            f"NOT LEARNED: validation {key} {metrics['validation'][key]:.4f} is no better than "
+            f"the constant predictor's {constant:.4f} (training mean or majority class)"
         )
 
 

@@ -190,6 +190,8 @@ def _pending(task, model, protocol: Protocol, runs_dir, done: set) -> list[tuple
 
 def _row(protocol: Protocol, task, model, fold, seed, out, metrics: dict) -> dict:
     key = metrics["primary_metric"]
+    constant = metrics.get("constant_predictor")
+    reference = {} if constant is None else {"constant_validation": 100 * constant["validation"]}
     return {
         "protocol": protocol.name,
         "task": task,
@@ -205,6 +207,7 @@ def _row(protocol: Protocol, task, model, fold, seed, out, metrics: dict) -> dic
         "seconds": metrics["train_seconds"],
         "trained_with": metrics.get("trained_with", 1),
         "run": str(out),
+        **reference,
     }
 
 
