@@ -223,13 +223,16 @@ def test_auto_takes_newton_where_it_pays(graphs):
 def test_auto_falls_back_to_newton_only_where_it_fits(graphs):
     """ "auto"'s fallback: Newton for a star (too many columns to start with, blocks
     small), none for blocks too wide, none where Newton was chosen or not asked for."""
+    import hogwild.solve._newton as newton_module
+
     config, star = (
         TrainConfig(),
         hogwild.graph_from_edges(np.zeros((10, 2)), [(0, k) for k in range(1, 10)]),
     )
     fallback = config.auto_fallback("optimisation", [star], [2], 2)
     assert isinstance(fallback, Newton) and fallback.columns(2) == 2 * 10
-    assert not fallback.outpaces(4 * 20, 2) and fallback.outpaces(4 * 20 + 1, 2)
+    switch = newton_module.AUTO_SWITCH * 20
+    assert not fallback.outpaces(switch, 2) and fallback.outpaces(switch + 1, 2)
     assert config.auto_fallback("optimisation", [graphs.chain(129)], [2], 2) is None
     assert config.auto_fallback("optimisation", [graphs.chain(20)], [2], 2) is None
     lbfgs = TrainConfig(energy_solver="lbfgs")

@@ -55,9 +55,11 @@ AUTO_MEMORY = 2**30
 #: forward steps plus adjoint products per training solve above this many times Newton's
 #: local Hessian columns per step. On coordinates (40 columns) a Newton epoch cost about
 #: 2.6 L-BFGS epochs of 17.6 + ~20 steps while the energy was soft, i.e. ~2.4 units per
-#: column at 2 Newton steps, ~3.5 at the 4-6 steps of a stiff energy; L-BFGS reached
-#: 367 units (20 s per epoch) by epoch 370 (results/table1.md, "Protocols").
-AUTO_SWITCH = 4
+#: column at 2 Newton steps, ~4.5-6.5 at the 4-6 steps of a stiff energy (break-even);
+#: L-BFGS reached 367 units (20 s per epoch) by epoch 370 (results/table1.md,
+#: "Protocols"). At 4 the switch came at epoch 250 (154 units) where Newton's epochs were
+#: still about twice L-BFGS's (measured beside three jobs).
+AUTO_SWITCH = 6
 
 
 def _positions(graph: Graph):
