@@ -1,14 +1,11 @@
 """The constant predictor: its metric is the model metric of a constant prediction, and a
 run no better than it is flagged."""
 
-import json
-
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from hogwild import graph_from_edges
-from hogwild.cli import main
 from hogwild.tasks._base import Dataset
 from hogwild.train._baseline import constant_predictor, has_not_learned
 from hogwild.train._batch import make_batches
@@ -73,14 +70,3 @@ def test_a_run_no_better_than_the_constant_predictor_is_flagged(validation, flag
     }
     assert has_not_learned(metrics) is flagged
     assert not has_not_learned({"primary_metric": "error", "validation": {"error": 0.9}})
-
-
-def test_cli_says_when_a_run_has_not_learned(tmp_path, capsys):
-    """A 2-epoch GCN on chains: its metrics carry the constant predictor, and the
-    NOT LEARNED line appears exactly when validation is no better than it."""
-    out = tmp_path / "gcn"
-    args = ["train", "--task", "chains", "--model", "gcn", "--length", "6", "--graphs", "6"]
-    assert main([*args, "--epochs", "2", "--out", str(out), "--quiet"]) == 0
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics["constant_predictor"]) == {"train", "validation", "test"}
-    assert ("NOT LEARNED" in capsys.readouterr().err) == has_not_learned(metrics)

@@ -238,6 +238,19 @@ def test_cli_async_implicit_model_matches_synchronous(tiny_run, capsys):
     assert result["max_deviation"] < 1e-4 and not result["certificate"]["safe"]  # α ≫ α_safe
 
 
+def test_cli_says_when_a_run_has_not_learned(tiny_gcn_run, capsys):
+    """A 3-epoch GCN on chains: its metrics carry the constant predictor, and `evaluate`
+    prints NOT LEARNED exactly when validation is no better than it."""
+    from hogwild.train._baseline import has_not_learned
+
+    metrics = json.loads((tiny_gcn_run / "metrics.json").read_text())
+    assert set(metrics["constant_predictor"]) == {"train", "validation", "test"}
+    assert main(["evaluate", "--run", str(tiny_gcn_run)]) == 0
+    evaluation = json.loads((tiny_gcn_run / "evaluation.json").read_text())
+    assert evaluation["constant_predictor"] == metrics["constant_predictor"]
+    assert ("NOT LEARNED" in capsys.readouterr().err) == has_not_learned(evaluation)
+
+
 def test_cli_async_explicit_model_deviates(tiny_gcn_run):
     """`hogwild async` on a GCN run: not certified, and asynchrony changes its outputs."""
     assert main(["async", "--run", str(tiny_gcn_run), "--runs", "3", "--delay", "4"]) == 0
