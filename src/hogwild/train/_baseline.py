@@ -46,6 +46,12 @@ def constant_predictor(data) -> dict[str, float] | None:
     return {split: score(_rows(graphs, data.level)) for split, graphs in data.splits().items()}
 
 
+def constant_entry(data) -> dict:
+    """``{"constant_predictor": ...}`` for a run's metrics, or {} for kinds without one."""
+    constant = constant_predictor(data)
+    return {} if constant is None else {"constant_predictor": constant}
+
+
 def has_not_learned(metrics: dict) -> bool:
     """Whether a run's validation metric is no better than the constant predictor's."""
     constant = metrics.get("constant_predictor")

@@ -181,11 +181,11 @@ class TrainConfig:
         when "auto" already chose Newton, or when Newton does not fit (`Newton.fits`)."""
         if self.energy_solver != "auto" or family != "optimisation" or not graphs:
             return None
-        newton = self.solver(family, graphs, batch_graphs, hidden)
-        if isinstance(newton, Newton):
-            return None
         newton = dataclasses.replace(self, energy_solver="newton").solver(family, graphs)
-        return newton if newton.fits(batch_graphs, hidden, self.itemsize(family)) else None
+        itemsize = self.itemsize(family)
+        if newton.pays(batch_graphs, hidden, itemsize):  # "auto" took Newton already
+            return None
+        return newton if newton.fits(batch_graphs, hidden, itemsize) else None
 
     def eval_solver(self, family: str = "optimisation", *args, **kwargs):
         """`solver` (same arguments) with the evaluation budget ``eval_max_steps`` (cold

@@ -60,20 +60,29 @@ class _Setup:
     #: The Newton solver "auto" switches to once L-BFGS is the slower (None: no switch).
     fallback: object = None
 
+    def on_fallback(self) -> _Setup:
+        """This setup solving with its fallback (and no further switch)."""
+        return dataclasses.replace(self, solver=self.fallback, fallback=None)
+
 
 def sized_solver(model, data: Dataset, config: TrainConfig, batches, evaluation=False):
     """``config.solver`` (``eval_solver`` when ``evaluation``) for ``model``, sized from
     every split of ``data`` — Newton's blocks must hold the largest graph wherever it is,
     and one size serves training and evaluation (one compilation) — and checked to fit in
     memory for ``batches`` before anything is compiled."""
-    graphs = [g for split in data.splits().values() for g in split]
+    graphs, counts = _sizes(data, batches)
     make = config.eval_solver if evaluation else config.solver
-    counts = [batch.graph.num_graphs for batch in batches]
     solver = make(model.family, graphs, counts, model.hidden)
     if isinstance(solver, Newton):
         for count in counts:
             solver.check_memory(count, model.hidden, config.itemsize(model.family))
     return solver
+
+
+def _sizes(data: Dataset, batches) -> tuple[list, list[int]]:
+    """Every graph of ``data`` (what sizes a solver) and the graph count of each batch."""
+    graphs = [g for split in data.splits().values() for g in split]
+    return graphs, [batch.graph.num_graphs for batch in batches]
 
 
 def check_solver(model, data: Dataset, config: TrainConfig):
@@ -95,8 +104,6 @@ def _setup(model, data: Dataset, config: TrainConfig) -> _Setup:
         config.learning_rate, config.decay_rate, config.decay_every, config.weight_decay, len(train)
     )
     batches = train + validation
-    graphs = [g for split in data.splits().values() for g in split]
-    counts = [batch.graph.num_graphs for batch in batches]
     return _Setup(
         train=train,
         validation=validation,
@@ -104,7 +111,7 @@ def _setup(model, data: Dataset, config: TrainConfig) -> _Setup:
         optimiser=optimiser,
         solver=sized_solver(model, data, config, batches),
         adjoint=config.adjoint(model.family),
-        fallback=config.auto_fallback(model.family, graphs, counts, model.hidden),
+        fallback=config.auto_fallback(model.family, *_sizes(data, batches), model.hidden),
     )
 
 
@@ -116,7 +123,7 @@ def switched(setup: _Setup, record: dict, hidden: int) -> _Setup | None:
         return None
     if not setup.fallback.outpaces(record["solver_steps"] + record["adjoint_steps"], hidden):
         return None
-    return dataclasses.replace(setup, solver=setup.fallback, fallback=None)
+    return setup.on_fallback()
 
 
 def _zeros(batches, hidden) -> tuple:
@@ -317,7 +324,7 @@ class _Loop:
     def run(self, state: TrainingState):
         self.base_seconds = state.seconds
         if self.setup.fallback is not None and any("solver" in r for r in state.history):
-            self.setup = dataclasses.replace(self.setup, solver=self.setup.fallback, fallback=None)
+            self.setup = self.setup.on_fallback()
         try:
             for epoch in range(state.epoch + 1, self.config.epochs + 1):
                 state, problem = self._epoch(state, epoch)

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from ..models import MODELS, check_model_options, make_model
 from ..models._registry import cast_model
 from ..tasks import TASKS, make_task
-from ._baseline import constant_predictor
+from ._baseline import constant_entry
 from ._checkpoint import (
     CheckpointError,
     leaves_into,
@@ -182,9 +182,7 @@ def _final_metrics(result: FitResult, data, config: RunConfig, log, skip: bool) 
     }
     try:
         if not skip:
-            metrics = {**evaluate(result.model, data, config.train), **summary}
-            constant = constant_predictor(data)
-            return metrics if constant is None else {**metrics, "constant_predictor": constant}
+            return {**evaluate(result.model, data, config.train), **summary, **constant_entry(data)}
     except KeyboardInterrupt:
         pass
     if log is not None:
@@ -281,10 +279,9 @@ def evaluate_run(run: str | Path) -> dict:
     """Re-evaluate a saved run on all its splits; writes ``evaluation.json`` beside it."""
     start = time.perf_counter()
     config, data, model = load_run(run)
-    constant = constant_predictor(data)
     metrics = {
         **evaluate(model, data, config.train),
-        **({} if constant is None else {"constant_predictor": constant}),
+        **constant_entry(data),
         "run_finished": (Path(run) / "metrics.json").is_file(),
         "seconds": time.perf_counter() - start,
     }
