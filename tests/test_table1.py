@@ -113,3 +113,46 @@ def test_progress_eta_restarts_with_each_group(capsys):
         record = {"seconds": seconds, "solver_steps": 3, "adjoint_steps": 1}
         show(epoch, {0: {**record, "validation_loss": 0.5}})
     assert capsys.readouterr().err.splitlines()[-1].endswith("ETA 19 min")
+
+
+def test_pending_runs_go_seed_by_seed():
+    """An interrupted cell holds whole k-fold cross-validations of its first seeds."""
+    from hogwild.experiments._table1 import _pending
+
+    two = Protocol("two", folds=3, seeds=2, epochs=1, patience=1, task_options={})
+    done = {("two", "chains", "gcn", 0, 0)}
+    order = [(fold, seed) for fold, seed, *_ in _pending("chains", "gcn", two, "runs", done)]
+    assert order == [(1, 0), (2, 0), (0, 1), (1, 1), (2, 1)]
+
+
+@pytest.mark.parametrize(
+    ("seeds", "status", "trained"),
+    [("2", 0, [(0, 0), (1, 0), (0, 1), (1, 1)]), ("1", 0, [(0, 0), (1, 0)]), ("3", 2, [])],
+)
+def test_reproduce_seeds_trains_the_first_seeds_of_every_fold(
+    seeds, status, trained, tmp_path, monkeypatch, capsys
+):
+    """``--seeds N`` keeps the protocol (its name, options and folds) and trains only its
+    first N parameter seeds; N above the protocol's seeds is refused before any work."""
+    import hogwild.experiments._table1 as t1
+    from hogwild.cli import main
+
+    protocol = Protocol("paper", folds=2, seeds=2, epochs=1, patience=1, task_options={})
+    monkeypatch.setitem(t1.PROTOCOLS, "paper", protocol)
+    seen = []
+
+    def record(task, model, protocol, runs_dir, jsonl, *args):
+        pending = t1._pending(task, model, protocol, runs_dir, set())
+        seen.extend((fold, seed) for fold, seed, *_ in pending)
+        assert protocol.name == "paper"
+        return []
+
+    monkeypatch.setattr(t1, "run_cell", record)
+    argv = ["reproduce", "table1", "--protocol", "paper", "--cell", "chains:gcn", "--seeds", seeds]
+    assert main([*argv, "--out", str(tmp_path)]) == status
+    assert seen == trained
+    err = capsys.readouterr().err.strip().splitlines()
+    if status:
+        assert len(err) == 1 and "--seeds must be in 1..2 for the paper protocol" in err[0]
+    else:
+        assert "no table written" in err[-1]  # nothing recorded: no empty table, no crash

@@ -88,6 +88,13 @@ def reproduce_cells(args, out: Path, which: str) -> int:
             f"unknown protocol {args.protocol!r} for {which}; valid: {', '.join(table.protocols)}."
         )
     protocol, jsonl = table.protocols[args.protocol], out / f"{which}.jsonl"
+    if args.seeds is not None:
+        if not 1 <= args.seeds <= protocol.seeds:
+            raise ValueError(
+                f"--seeds must be in 1..{protocol.seeds} for the {protocol.name} protocol; "
+                f"got {args.seeds}."
+            )
+        protocol = dataclasses.replace(protocol, seeds=args.seeds)  # same runs, fewer of them
     cells = _cells(args, table.task_order)
     print(
         f"{which}, {protocol.name} protocol: {len(cells)} cells x {protocol.folds} folds x "
@@ -106,6 +113,9 @@ def reproduce_cells(args, out: Path, which: str) -> int:
         print(f"interrupted; finished runs are in {jsonl}; rerun to resume", file=sys.stderr)
         return 130
     rows = t1.load_rows(jsonl)  # every protocol: each cell shows its strongest
+    if not rows:
+        print(f"no rows in {jsonl} yet: no table written", file=sys.stderr)
+        return 0
     markdown = table.markdown(rows)
     write_atomic(out / f"{which}_table.md", markdown.encode())
     table.figure(rows, out / f"{which}.png")

@@ -123,6 +123,13 @@ def _parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=1, help="table1/3/4: processes side by side (1)"
     )
     rep.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        metavar="N",
+        help="table1/3/4: only the protocol's first N parameter seeds (every fold of each)",
+    )
+    rep.add_argument(
         "--epochs", type=int, default=600, help="conditioning: epochs per training (600)"
     )
     rep.add_argument(

@@ -179,10 +179,12 @@ def cell_run(task, model, protocol: Protocol, fold: int, seed: int, runs_dir):
 
 
 def _pending(task, model, protocol: Protocol, runs_dir, done: set) -> list[tuple]:
-    """(fold, seed, config, out) of every run of the cell that has no row yet."""
+    """(fold, seed, config, out) of every run of the cell that has no row yet, seed by
+    seed: an interrupted cell holds complete k-fold cross-validations for its first
+    seeds, not every seed of its first folds."""
     runs = []
-    for fold in range(protocol.folds):
-        for seed in range(protocol.seeds):
+    for seed in range(protocol.seeds):
+        for fold in range(protocol.folds):
             if (protocol.name, task, model, fold, seed) not in done:
                 runs.append((fold, seed, *cell_run(task, model, protocol, fold, seed, runs_dir)))
     return runs

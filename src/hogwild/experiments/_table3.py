@@ -36,7 +36,19 @@ TEST_SELECTED = {
 TASK_ORDER = ("mutag", "proteins")
 
 PROTOCOLS = {
-    "paper": Protocol("paper", 10, 5, 5000, 300, {}, fold_option="fold"),
+    # Paper: Appendix F's optimiser (lr 0.002, decay 0.98 every 200 epochs, up to 5000
+    # epochs), early stopping after 300 without a better validation loss; MUTAG's energy
+    # models solve by Newton as in `reduced`.
+    "paper": Protocol(
+        "paper",
+        10,
+        5,
+        5000,
+        300,
+        {},
+        train_options={"mutag": {"energy_solver": "newton"}},
+        fold_option="fold",
+    ),
     # Reduced: the paper's 10 folds, 2 parameter seeds, 600 epochs with early stopping
     # after 300, at lr 0.01. Pilots on MUTAG fold 0: at the paper's lr 0.002 neither GCN nor
     # the edge-wise energy GNN had left the constant predictor after 100 epochs; at 0.01
