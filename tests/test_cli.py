@@ -404,7 +404,9 @@ def test_cli_reproduce_instances_keeps_the_best_validation_run(tiny_run, tmp_pat
     later is refused without --replace; a cell without rows is refused."""
     runs = tmp_path / "runs"
     shutil.copytree(tiny_run, runs / "reduced" / "chains" / "energy-node" / "fold0-seed0")
-    rows = [_row(1, 20.0, test=1.0), _row(0, 10.0)]
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    held = 100 * metrics["validation"][metrics["primary_metric"]]  # what fold 0's run holds
+    rows = [_row(1, held + 10.0, test=1.0), _row(0, held)]
     (tmp_path / "table1.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     args = ["reproduce", "instances", "--out", str(tmp_path), "--runs-dir", str(runs)]
     assert main(args) == 0
@@ -417,7 +419,7 @@ def test_cli_reproduce_instances_keeps_the_best_validation_run(tiny_run, tmp_pat
     assert main(args) == 0 and "kept in" in capsys.readouterr().err
 
     with (tmp_path / "table1.jsonl").open("a") as f:
-        f.write(json.dumps(_row(2, 5.0)) + "\n")
+        f.write(json.dumps(_row(2, held - 5.0)) + "\n")
     assert main(args) == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "fold 2 seed 0" in error[0] and "--replace" in error[0]
@@ -438,6 +440,18 @@ def test_instance_whose_run_directory_is_gone_is_retrained(tmp_path):
     config, _, _ = load_run(tmp_path / "kept")
     assert config.task_options == {"length": 5, "num_graphs": 6, "seed": 0}
     assert json.loads((tmp_path / "kept" / "metrics.json").read_text())["epochs_run"] == 2
+    # the run is there now: kept again, not retrained, when the row says what it holds...
+    row |= {"validation": record["validation"]}
+    again = keep_instance(protocol, row, tmp_path / "runs", tmp_path / "again")
+    assert not again["retrained"] and again["test"] == record["test"]
+    # ...an earlier retraining when the row's own run was trained elsewhere...
+    elsewhere = {**row, "validation": 0.0, "run": "/elsewhere/fold0-seed0"}
+    assert keep_instance(protocol, elsewhere, tmp_path / "runs", tmp_path / "y")["retrained"]
+    # ...and refused when the row names this directory, whose run was then replaced
+    replaced = {**elsewhere, "run": record["run"]}
+    with pytest.raises(ValueError, match="the row's run was replaced"):
+        keep_instance(protocol, replaced, tmp_path / "runs", tmp_path / "x")
+    assert not (tmp_path / "x").exists()
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,9 @@ def best_row(rows: list[dict], task: str, model: str, protocol: str) -> dict:
 def keep_instance(protocol: Protocol, row: dict, runs_dir, dest) -> dict:
     """Copy the row's run into ``dest`` (retrained into ``runs_dir`` first, with the same
     protocol, fold and seed, when its directory holds no finished run); returns the
-    ``source.json`` record."""
+    ``source.json`` record. A finished run there whose validation metric is not the row's
+    is an earlier retraining (``retrained``: true) — unless the row names that very
+    directory, whose run was then replaced: refused."""
     if row["protocol"] != protocol.name:
         raise ValueError(f"row of protocol {row['protocol']!r} given with {protocol.name!r}.")
     config, out = cell_run(row["task"], row["model"], protocol, row["fold"], row["seed"], runs_dir)
@@ -42,10 +44,18 @@ def keep_instance(protocol: Protocol, row: dict, runs_dir, dest) -> dict:
         metrics = _train_or_resume(config, out)
     if "test" not in metrics:
         raise RuntimeError(f"the retraining in {out} did not finish ({metrics['stopped']}).")
+    key = metrics["primary_metric"]
+    found = 100 * metrics["validation"][key]
+    if not retrained and abs(found - row.get("validation", found)) > 1e-6:
+        if Path(row.get("run", "")).resolve() == out.resolve():
+            raise ValueError(
+                f"{out} holds a finished run with validation {found:.2f}, not its row's "
+                f"{row['validation']:.2f}: the row's run was replaced; move it away to retrain."
+            )
+        retrained = True  # an earlier retraining: the row's own run was trained elsewhere
     dest = Path(dest)
     for name in INSTANCE_FILES:
         write_atomic(dest / name, (out / name).read_bytes())
-    key = metrics["primary_metric"]
     record = {
         "row": row,
         "retrained": retrained,
