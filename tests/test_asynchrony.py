@@ -802,3 +802,28 @@ def test_curvature_packets_count_in_the_history_size(graphs):
     check_simulation(model, graph, schedule, **budget)
     with pytest.raises(ValueError, match=r"^the simulation would hold"):
         check_simulation(model, graph, schedule, **budget, precondition=True)
+
+
+def test_progress_hears_from_a_long_run_without_changing_it(graphs, capsys):
+    """``progress(steps, residual)`` is called on the host about every 1,000 simulated
+    steps; the run is the same with and without it. `StepTicker` turns the calls into
+    lines on stderr for a person (here every call: ``every`` = 0)."""
+    from hogwild.asynchrony._simulate import PROGRESS_STEPS
+    from hogwild.experiments._async_eval import StepTicker
+
+    graph, model = _small_graph(graphs), _model("gsd")
+    heard = []
+    schedule = Schedule(4, 3, seed=0)
+    slow = {"step_size": 1e-3, "tol": 1e-12, "max_time": 3000}  # runs to its budget
+    quiet = simulate(model, graph, schedule, **slow)
+    loud = simulate(model, graph, schedule, **slow, progress=lambda t, r: heard.append((t, r)))
+    np.testing.assert_array_equal(np.asarray(quiet.states), np.asarray(loud.states))
+    assert int(loud.steps) == int(quiet.steps) >= 2 * PROGRESS_STEPS  # long enough to hear
+    steps = [int(t) for t, _ in heard]
+    assert steps == [PROGRESS_STEPS * (i + 1) for i in range(int(loud.steps) // PROGRESS_STEPS)]
+    assert all(np.isfinite(float(r)) for _, r in heard)
+    ticker = StepTicker(every=0.0)
+    ticker.begin("chains gsd seed 0")
+    ticker(*heard[0])
+    line = capsys.readouterr().err
+    assert line.startswith("  chains gsd seed 0: step 1,000  residual ")

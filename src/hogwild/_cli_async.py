@@ -78,6 +78,7 @@ def run_async(args) -> int:
         progress=print_async_run,
         momentum=args.momentum,
         precondition=args.precondition,
+        tick=True,
     )
     write_json(stem.with_suffix(".json"), result)
     async_figure(result, stem.with_suffix(".png"))

@@ -366,9 +366,17 @@ FLOOR_FACTOR = 100.0
 rounding floor (`_residual`); a float64 run far above it is slow, never stalled."""
 
 
+PROGRESS_STEPS = 1000
+"""A ``progress`` callback of `simulate` hears from the run about every this many steps."""
+
+
 @eqx.filter_jit
-def _run(model, graph, reverse, schedule, key, steps, tol, max_time, check_every, stall_checks, h0):
+def _run(
+    model, graph, reverse, schedule, key, steps, tol, max_time, check_every, stall_checks, h0,
+    progress,
+):  # fmt: skip
     alpha, momentum, receiver_slots = steps
+    report_every = max(1, PROGRESS_STEPS // check_every)
     prepared = model.prepare(graph)
     checks = -(-max_time // check_every)
     times = jnp.zeros((checks,), jnp.int32)
@@ -383,6 +391,12 @@ def _run(model, graph, reverse, schedule, key, steps, tol, max_time, check_every
             carry,
         )
         r, floor = _residual(model, graph, prepared, carry.h, carry.layer)
+        if progress is not None:  # host callback, every `report_every` checks
+
+            def report():
+                jax.debug.callback(progress, carry.t, r)
+
+            jax.lax.cond(c % report_every == report_every - 1, report, lambda: None)
         improved = r < STALL_FACTOR * best
         return (
             carry,
@@ -441,6 +455,7 @@ def simulate(
     h0=None,
     momentum: float = 0.0,
     precondition: bool = False,
+    progress=None,
 ) -> AsyncTrace:
     """Run ``model`` on ``graph`` under partial asynchrony and return its `AsyncTrace`.
 
@@ -467,6 +482,9 @@ def simulate(
             docstring): each node scales its step by the inverse of its k × k diagonal
             Hessian block, from its own curvature and its neighbours' curvature packets.
             The default step is then the certified one of `certify(precondition=True)`.
+        progress: called on the host as ``progress(steps, residual)`` about every
+            `PROGRESS_STEPS` simulated steps (None: never). Part of the compiled program:
+            pass the same callable to every run to compile once.
 
     Raises:
         GraphError: the graph's feature sizes are not the model's.
@@ -517,4 +535,5 @@ def simulate(
         check_every,
         stall_checks,
         h0,
+        progress,
     )

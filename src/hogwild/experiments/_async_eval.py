@@ -11,6 +11,7 @@ f1_error = 1 − micro-F1 (multilabel, PPI, in % points).
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -45,6 +46,33 @@ def _changed(kind: str, pred, sync, batch) -> float:
     return float(np.linalg.norm(pred - sync) / max(np.linalg.norm(sync), np.finfo(float).tiny))
 
 
+class StepTicker:
+    """The ``progress`` of `simulate` for a person watching: a line on stderr with the
+    run's label, simulated steps, residual and elapsed time, at most every ``every``
+    seconds. One instance serves every run (`TICKER`), so the simulation compiles once."""
+
+    def __init__(self, every: float = 10.0):
+        self.every, self.label, self.start, self.last = every, "", 0.0, 0.0
+
+    def begin(self, label: str) -> None:
+        self.label, self.start = label, time.perf_counter()
+        self.last = self.start
+
+    def __call__(self, steps, residual) -> None:
+        now = time.perf_counter()
+        if now - self.last >= self.every:
+            self.last = now
+            print(
+                f"  {self.label}: step {int(steps):,}  residual {float(residual):.1e}  "
+                f"{now - self.start:.0f}s",
+                file=sys.stderr,
+                flush=True,
+            )
+
+
+TICKER = StepTicker()
+
+
 def made_no_progress(entry: dict) -> bool:
     """A run that ended on its time budget (not converged, stalled or diverged) with its
     residual at or above its first check: it made no progress at all, typically a step
@@ -73,6 +101,7 @@ def async_evaluation(
     progress=None,
     momentum: float = 0.0,
     precondition: bool = False,
+    tick: bool = False,
 ) -> dict:
     """Compare synchronous and ``runs`` asynchronous inferences of the run in ``run``.
 
@@ -80,6 +109,8 @@ def async_evaluation(
     ``momentum`` > 0, which the certificate does not cover); the certificate for the step
     used is part of the result either way. ``precondition``: block-Jacobi steps
     (`simulate`), certified by their own rule; energies only (recorded False for others).
+    ``progress(entry)`` hears of each finished run; ``tick``: a line on stderr every few
+    seconds while a run goes on (`TICKER`).
     """
     start = time.perf_counter()
     config, data, model = load_run(run)
@@ -127,6 +158,7 @@ def async_evaluation(
         "async": [],
     }
     for seed in range(runs):
+        TICKER.begin(f"{config.task} {config.model} seed {seed}")
         trace = simulate(
             model,
             batch.graph,
@@ -135,6 +167,7 @@ def async_evaluation(
             momentum=momentum,
             max_time=max_time,
             precondition=precondition,
+            progress=TICKER if tick else None,
         )
         times, residuals = trace.residual_curve()
         entry = {

@@ -90,7 +90,8 @@ def staleness_rows(
 ) -> list[dict]:
     """One row per (run, B) not already in ``jsonl`` with the same ``precondition``
     (block-Jacobi steps; energies only, the other models' rows are plain) and ``x64``;
-    each is appended as it finishes."""
+    each is appended as it finishes. With ``progress(row)`` (someone watches), a line on
+    stderr every few seconds while a run goes on, too."""
     done, rows = _done(jsonl), []
     for run in run_dirs:
         model = json.loads((Path(run) / "config.json").read_text())["model"]
@@ -109,6 +110,7 @@ def staleness_rows(
                 max_time=max(max_time, 2 * bound),
                 x64=x64,
                 precondition=scaled,
+                tick=progress is not None,
             )
             rows.append(_row(result, bound, x64))
             if jsonl is not None:

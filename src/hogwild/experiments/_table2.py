@@ -72,7 +72,8 @@ def table2_rows(
         if str(run) in done:
             rows.append(done[str(run)])
             continue
-        result = async_evaluation(run, **settings, progress=run_progress)
+        tick = run_progress is not None  # someone watches: a line every few seconds too
+        result = async_evaluation(run, **settings, progress=run_progress, tick=tick)
         result["settings"] = settings
         rows.append(result)
         if jsonl is not None:
