@@ -159,8 +159,6 @@ def optimised():
 
 #: The modules that take longest (seconds of one worker, `--durations` of a whole run): run
 #: first, so that the two workers end together instead of one waiting on a late long file.
-#: (`--no-loadscope-reorder` in pyproject.toml: xdist would otherwise order the modules by
-#: their number of tests.)
 LONGEST_FIRST = (
     "test_asynchrony.py",
     "test_cli.py",
