@@ -155,30 +155,3 @@ def optimised():
     jax.config.update(flag, False)
     yield
     jax.config.update(flag, before)
-
-
-#: The modules that take longest (seconds of one worker, `--durations` of a whole run): run
-#: first, so that the two workers end together instead of one waiting on a late long file.
-LONGEST_FIRST = (
-    "test_asynchrony.py",
-    "test_cli.py",
-    "test_group.py",
-    "test_newton.py",
-    "test_runtime.py",
-    "test_models.py",
-    "test_runs.py",
-    "test_train.py",
-    "test_solve.py",
-    "test_conditioning_study.py",
-)
-
-
-def pytest_collection_modifyitems(items):
-    """Longest modules first (`LONGEST_FIRST`), the rest in their usual order; the order of
-    tests within a module is kept (module fixtures are built once per worker)."""
-
-    def rank(item):
-        name = item.path.name
-        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
-
-    items.sort(key=rank)  # stable
