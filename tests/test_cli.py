@@ -289,6 +289,37 @@ def test_cli_reproduce_figure1(tmp_path, capsys):
     assert (tmp_path / "figure1.png").stat().st_size > 0
 
 
+def test_table2_row_resumes_from_its_last_finished_asynchronous_run(
+    tiny_run, tmp_path, monkeypatch
+):
+    """A row interrupted after its first asynchronous run resumes from the second: the first
+    is taken from ``table2.partial.jsonl``, not simulated again, and the row equals an
+    uninterrupted one's."""
+    import hogwild.experiments._async_eval as ae
+    from hogwild.experiments._table2 import table2_rows
+
+    settings = {"runs": 2, "graphs": 2, "max_time": 20_000, "x64": True}
+    whole = table2_rows([tiny_run], jsonl=tmp_path / "whole.jsonl", **settings)
+
+    def stop_after_first(entry):
+        raise KeyboardInterrupt
+
+    jsonl = tmp_path / "t.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        table2_rows([tiny_run], jsonl=jsonl, run_progress=stop_after_first, **settings)
+    partial = tmp_path / "t.partial.jsonl"
+    assert not jsonl.exists() and len(partial.read_text().splitlines()) == 1
+    simulated, real_simulate = [], ae.simulate
+    monkeypatch.setattr(
+        ae, "simulate", lambda *a, **k: simulated.append(a[2].seed) or real_simulate(*a, **k)
+    )
+    (row,) = table2_rows([tiny_run], jsonl=jsonl, **settings)
+    assert simulated == [1]  # seed 0 came from the partial file
+    for key in ("decrease_mean", "decrease_std", "max_deviation", "all_converged"):
+        assert row[key] == whole[0][key]
+    assert [e["steps"] for e in row["async"]] == [e["steps"] for e in whole[0]["async"]]
+
+
 def test_cli_reproduce_table2(tiny_run, tiny_gcn_run, tmp_path, capsys):
     """Table 2 runner: one row per run, implicit decrease 0, written as Markdown and JSONL."""
     args = ["reproduce", "table2", str(tiny_run), str(tiny_gcn_run), "--async-runs", "2"]

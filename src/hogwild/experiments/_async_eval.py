@@ -102,6 +102,7 @@ def async_evaluation(
     momentum: float = 0.0,
     precondition: bool = False,
     tick: bool = False,
+    finished: dict | None = None,
 ) -> dict:
     """Compare synchronous and ``runs`` asynchronous inferences of the run in ``run``.
 
@@ -110,7 +111,9 @@ def async_evaluation(
     used is part of the result either way. ``precondition``: block-Jacobi steps
     (`simulate`), certified by their own rule; energies only (recorded False for others).
     ``progress(entry)`` hears of each finished run; ``tick``: a line on stderr every few
-    seconds while a run goes on (`TICKER`).
+    seconds while a run goes on (`TICKER`). ``finished``: entries of an earlier, interrupted
+    evaluation with the same settings, by schedule seed; those runs are taken as they are
+    (a schedule seed replays the same run), not simulated again.
     """
     start = time.perf_counter()
     config, data, model = load_run(run)
@@ -158,6 +161,9 @@ def async_evaluation(
         "async": [],
     }
     for seed in range(runs):
+        if finished and seed in finished:
+            result["async"].append(finished[seed])
+            continue
         TICKER.begin(f"{config.task} {config.model} seed {seed}")
         trace = simulate(
             model,

@@ -54,7 +54,9 @@ def table2_rows(
     ``run_progress(entry)`` after each of its asynchronous runs.
 
     Resumable: a run whose row ``jsonl`` already holds is not evaluated again; rows made
-    with other settings are refused (`check_settings`), never replaced."""
+    with other settings are refused (`check_settings`), never replaced. Within a row, each
+    finished asynchronous run is kept in ``JSONL.partial.jsonl`` as it ends, so a row
+    interrupted after some of its runs resumes from the next one."""
     settings = {
         "stagger": stagger,
         "delay": delay,
@@ -73,7 +75,10 @@ def table2_rows(
             rows.append(done[str(run)])
             continue
         tick = run_progress is not None  # someone watches: a line every few seconds too
-        result = async_evaluation(run, **settings, progress=run_progress, tick=tick)
+        partial = None if jsonl is None else Path(jsonl).with_suffix(".partial.jsonl")
+        keep = _keeper(partial, run, settings, run_progress)
+        earlier = _partial_entries(partial, run, settings)
+        result = async_evaluation(run, **settings, progress=keep, tick=tick, finished=earlier)
         result["settings"] = settings
         rows.append(result)
         if jsonl is not None:
@@ -81,6 +86,34 @@ def table2_rows(
         if progress is not None:
             progress(result)
     return rows
+
+
+def _keeper(partial, run, settings: dict, run_progress):
+    """The per-run ``progress`` of `async_evaluation`: appends each finished asynchronous
+    run (without its residual curve) to ``partial``, so that an interrupted row resumes
+    from its last finished run, then tells ``run_progress``."""
+
+    def keep(entry: dict) -> None:
+        if partial is not None:
+            line = {"run": str(run), "settings": settings, "entry": _slim(entry)}
+            append_json_line(partial, line)
+        if run_progress is not None:
+            run_progress(entry)
+
+    return keep
+
+
+def _partial_entries(partial, run, settings: dict) -> dict[int, dict]:
+    """The finished asynchronous runs of ``run`` under ``settings`` that ``partial`` holds,
+    by schedule seed ({} without a file)."""
+    if partial is None:
+        return {}
+    lines = read_json_lines(partial)
+    return {
+        line["entry"]["seed"]: line["entry"]
+        for line in lines
+        if line["run"] == str(run) and line["settings"] == settings
+    }
 
 
 def check_settings(jsonl, settings: dict) -> list[dict]:
