@@ -180,8 +180,10 @@ def cell_run(task, model, protocol: Protocol, fold: int, seed: int, runs_dir):
 
 def _pending(task, model, protocol: Protocol, runs_dir, done: set) -> list[tuple]:
     """(fold, seed, config, out) of every run of the cell that has no row yet, seed by
-    seed: an interrupted cell holds complete k-fold cross-validations for its first
-    seeds, not every seed of its first folds."""
+    seed: where runs train one after another (energy models on CPU), an interrupted cell
+    holds complete k-fold cross-validations for its first seeds, not every seed of its
+    first folds. Stacked runs train in groups of one batch shape (`train_runs`), in the
+    order of each group's first run."""
     runs = []
     for seed in range(protocol.seeds):
         for fold in range(protocol.folds):
