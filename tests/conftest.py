@@ -11,6 +11,10 @@ slower: every write then scans the whole directory for eviction, and the suite's
 thousands of small eager programs made the suite take 1110 s on an idle machine against
 1024 s with per-worker caches on a loaded one.
 
+Each worker is pinned to a CPU of its own before JAX starts (`hogwild._cpus`: two
+unpinned JAX processes on two cores wait on each other's descheduled threads, and each
+ran 33x slower than alone); CLI subprocesses and Ray actors it starts inherit the CPU.
+
 Tests compile far more than they run: XLA's expensive optimisation passes are switched off
 (``JAX_DISABLE_MOST_OPTIMIZATIONS``, inherited by CLI subprocesses and Ray actors), which
 cut the suite's compile-bound tests by a third to a half (measured). The programs compute
@@ -24,6 +28,10 @@ import os
 import tempfile
 
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+if _worker.startswith("gw"):
+    from hogwild._cpus import pin_to_cpu
+
+    pin_to_cpu(int(_worker[2:]))
 os.environ["HOGWILD_CACHE"] = tempfile.mkdtemp(prefix=f"hogwild-tests-{_worker}-")
 os.environ["HOGWILD_COMPILATION_CACHE"] = "1"
 os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")

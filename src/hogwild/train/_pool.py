@@ -1,10 +1,10 @@
 """Groups of runs trained side by side in worker processes (`RunsOptions.workers`).
 
-On a CPU one training process keeps about 1.2 cores busy (XLA runs the small operations
-of these graphs on one thread); two processes on the 2-core machine train at 1.7x the
-throughput of one (``bench/train.py``: ``workers_throughput_2``). Each worker is a fresh
-(spawned) Python process with its own compiled programs, loaded from the persistent
-compilation cache after the first; it trains whole groups and hands back their metrics.
+Each worker is a fresh (spawned) Python process pinned to one CPU of its own before it
+starts JAX (`hogwild._cpus`: unpinned, two training processes on two cores ran 33x
+slower than one alone); its compiled programs load from the persistent compilation cache
+after the first; it trains whole groups and hands back their metrics. Throughput against
+one process: ``bench/train.py``, ``workers_throughput_2``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,16 @@ from ._objective import validation_key
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
+
+
+def _pin_worker(counter) -> int | None:
+    """Pool initializer: pin this worker to the next CPU (one per worker, in order); the CPU."""
+    from .._cpus import pin_to_cpu
+
+    with counter.get_lock():
+        slot = counter.value
+        counter.value += 1
+    return pin_to_cpu(slot)
 
 
 def _worker(configs, outs, modes, indices, checkpoint_every, checkpoint_seconds, label):
@@ -68,7 +78,10 @@ def train_in_workers(configs, outs, modes, groups, options) -> list:
     processes; ``options.finished`` is called in this process as each group completes."""
     results: list = [None] * len(configs)
     context = multiprocessing.get_context("spawn")
-    pool = concurrent.futures.ProcessPoolExecutor(options.workers, mp_context=context)
+    counter = context.Value("i", 0)
+    pool = concurrent.futures.ProcessPoolExecutor(
+        options.workers, mp_context=context, initializer=_pin_worker, initargs=(counter,)
+    )
     try:
         futures = [
             pool.submit(

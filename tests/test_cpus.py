@@ -1,0 +1,54 @@
+"""One CPU per process (`hogwild._cpus`): every thread pinned, before and after the call;
+worker processes take consecutive CPUs."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import subprocess
+import sys
+
+import pytest
+
+from hogwild import _cpus
+from hogwild.train import _pool
+
+_PROBE = """
+import json, os, threading, time
+from hogwild._cpus import pin_to_cpu, usable_cpus
+os.sched_setaffinity(0, set(range(os.cpu_count())))
+cpus = usable_cpus()
+before = threading.Thread(target=time.sleep, args=(2,)); before.start()
+cpu = pin_to_cpu({slot})
+after = threading.Thread(target=time.sleep, args=(1,)); after.start()
+def allowed(tid):
+    return os.sched_getaffinity(tid)
+tasks = [int(t) for t in os.listdir("/proc/self/task")]
+print(json.dumps({{"cpus": cpus, "cpu": cpu, "threads": len(tasks),
+                   "allowed": [sorted(allowed(t)) for t in tasks]}}))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="CPU affinity is Linux's")
+@pytest.mark.parametrize("slot", [0, 3])
+def test_pin_to_cpu_pins_every_thread_to_the_slot_th_cpu(slot):
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE.format(slot=slot)], capture_output=True, text=True, check=True
+    )
+    found = json.loads(out.stdout)
+    assert found["cpu"] == found["cpus"][slot % len(found["cpus"])]
+    assert found["threads"] >= 3  # the main thread and both sleepers
+    assert found["allowed"] == [[found["cpu"]]] * found["threads"]
+
+
+def test_pin_to_cpu_refuses_a_negative_slot():
+    with pytest.raises(ValueError, match="slot must be >= 0"):
+        _cpus.pin_to_cpu(-1)
+
+
+def test_worker_processes_take_consecutive_cpus(monkeypatch):
+    slots = []
+    monkeypatch.setattr(_cpus, "pin_to_cpu", lambda slot: slots.append(slot) or slot)
+    counter = multiprocessing.get_context("spawn").Value("i", 0)
+    assert [_pool._pin_worker(counter) for _ in range(3)] == [0, 1, 2]
+    assert slots == [0, 1, 2]
