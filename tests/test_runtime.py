@@ -43,7 +43,14 @@ def deployment():
     assert nx.is_connected(g)
     x = np.random.default_rng(0).normal(size=(50, 3)).astype(np.float32)
     data = graph_from_edges(x, list(g.edges()))
-    dep = Deployment(_trained("ignn"), data, shards=4, faults=LOSSY)
+    model = _trained("ignn")
+    # ... and its CPUs: this test worker is pinned to one (conftest); its Ray may use all.
+    pinned = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, range(os.cpu_count()))
+    try:
+        dep = Deployment(model, data, shards=4, faults=LOSSY)
+    finally:
+        os.sched_setaffinity(0, pinned)
     yield dep
     dep.close()
     os.environ["HOGWILD_COMPILATION_CACHE"] = "1"
