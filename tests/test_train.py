@@ -86,3 +86,43 @@ def test_fit_interrupted_keeps_best_model(monkeypatch):
     assert result.stopped == "interrupted during epoch 4"
     assert [r["epoch"] for r in result.history] == [1, 2, 3]
     assert 1 <= result.best_epoch <= 3
+
+
+def test_clip_norm_scales_only_the_gradients_above_it():
+    """Adam after clipping to c equals Adam fed g · min(1, c/‖g‖) itself: a small first
+    gradient passes unchanged, a large second one arrives with norm exactly c."""
+    import equinox as eqx
+    import jax
+    import optax
+
+    from hogwild.models import make_model
+    from hogwild.train._scaling import frozen_labels
+    from hogwild.train._step import make_optimiser
+
+    params = eqx.filter(make_model("energy-edge", 2, 0, 1, seed=0), eqx.is_inexact_array)
+    leaves = jax.tree_util.tree_leaves(params)
+    small = jax.tree_util.tree_map(lambda p: 1e-3 * jnp.ones_like(p), params)
+    labels = frozen_labels(params)  # the target scale is frozen: neither clipped nor moved
+    large = jax.tree_util.tree_map(
+        lambda p, label: (50.0 if label == "train" else 0.0) * jnp.ones_like(p), params, labels
+    )
+    c = 0.5
+    norm = float(optax.global_norm(large))
+    assert float(optax.global_norm(small)) < c < norm and len(leaves) > 1
+
+    def two_steps(optimiser, grads):
+        state = optimiser.init(params)
+        updates = []
+        for g in grads:
+            u, state = optimiser.update(g, state, params)
+            updates.append(u)
+        return updates
+
+    clipped = two_steps(make_optimiser(0.01, 0.98, 200, 1e-4, 1, c), [small, large])
+    by_hand = jax.tree_util.tree_map(lambda g: g * (c / norm), large)
+    plain = two_steps(make_optimiser(0.01, 0.98, 200, 1e-4, 1), [small, by_hand])
+    unclipped = two_steps(make_optimiser(0.01, 0.98, 200, 1e-4, 1), [small, large])
+    for a, b in zip(jax.tree_util.tree_leaves(clipped), jax.tree_util.tree_leaves(plain)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-12)
+    second = zip(*(jax.tree_util.tree_leaves(u[1]) for u in (clipped, unclipped)))
+    assert any(not np.allclose(a, b) for a, b in second)  # clipping changed the second step

@@ -80,6 +80,8 @@ class TrainConfig:
     (``hogwild.solve._precision``); fixed-point and explicit models are unaffected.
     ``eval_max_steps``: the budget of a final evaluation's solves, which start cold (from
     H = 0) where training's start warm from the previous epoch.
+    ``clip_norm``: clip each training gradient to this global L2 norm before Adam (None:
+    never; the paper does not clip).
     ``condition_every``: every this many epochs an energy model's K₁ (largest Hessian
     eigenvalue), μ (smallest) and K₁/μ at the first training batch's H* are estimated and
     written to the history (0: never).
@@ -105,6 +107,7 @@ class TrainConfig:
     mixed_precision: bool = True
     eval_max_steps: int = 5000
     condition_every: int = 10
+    clip_norm: float | None = None
 
     def __post_init__(self):
         check_field_types(self)
@@ -120,6 +123,7 @@ class TrainConfig:
             "adjoint_tol",
             "adjoint_max_steps",
             "eval_max_steps",
+            "clip_norm",
         )
         for name in positive:
             value = getattr(self, name)

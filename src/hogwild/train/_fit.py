@@ -101,7 +101,12 @@ def _setup(model, data: Dataset, config: TrainConfig) -> _Setup:
     train = make_batches(data.train, level, config.batch_size, dtype)
     validation = make_batches(data.validation, level, config.batch_size, dtype)
     optimiser = make_optimiser(
-        config.learning_rate, config.decay_rate, config.decay_every, config.weight_decay, len(train)
+        config.learning_rate,
+        config.decay_rate,
+        config.decay_every,
+        config.weight_decay,
+        len(train),
+        config.clip_norm,
     )
     batches = train + validation
     return _Setup(

@@ -168,8 +168,10 @@ def make_optimiser(
     decay_every: int,
     weight_decay: float,
     steps_per_epoch: int,
+    clip_norm: float | None = None,
 ):
-    """Adam with decoupled weight decay; lr × decay_rate every ``decay_every`` epochs.
+    """Adam with decoupled weight decay; lr × decay_rate every ``decay_every`` epochs;
+    with ``clip_norm`` c, each gradient g is first scaled to g · min(1, c / ‖g‖₂).
 
     The target scale (`hogwild.models.TargetScale`) is data, not a parameter: it is
     ``frozen`` (no update, no weight decay). Cached: the optimiser is a static argument
@@ -180,4 +182,6 @@ def make_optimiser(
         learning_rate, decay_every * steps_per_epoch, decay_rate, staircase=True
     )
     adam = optax.adamw(schedule, b1=0.9, b2=0.999, weight_decay=weight_decay)
+    if clip_norm is not None:
+        adam = optax.chain(optax.clip_by_global_norm(clip_norm), adam)
     return optax.multi_transform({"train": adam, "frozen": optax.set_to_zero()}, frozen_labels)
