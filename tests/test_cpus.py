@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import subprocess
 import sys
 
@@ -52,3 +53,38 @@ def test_worker_processes_take_consecutive_cpus(monkeypatch):
     counter = multiprocessing.get_context("spawn").Value("i", 0)
     assert [_pool._pin_worker(counter) for _ in range(3)] == [0, 1, 2]
     assert slots == [0, 1, 2]
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or os.cpu_count() < 2,
+    reason="needs Linux affinity and two CPUs",
+)
+def test_unpinned_hogwild_processes_are_found_and_pinned_ones_are_not(tmp_path):
+    script = tmp_path / "hogwild"  # what the console script's argv[1] looks like
+    script.write_text("import time\ntime.sleep(30)\n")
+    every = set(range(os.cpu_count()))
+    started = {
+        cpus: subprocess.Popen(
+            [sys.executable, str(script)], preexec_fn=lambda c=cpus: os.sched_setaffinity(0, c)
+        )
+        for cpus in (frozenset(every), frozenset({min(every)}))
+    }
+    try:
+        found = _cpus.unpinned_neighbours(sorted(every))
+        assert started[frozenset(every)].pid in found
+        assert started[frozenset({min(every)})].pid not in found
+    finally:
+        for proc in started.values():
+            proc.kill()
+            proc.wait()
+
+
+def test_warning_names_the_sharing_processes_only_when_this_one_is_unpinned(monkeypatch):
+    monkeypatch.setattr(_cpus, "unpinned_neighbours", lambda: [4242])
+    lines = []
+    monkeypatch.setattr(_cpus, "usable_cpus", lambda: [0])
+    _cpus.warn_if_sharing(lines.append)
+    assert lines == []  # pinned: nothing to fear
+    monkeypatch.setattr(_cpus, "usable_cpus", lambda: [0, 1])
+    _cpus.warn_if_sharing(lines.append)
+    assert len(lines) == 1 and "4242" in lines[0] and "taskset -c K" in lines[0]

@@ -11,9 +11,11 @@ Switching Eigen's multithreading off (``XLA_FLAGS``) did not help (2.47 s). A pr
 pinned only after its backend started keeps a pool sized for two CPUs on one, and stays
 slow (measured: 9 s per epoch until restarted): pin before the first JAX operation.
 
-`pin_to_cpu` is what worker processes (`hogwild.train._pool`) and the test suite's workers
-call first; for separate commands run side by side, start each under ``taskset -c K``
-(README, "Several jobs on one machine"). A second run of the benchmark measured 0.71 s
+`pin_to_cpu` is what worker processes (`hogwild.train._pool`) and the test suite's
+workers call first; for separate commands run side by side, start each under ``taskset
+-c K`` (README, "Several jobs on one machine"). `warn_if_sharing` is the one-line warning
+of ``train``, ``reproduce`` and ``async`` when another hogwild process may run unpinned
+on the same CPUs. A second run of the benchmark measured 0.71 s
 against 0.042 s (17x): the size of the loss varies, its sign does not.
 """
 
@@ -50,3 +52,42 @@ def pin_to_cpu(slot: int) -> int | None:
         except OSError:  # a thread that ended meanwhile
             pass
     return cpu
+
+
+def unpinned_neighbours(cpus: list[int] | None = None) -> list[int]:
+    """PIDs of other hogwild processes that may run on two or more of ``cpus`` (default:
+    this process's), i.e. that thrash with this one if it is not pinned either. Empty
+    where /proc is missing."""
+    cpus = set(usable_cpus() if cpus is None else cpus)
+    found = []
+    try:
+        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return []
+    for pid in pids:
+        if pid == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+            theirs = os.sched_getaffinity(pid)
+        except OSError:  # gone, or not ours to read
+            continue
+        if any(a.endswith(b"hogwild") for a in argv[:2]) and len(theirs & cpus) > 1:
+            found.append(pid)
+    return found
+
+
+def warn_if_sharing(log) -> None:
+    """One line through ``log`` when this process may use several CPUs and so may another
+    hogwild process (both slow down up to 30x): say how to pin them."""
+    if len(usable_cpus()) < 2:
+        return
+    others = unpinned_neighbours()
+    if others:
+        pids = ", ".join(map(str, others[:5]))
+        log(
+            f"warning: other hogwild processes ({pids}) share these CPUs unpinned; side by "
+            "side each runs up to 30x slower: start each under `taskset -c K` (README, "
+            '"Several jobs on one machine")'
+        )

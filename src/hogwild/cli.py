@@ -486,6 +486,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command not in ("models", "tasks"):
         enable_compilation_cache()
+    if args.command in ("train", "reproduce", "async"):
+        from ._cpus import warn_if_sharing
+
+        warn_if_sharing(lambda line: print(line, file=sys.stderr, flush=True))
     handlers = {
         "train": _train,
         "evaluate": _evaluate,
