@@ -8,6 +8,7 @@ import multiprocessing
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -61,17 +62,23 @@ def test_worker_processes_take_consecutive_cpus(monkeypatch):
 )
 def test_unpinned_hogwild_processes_are_found_and_pinned_ones_are_not(tmp_path):
     script = tmp_path / "hogwild"  # what the console script's argv[1] looks like
-    script.write_text("import time\ntime.sleep(30)\n")
-    every = set(range(os.cpu_count()))
+    script.write_text(
+        "import os, sys, time\n"
+        "os.sched_setaffinity(0, {int(c) for c in sys.argv[1].split(',')})\n"
+        "time.sleep(30)\n"
+    )
+    every = frozenset(range(os.cpu_count()))
     started = {
-        cpus: subprocess.Popen(
-            [sys.executable, str(script)], preexec_fn=lambda c=cpus: os.sched_setaffinity(0, c)
-        )
-        for cpus in (frozenset(every), frozenset({min(every)}))
+        cpus: subprocess.Popen([sys.executable, str(script), ",".join(map(str, sorted(cpus)))])
+        for cpus in (every, frozenset({min(every)}))
     }
     try:
+        deadline = time.monotonic() + 20
+        while any(os.sched_getaffinity(p.pid) != c for c, p in started.items()):
+            assert time.monotonic() < deadline, "the fake processes never set their CPUs"
+            time.sleep(0.05)
         found = _cpus.unpinned_neighbours(sorted(every))
-        assert started[frozenset(every)].pid in found
+        assert started[every].pid in found
         assert started[frozenset({min(every)})].pid not in found
     finally:
         for proc in started.values():
