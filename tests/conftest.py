@@ -13,7 +13,8 @@ thousands of small eager programs made the suite take 1110 s on an idle machine 
 
 Each worker is pinned to a CPU of its own before JAX starts (`hogwild._cpus`: two
 unpinned JAX processes on two cores wait on each other's descheduled threads, and each
-ran 33x slower than alone); CLI subprocesses and Ray actors it starts inherit the CPU.
+ran 17-33x slower than alone); CLI subprocesses it starts inherit the CPU (the
+runtime tests start Ray with every CPU: `tests/test_runtime.py`).
 
 Tests compile far more than they run: XLA's expensive optimisation passes are switched off
 (``JAX_DISABLE_MOST_OPTIMIZATIONS``, inherited by CLI subprocesses and Ray actors), which
