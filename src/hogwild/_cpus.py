@@ -5,8 +5,8 @@ starts, and splits even small operations over it; a thread that finishes its par
 (spinning) for the others. Two training processes side by side, each free to use both
 cores of a 2-core machine, therefore keep descheduling each other's partners: measured
 with ``python bench/cpus.py`` (chains, node-wise energy GNN, Newton solves), an epoch took
-1.55 s in each against 0.047 s alone — 33x slower —, while the same two pinned to one CPU
-each took 0.045 s, and both pinned to the *same* CPU 0.089 s (plain time slicing).
+0.71–1.55 s in each against 0.047 s alone — 17–33x slower —, while the same two pinned to
+one CPU each took 0.042–0.045 s, and both pinned to the *same* CPU 0.09 s (time slicing).
 Switching Eigen's multithreading off (``XLA_FLAGS``) did not help (2.47 s). A process
 pinned only after its backend started keeps a pool sized for two CPUs on one, and stays
 slow (measured: 9 s per epoch until restarted): pin before the first JAX operation.
@@ -15,8 +15,7 @@ slow (measured: 9 s per epoch until restarted): pin before the first JAX operati
 workers call first; for separate commands run side by side, start each under ``taskset
 -c K`` (README, "Several jobs on one machine"). `warn_if_sharing` is the one-line warning
 of ``train``, ``reproduce`` and ``async`` when another hogwild process may run unpinned
-on the same CPUs. A second run of the benchmark measured 0.71 s
-against 0.042 s (17x): the size of the loss varies, its sign does not.
+on the same CPUs.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Groups of runs trained side by side in worker processes (`RunsOptions.workers`).
 
 Each worker is a fresh (spawned) Python process pinned to one CPU of its own before it
-starts JAX (`hogwild._cpus`: unpinned, two training processes on two cores ran 33x
+starts JAX (`hogwild._cpus`: unpinned, two training processes on two cores ran 17-33x
 slower than one alone); its compiled programs load from the persistent compilation cache
 after the first; it trains whole groups and hands back their metrics. Throughput against
 one process: ``bench/train.py``, ``workers_throughput_2``.
