@@ -126,3 +126,29 @@ def test_clip_norm_scales_only_the_gradients_above_it():
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-12)
     second = zip(*(jax.tree_util.tree_leaves(u[1]) for u in (clipped, unclipped)))
     assert any(not np.allclose(a, b) for a, b in second)  # clipping changed the second step
+
+
+@pytest.mark.parametrize("model_name", ["energy-node", "ignn"])
+def test_evaluation_budget_does_not_compile_a_second_program(model_name, caplog):
+    """Training's validation solves and the final evaluation (same solver, a larger budget,
+    `TrainConfig.eval_solver`) run one compiled program, and a larger budget is used."""
+    import logging
+
+    import jax
+
+    from hogwild.train import eval_step
+
+    data = make_chains(ChainsConfig(num_graphs=6, length=5, seed=0))
+    config = TrainConfig(solver_max_steps=3, eval_max_steps=400)
+    model = build_model(model_spec(RunConfig("chains", model_name, {}, config), data), seed=0)
+    batch = make_batch(data.train, "node", dtype=np.float64)
+    h0 = jnp.zeros((batch.graph.num_nodes, model.hidden))
+    graphs = data.train
+    train_solver = config.solver(model.family, graphs, [batch.graph.num_graphs], model.hidden)
+    eval_solver = config.eval_solver(model.family, graphs, [batch.graph.num_graphs], model.hidden)
+    *_, short, _ = eval_step(model, batch, h0, "binary", train_solver)
+    caplog.set_level(logging.DEBUG)
+    with jax.log_compiles():
+        *_, long, _ = eval_step(model, batch, h0, "binary", eval_solver)
+    assert not [r for r in caplog.records if "_eval_step" in r.getMessage()]
+    assert int(short.steps) <= 3 < int(long.steps)

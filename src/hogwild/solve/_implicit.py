@@ -107,7 +107,7 @@ def run(model, graph: Graph, h0, solver) -> Solution:
         return Solution(h, stats)
     tol = solver.tolerance(h0)
     narrow = dataclasses.replace(
-        solver, tol=tol, precision=None, max_steps=min(solver.max_steps, NARROW_STEPS)
+        solver, tol=tol, precision=None, max_steps=jnp.minimum(solver.max_steps, NARROW_STEPS)
     )
     h, first = narrow.run(objective(model, graph), h0)
     m, g, h_wide = cast_floats((model, graph, h), dtype)

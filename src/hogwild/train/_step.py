@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import equinox as eqx
@@ -11,7 +12,7 @@ import optax
 
 from ..solve import embed
 from ..solve._implicit import implicit_value_and_grad
-from ..solve._solvers import SolveStats
+from ..solve._solvers import GradientDescent, SolveStats
 from ._batch import Batch
 from ._objective import batch_sums, loss
 from ._penalty import penalty_value_and_grad
@@ -135,10 +136,28 @@ def group_train_step(models, opt_states, batches, h0, active, optimiser, kind, s
     return eqx.filter_vmap(one, in_axes=axes)(models, opt_states, batches, h0, active)
 
 
-@eqx.filter_jit
 def eval_step(model, batch: Batch, h0, kind, solver):
-    """Predictions' metric sums, H* and solver stats on one batch (no gradients)."""
+    """Predictions' metric sums, H* and solver stats on one batch (no gradients).
+
+    The solver's step budget is passed traced (`traced_budget`): training's validation
+    solves and the final cold-start evaluation (`TrainConfig.eval_solver`, the same solver
+    with a larger budget) then run one compiled program instead of two."""
+    return _eval_step(model, batch, h0, kind, traced_budget(solver))
+
+
+@eqx.filter_jit
+def _eval_step(model, batch: Batch, h0, kind, solver):
     return _eval(model, batch, h0, kind, solver)
+
+
+def traced_budget(solver):
+    """``solver`` with ``max_steps`` as an int32 array, so that `eqx.filter_jit` traces it
+    instead of compiling once per budget; solvers whose budget fixes a loop's length
+    (`GradientDescent`'s scan) or that have none are returned as they are."""
+    budget = getattr(solver, "max_steps", None)
+    if isinstance(solver, GradientDescent) or not isinstance(budget, int):
+        return solver
+    return dataclasses.replace(solver, max_steps=jnp.asarray(budget, jnp.int32))
 
 
 def _eval(model, batch: Batch, h0, kind, solver):
