@@ -1,13 +1,15 @@
 """Training: a short chains problem is learned; early stopping keeps the best model."""
 
+import logging
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from hogwild.tasks import ChainsConfig, make_chains
-from hogwild.train import TrainConfig, evaluate, fit, make_batch, train_run
+from hogwild.train import TrainConfig, eval_step, evaluate, fit, make_batch, train_run
 from hogwild.train._objective import batch_sums, loss, metrics_from_sums
 from hogwild.train._run import RunConfig, build_model, model_spec
 
@@ -132,20 +134,14 @@ def test_clip_norm_scales_only_the_gradients_above_it():
 def test_evaluation_budget_does_not_compile_a_second_program(model_name, caplog):
     """Training's validation solves and the final evaluation (same solver, a larger budget,
     `TrainConfig.eval_solver`) run one compiled program, and a larger budget is used."""
-    import logging
-
-    import jax
-
-    from hogwild.train import eval_step
-
     data = make_chains(ChainsConfig(num_graphs=6, length=5, seed=0))
     config = TrainConfig(solver_max_steps=3, eval_max_steps=400)
     model = build_model(model_spec(RunConfig("chains", model_name, {}, config), data), seed=0)
     batch = make_batch(data.train, "node", dtype=np.float64)
     h0 = jnp.zeros((batch.graph.num_nodes, model.hidden))
-    graphs = data.train
-    train_solver = config.solver(model.family, graphs, [batch.graph.num_graphs], model.hidden)
-    eval_solver = config.eval_solver(model.family, graphs, [batch.graph.num_graphs], model.hidden)
+    sizes = (data.train, [batch.graph.num_graphs], model.hidden)
+    train_solver = config.solver(model.family, *sizes)
+    eval_solver = config.eval_solver(model.family, *sizes)
     *_, short, _ = eval_step(model, batch, h0, "binary", train_solver)
     caplog.set_level(logging.DEBUG)
     with jax.log_compiles():
