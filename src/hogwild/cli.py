@@ -358,14 +358,21 @@ def _train(args) -> int:
     total, first = config.train.epochs, [None]
     progress = None if args.quiet else (lambda r: _progress(r, 100, started, total, first))
     mode = "resume" if args.resume else "overwrite" if args.overwrite else "new"
-    metrics = train_run(
-        config,
-        args.out,
-        progress,
-        mode=mode,
-        checkpoint_every=args.checkpoint_every,
-        log=_log,
-    )
+    try:
+        metrics = train_run(
+            config,
+            args.out,
+            progress,
+            mode=mode,
+            checkpoint_every=args.checkpoint_every,
+            log=_log,
+        )
+    except KeyboardInterrupt:  # only while trying initialisations (--set starts=S)
+        _log(
+            f"interrupted while trying starts; continue with: hogwild train --out {args.out} "
+            "--resume"
+        )
+        return 130
     _print_metrics(metrics)
     return _train_ending(metrics, args.out)
 

@@ -208,10 +208,30 @@ def _row(protocol: Protocol, task, model, fold, seed, out, metrics: dict) -> dic
         "best_epoch": metrics["best_epoch"],
         "test_unconverged": metrics["test"]["solver"]["unconverged"],
         "epochs_run": metrics["epochs_run"],
-        "seconds": metrics["train_seconds"],
+        "seconds": metrics["train_seconds"] + _discarded_seconds(metrics),
         "trained_with": metrics.get("trained_with", 1),
         "run": str(out),
         **reference,
+        **_start_entry(metrics),
+    }
+
+
+def _discarded_seconds(metrics: dict) -> float:
+    """Training time of the multi-start trials a run did not continue (0 without starts)."""
+    starts = metrics.get("starts")
+    if starts is None:
+        return 0.0
+    return sum(t["seconds"] for t in starts["trials"] if t["start"] != starts["chosen"])
+
+
+def _start_entry(metrics: dict) -> dict:
+    """``starts`` and the continued ``start_seed`` of a multi-start run, else {}."""
+    starts = metrics.get("starts")
+    if starts is None:
+        return {}
+    return {
+        "starts": len(starts["trials"]),
+        "start_seed": starts["trials"][starts["chosen"]]["seed"],
     }
 
 

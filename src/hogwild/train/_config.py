@@ -82,6 +82,10 @@ class TrainConfig:
     H = 0) where training's start warm from the previous epoch.
     ``clip_norm``: clip each training gradient to this global L2 norm before Adam (None:
     never; the paper does not clip).
+    ``starts`` / ``start_epochs``: multi-start. With ``starts`` > 1 the run first trains
+    that many initialisations (parameter seeds `start_seed`; the first is ``seed`` itself)
+    for ``start_epochs`` epochs each, then continues the one with the best validation loss
+    to ``epochs`` — as if it had been the only one (``_starts``). 1: one initialisation.
     ``condition_every``: every this many epochs an energy model's K₁ (largest Hessian
     eigenvalue), μ (smallest) and K₁/μ at the first training batch's H* are estimated and
     written to the history (0: never).
@@ -108,6 +112,8 @@ class TrainConfig:
     eval_max_steps: int = 5000
     condition_every: int = 10
     clip_norm: float | None = None
+    starts: int = 1
+    start_epochs: int = 300
 
     def __post_init__(self):
         check_field_types(self)
@@ -124,6 +130,8 @@ class TrainConfig:
             "adjoint_max_steps",
             "eval_max_steps",
             "clip_norm",
+            "starts",
+            "start_epochs",
         )
         for name in positive:
             value = getattr(self, name)

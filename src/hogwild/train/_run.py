@@ -38,6 +38,7 @@ from ._fit import FitResult, check_solver, evaluate, fit, initial_state
 from ._plot import plot_history
 from ._rundir import claim_run_dir, config_differences, with_saved_defaults
 from ._signals import HeldInterrupts
+from ._starts import chosen_start, starts_record
 from ._state import TrainingState
 
 
@@ -152,14 +153,20 @@ def _saver(out: Path, spec, config, log):
     return save
 
 
+def load_state(path: Path, skeleton: TrainingState, spec) -> tuple[TrainingState, dict]:
+    """The `TrainingState` saved in ``path`` (shapes from ``skeleton``) and its header's
+    meta."""
+    header, payload = read_header(path)
+    arrays = leaves_into(path, header, payload, skeleton.arrays(), spec)
+    return skeleton.restored(arrays, header["meta"]), header["meta"]
+
+
 def _resumed_state(out: Path, skeleton: TrainingState, spec, log) -> TrainingState | None:
     if not (out / "state.eqx").is_file():
         if log is not None:
             log(f"no training state saved in {out} yet; starting from epoch 0")
         return None
-    header, payload = read_header(out / "state.eqx")
-    arrays = leaves_into(out / "state.eqx", header, payload, skeleton.arrays(), spec)
-    state = skeleton.restored(arrays, header["meta"])
+    state, _ = load_state(out / "state.eqx", skeleton, spec)
     if log is not None:
         log(f"resuming {out} after epoch {state.epoch} (best so far: epoch {state.best_epoch})")
     return state
@@ -227,6 +234,8 @@ def train_run(
     state = None
     if mode == "resume":
         state = _resumed_state(out, initial_state(model, data, config.train), spec, log)
+    if state is None:
+        state = chosen_start(config, out, data, spec, log)
     result = fit(
         model,
         data,
@@ -248,7 +257,7 @@ def _finish(out: Path, result: FitResult, data, spec, config: RunConfig, log) ->
     with HeldInterrupts(log, "still saving; the final evaluation will be skipped") as held:
         _save_progress(out, result.state, spec, config, stopped=result.stopped)
         plot_history(result.history, out / "training.png", title=f"{config.model} on {config.task}")
-    metrics = _final_metrics(result, data, config, log, skip=held.pending)
+    metrics = {**_final_metrics(result, data, config, log, skip=held.pending), **starts_record(out)}
     write_json(out / "metrics.json", metrics)
     return metrics
 

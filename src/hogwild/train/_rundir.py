@@ -21,8 +21,9 @@ RUN_FILES = (
     "history.jsonl",
     "training.png",
     "evaluation.json",
+    "starts.json",
 )
-RUN_PATTERNS = ("async-*.json", "async-*.png", f".*{TMP_SUFFIX}")
+RUN_PATTERNS = ("async-*.json", "async-*.png", "start-*.eqx", f".*{TMP_SUFFIX}")
 """Everything `train`, `evaluate` and `async` write into a run directory."""
 
 
@@ -59,8 +60,8 @@ def _flatten(obj: dict, prefix: str = "") -> dict:
 
 
 #: Training options added after runs were saved without them, with the value those runs
-#: used (energy_solver: every run before the option trained with L-BFGS).
-SAVED_BEFORE = {"energy_solver": "lbfgs"}
+#: used (energy_solver: every run before the option trained with L-BFGS; one start).
+SAVED_BEFORE = {"energy_solver": "lbfgs", "starts": 1, "start_epochs": 300}
 
 
 def with_saved_defaults(saved: dict) -> dict:

@@ -28,6 +28,7 @@ from ._run import (
     model_spec,
 )
 from ._rundir import claim_run_dir
+from ._starts import chosen_start
 
 
 def _check_groupable(configs: Sequence[RunConfig]) -> None:
@@ -168,6 +169,20 @@ def train_claimed(configs, outs, modes, options: RunsOptions) -> list[dict | Non
 
 
 def _train_group(group, indices, results, options: RunsOptions) -> None:
+    """Train the members of a group (after choosing each fresh member's initialisation
+    when it has several starts, `chosen_start`) in one program per epoch they continue
+    from."""
+    for m in group:
+        if m.state.epoch == 0:
+            m.state = chosen_start(m.config, m.out, m.data, m.spec, options.log) or m.state
+    by_epoch: dict[int, list[int]] = {}
+    for j, m in enumerate(group):
+        by_epoch.setdefault(m.state.epoch, []).append(j)
+    for js in by_epoch.values():
+        _fit_members([group[j] for j in js], [indices[j] for j in js], results, options)
+
+
+def _fit_members(group, indices, results, options: RunsOptions) -> None:
     log, progress = options.log, options.progress
 
     def done(j: int, result) -> None:

@@ -1,0 +1,127 @@
+"""Multi-start: the initialisation is chosen on validation loss alone, the chosen one
+continues exactly as a plain run of its seed, and an interrupted choice resumes."""
+
+import json
+
+import equinox as eqx
+import jax
+import numpy as np
+import pytest
+
+from hogwild.cli import main
+from hogwild.train import (
+    RunConfig,
+    RunsOptions,
+    TrainConfig,
+    _starts,
+    load_run,
+    train_run,
+    train_runs,
+)
+from hogwild.train._starts import start_seed
+
+TASK = {"num_graphs": 8, "length": 6}
+
+
+def _config(seed=0, **train):
+    return RunConfig("chains", "gcn", TASK, TrainConfig(seed=seed, x64=True, **train))
+
+
+def _leaves(run_dir):
+    model = load_run(run_dir)[2]
+    return [np.asarray(x) for x in jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_array))]
+
+
+def _same_model(a, b):
+    for x, y in zip(_leaves(a), _leaves(b), strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-14)
+
+
+def _validation_losses(run_dir):
+    lines = (run_dir / "history.jsonl").read_text().splitlines()
+    return [json.loads(line)["validation_loss"] for line in lines]
+
+
+def test_start_seeds_are_the_seed_then_distinct():
+    seeds = [start_seed(7, c) for c in range(6)]
+    assert seeds[0] == 7 and len(set(seeds)) == 6
+    assert seeds == [start_seed(7, c) for c in range(6)]  # reproducible
+    assert all(0 <= s < 2**31 for s in seeds)
+
+
+def test_chosen_start_continues_exactly_as_a_plain_run_of_its_seed(tmp_path):
+    """Three trials of 4 epochs: the one with the lowest validation loss is continued to
+    epoch 10 and ends with the parameters and history of a plain 10-epoch run of its seed."""
+    multi = tmp_path / "multi"
+    metrics = train_run(_config(starts=3, start_epochs=4, epochs=10, patience=50), multi)
+    record = json.loads((multi / "starts.json").read_text())
+    assert metrics["starts"] == record
+    trials = record["trials"]
+    losses = [t["best_validation_loss"] for t in trials]
+    assert [t["epochs_run"] for t in trials] == [4, 4, 4] and len(set(losses)) == 3
+    assert record["chosen"] == int(np.argmin(losses))
+    seed = trials[record["chosen"]]["seed"]
+    assert seed == start_seed(0, record["chosen"])
+    plain = tmp_path / "plain"
+    train_run(_config(seed=seed, epochs=10, patience=50), plain)
+    _same_model(multi, plain)
+    assert _validation_losses(multi) == pytest.approx(_validation_losses(plain), rel=1e-12)
+
+
+def test_an_interrupted_choice_resumes_without_training_the_finished_trials(tmp_path, monkeypatch):
+    """Killed after its trials (no training state yet): --resume loads them, trains none
+    again, and ends where an uninterrupted run does."""
+    config = _config(starts=2, start_epochs=3, epochs=6, patience=50)
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    train_run(config, whole)
+    train_run(config, killed)
+    for name in ("state.eqx", "checkpoint.eqx", "metrics.json", "history.jsonl", "starts.json"):
+        (killed / name).unlink()
+    trained = []
+    real_fit = _starts.fit
+    monkeypatch.setattr(_starts, "fit", lambda *a, **k: trained.append(1) or real_fit(*a, **k))
+    assert main(["train", "--out", str(killed), "--resume", "--quiet"]) == 0
+    assert trained == []
+    _same_model(killed, whole)
+    assert json.loads((killed / "starts.json").read_text()) == json.loads(
+        (whole / "starts.json").read_text()
+    )
+
+
+def test_runs_trained_together_choose_their_starts_alone(tmp_path):
+    """Two stacked runs with two starts each end as each would alone (`train_run`)."""
+    configs = [_config(seed=s, starts=2, start_epochs=3, epochs=6, patience=50) for s in (0, 1)]
+    together = [tmp_path / f"together-{s}" for s in (0, 1)]
+    results = train_runs(configs, together, RunsOptions(stack=True))
+    for config, out, result in zip(configs, together, results, strict=True):
+        alone = tmp_path / f"alone-{config.train.seed}"
+        train_run(config, alone)
+        _same_model(out, alone)
+        assert (
+            result["starts"]["chosen"] == json.loads((alone / "starts.json").read_text())["chosen"]
+        )
+
+
+@pytest.mark.parametrize("field", ["starts", "start_epochs"])
+def test_start_options_must_be_positive(field, tmp_path, capsys):
+    with pytest.raises(ValueError, match=f"`{field}` must be > 0"):
+        TrainConfig(**{field: 0})
+    code = main(["train", "--out", str(tmp_path / "r"), "--set", f"{field}=0", "--quiet"])
+    assert code == 2 and f"`{field}` must be > 0" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_table1_rows_count_the_discarded_trials_time():
+    from hogwild.experiments._table1 import _discarded_seconds, _start_entry
+
+    metrics = {
+        "starts": {
+            "chosen": 1,
+            "trials": [
+                {"start": 0, "seed": 4, "seconds": 2.5},
+                {"start": 1, "seed": 9, "seconds": 3.0},
+            ],
+        }
+    }
+    assert _discarded_seconds(metrics) == 2.5 and _discarded_seconds({}) == 0.0
+    assert _start_entry(metrics) == {"starts": 2, "start_seed": 9} and _start_entry({}) == {}
