@@ -2,6 +2,7 @@
 continues exactly as a plain run of its seed, and an interrupted choice resumes."""
 
 import json
+import shutil
 
 import equinox as eqx
 import jax
@@ -37,6 +38,13 @@ def _same_model(a, b):
         np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-14)
 
 
+def _choice(metrics):
+    """A multi-start record without its timings: (chosen, [(seed, best loss)])."""
+    starts = metrics["starts"]
+    trials = [(t["seed"], t["best_validation_loss"]) for t in starts["trials"]]
+    return starts["chosen"], trials
+
+
 def _validation_losses(run_dir):
     lines = (run_dir / "history.jsonl").read_text().splitlines()
     return [json.loads(line)["validation_loss"] for line in lines]
@@ -49,12 +57,21 @@ def test_start_seeds_are_the_seed_then_distinct():
     assert all(0 <= s < 2**31 for s in seeds)
 
 
-def test_chosen_start_continues_exactly_as_a_plain_run_of_its_seed(tmp_path):
-    """Three trials of 4 epochs: the one with the lowest validation loss is continued to
-    epoch 10 and ends with the parameters and history of a plain 10-epoch run of its seed."""
-    multi = tmp_path / "multi"
-    metrics = train_run(_config(starts=3, start_epochs=4, epochs=10, patience=50), multi)
-    record = json.loads((multi / "starts.json").read_text())
+MULTI = dict(starts=3, start_epochs=4, epochs=8, patience=50)
+
+
+@pytest.fixture(scope="module")
+def multi(tmp_path_factory):
+    """A run of three starts tried for 4 epochs each, continued to epoch 8: (dir, metrics)."""
+    out = tmp_path_factory.mktemp("multi") / "run"
+    return out, train_run(_config(**MULTI), out)
+
+
+def test_chosen_start_continues_exactly_as_a_plain_run_of_its_seed(multi, tmp_path):
+    """The trial with the lowest validation loss is continued and ends with the parameters
+    and history of a plain 8-epoch run of its seed."""
+    out, metrics = multi
+    record = json.loads((out / "starts.json").read_text())
     assert metrics["starts"] == record
     trials = record["trials"]
     losses = [t["best_validation_loss"] for t in trials]
@@ -63,18 +80,18 @@ def test_chosen_start_continues_exactly_as_a_plain_run_of_its_seed(tmp_path):
     seed = trials[record["chosen"]]["seed"]
     assert seed == start_seed(0, record["chosen"])
     plain = tmp_path / "plain"
-    train_run(_config(seed=seed, epochs=10, patience=50), plain)
-    _same_model(multi, plain)
-    assert _validation_losses(multi) == pytest.approx(_validation_losses(plain), rel=1e-12)
+    train_run(_config(seed=seed, epochs=8, patience=50), plain)
+    _same_model(out, plain)
+    assert _validation_losses(out) == pytest.approx(_validation_losses(plain), rel=1e-12)
 
 
-def test_an_interrupted_choice_resumes_without_training_the_finished_trials(tmp_path, monkeypatch):
+def test_an_interrupted_choice_resumes_without_training_the_finished_trials(
+    multi, tmp_path, monkeypatch
+):
     """Killed after its trials (no training state yet): --resume loads them, trains none
-    again, and ends where an uninterrupted run does."""
-    config = _config(starts=2, start_epochs=3, epochs=6, patience=50)
-    whole, killed = tmp_path / "whole", tmp_path / "killed"
-    train_run(config, whole)
-    train_run(config, killed)
+    again, and ends where the uninterrupted run did."""
+    whole, killed = multi[0], tmp_path / "killed"
+    shutil.copytree(whole, killed)
     for name in ("state.eqx", "checkpoint.eqx", "metrics.json", "history.jsonl", "starts.json"):
         (killed / name).unlink()
     trained = []
@@ -88,18 +105,18 @@ def test_an_interrupted_choice_resumes_without_training_the_finished_trials(tmp_
     )
 
 
-def test_runs_trained_together_choose_their_starts_alone(tmp_path):
-    """Two stacked runs with two starts each end as each would alone (`train_run`)."""
-    configs = [_config(seed=s, starts=2, start_epochs=3, epochs=6, patience=50) for s in (0, 1)]
-    together = [tmp_path / f"together-{s}" for s in (0, 1)]
-    results = train_runs(configs, together, RunsOptions(stack=True))
-    for config, out, result in zip(configs, together, results, strict=True):
-        alone = tmp_path / f"alone-{config.train.seed}"
-        train_run(config, alone)
-        _same_model(out, alone)
-        assert (
-            result["starts"]["chosen"] == json.loads((alone / "starts.json").read_text())["chosen"]
-        )
+def test_runs_trained_together_choose_their_starts_alone(multi, tmp_path):
+    """Two stacked runs with three starts each: each chooses on its own validation losses,
+    and seed 0 ends as it does alone (`train_run`)."""
+    configs = [_config(seed=s, **MULTI) for s in (0, 1)]
+    outs = [tmp_path / f"seed-{s}" for s in (0, 1)]
+    results = train_runs(configs, outs, RunsOptions(stack=True))
+    _same_model(outs[0], multi[0])
+    for result in results:
+        losses = [t["best_validation_loss"] for t in result["starts"]["trials"]]
+        assert result["starts"]["chosen"] == int(np.argmin(losses))
+    chosen = [_choice(r) for r in (results[0], multi[1], results[1])]
+    assert chosen[0] == chosen[1] != chosen[2]
 
 
 @pytest.mark.parametrize("field", ["starts", "start_epochs"])
