@@ -142,3 +142,14 @@ def test_table1_rows_count_the_discarded_trials_time():
     }
     assert _discarded_seconds(metrics) == 2.5 and _discarded_seconds({}) == 0.0
     assert _start_entry(metrics) == {"starts": 2, "start_seed": 9} and _start_entry({}) == {}
+
+
+def test_cli_reports_each_trial_and_the_choice(tmp_path, capsys):
+    args = ["train", "--task", "chains", "--model", "gcn", "--length", "6", "--graphs", "8"]
+    args += ["--epochs", "3", "--set", "starts=2", "--set", "start_epochs=2", "--x64"]
+    assert main([*args, "--out", str(tmp_path / "run")]) == 0
+    err = capsys.readouterr().err
+    seed = start_seed(0, 1)
+    assert f"trying start 1 of 2 (seed {seed})" in err and "start 1  epoch     1" in err
+    chosen = json.loads((tmp_path / "run" / "starts.json").read_text())["chosen"]
+    assert f"continuing start {chosen} (seed {start_seed(0, chosen)}" in err

@@ -290,14 +290,15 @@ def _eta(record: dict, total: int, first: list) -> str:
 def _progress(record: dict, every: int, started: list, total: int, first: list) -> None:
     """One line at epoch 1, every ``every`` epochs and at least every 5 seconds."""
     now = time.perf_counter()
-    eta = _eta(record, total, first)
+    eta = "" if "start" in record else _eta(record, total, first)
     quiet = record["epoch"] != 1 and record["epoch"] % every and "solver" not in record
     if quiet and now - started[0] < 5:
         return
     started[0] = now
     metric = validation_key(record)
     print(
-        f"epoch {record['epoch']:5d}  train loss {record['train_loss']:.4f}  "
+        (f"start {record['start']}  " if "start" in record else "")
+        + f"epoch {record['epoch']:5d}  train loss {record['train_loss']:.4f}  "
         f"val loss {record['validation_loss']:.4f}  {metric.split('_', 1)[1]} {record[metric]:.4f}"
         f"  steps: solve {record['solver_steps']:.1f}, adjoint {record['adjoint_steps']:.1f}"
         f"  unconverged {record['solver_unconverged']}/{record['adjoint_unconverged']}"

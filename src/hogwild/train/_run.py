@@ -235,7 +235,7 @@ def train_run(
     if mode == "resume":
         state = _resumed_state(out, initial_state(model, data, config.train), spec, log)
     if state is None:
-        state = chosen_start(config, out, data, spec, log)
+        state = chosen_start(config, out, data, spec, log, progress)
     result = fit(
         model,
         data,

@@ -172,14 +172,24 @@ def _train_group(group, indices, results, options: RunsOptions) -> None:
     """Train the members of a group (after choosing each fresh member's initialisation
     when it has several starts, `chosen_start`) in one program per epoch they continue
     from."""
-    for m in group:
+    for m, i in zip(group, indices):
         if m.state.epoch == 0:
-            m.state = chosen_start(m.config, m.out, m.data, m.spec, options.log) or m.state
+            progress = _member_progress(options.progress, i)
+            m.state = (
+                chosen_start(m.config, m.out, m.data, m.spec, options.log, progress) or m.state
+            )
     by_epoch: dict[int, list[int]] = {}
     for j, m in enumerate(group):
         by_epoch.setdefault(m.state.epoch, []).append(j)
     for js in by_epoch.values():
         _fit_members([group[j] for j in js], [indices[j] for j in js], results, options)
+
+
+def _member_progress(progress, i: int):
+    """Run i's records as `RunsOptions.progress` calls (None: no progress)."""
+    if progress is None:
+        return None
+    return lambda record: progress(record["epoch"], {i: record})
 
 
 def _fit_members(group, indices, results, options: RunsOptions) -> None:

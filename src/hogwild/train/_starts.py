@@ -66,17 +66,19 @@ class Trial:
         }
 
 
-def chosen_start(config, out: Path, data, spec, log=None) -> TrainingState | None:
+def chosen_start(config, out: Path, data, spec, log=None, progress=None) -> TrainingState | None:
     """The training state to continue run ``config`` in ``out`` from: the best of
     ``config.train.starts`` trial initialisations on validation loss (None with one start:
-    the run starts from its own seed). Raises KeyboardInterrupt, after saving the trial
-    in progress, when interrupted."""
+    the run starts from its own seed). ``progress`` gets each trial's history records,
+    marked with ``"start": c``. Raises KeyboardInterrupt, after saving the trial in
+    progress, when interrupted."""
     train = config.train
     if train.starts == 1:
         return None
     trial_config = dataclasses.replace(train, epochs=min(train.start_epochs, train.epochs))
     trials = [
-        _trial(config, trial_config, out, data, spec, start, log) for start in range(train.starts)
+        _trial(config, trial_config, out, data, spec, start, log, progress)
+        for start in range(train.starts)
     ]
     chosen = min(trials, key=lambda t: (t.diverged, _loss(t)))
     write_json(
@@ -95,7 +97,7 @@ def _loss(trial: Trial) -> float:
     return trial.state.best_loss if math.isfinite(trial.state.best_loss) else math.inf
 
 
-def _trial(config, trial_config, out: Path, data, spec, start: int, log) -> Trial:
+def _trial(config, trial_config, out: Path, data, spec, start: int, log, progress) -> Trial:
     """Initialisation ``start`` trained for the trial epochs (or loaded, if it was)."""
     from ._run import build_model, load_state
 
@@ -117,7 +119,8 @@ def _trial(config, trial_config, out: Path, data, spec, start: int, log) -> Tria
         if held.pending:
             raise KeyboardInterrupt
 
-    result = fit(model, data, trial_config, state=state, checkpoint=save)
+    marked = None if progress is None else (lambda record: progress({**record, "start": start}))
+    result = fit(model, data, trial_config, marked, state=state, checkpoint=save)
     save(result.state, result.stopped)
     if result.stopped.startswith("interrupted"):
         raise KeyboardInterrupt
