@@ -94,6 +94,7 @@ def chosen_start(config, out: Path, data, spec, log=None, progress=None) -> Trai
 
 
 def _loss(trial: Trial) -> float:
+    """A trial's best validation loss, NaN counted as +inf (never chosen over a number)."""
     return trial.state.best_loss if math.isfinite(trial.state.best_loss) else math.inf
 
 
