@@ -25,3 +25,19 @@ cell = [r["test"] for (f, s), r in rows.items() if s != 1] + list(new.values())
 print("cell, seed 1 with two starts:", len(cell), round(st.mean(cell), 2), "+-", round(st.stdev(cell), 2), "median", round(st.median(cell), 2))
 print("cell as in Table 1:", round(st.mean(r["test"] for r in rows.values()), 2), "+-", round(st.stdev(r["test"] for r in rows.values()), 2))
 print("discarded trial seconds (runs that record them):", [round(x) for x in extra if x])
+
+# The whole two-start cell (runs/starts32/counting-all.sh: seeds 0, 2, 3, 4), where trained.
+two = {(f, 1): v for f, v in new.items()}
+for f in range(10):
+    for s in (0, 2, 3, 4):
+        p = f"runs/starts32/counting/fold{f}-seed{s}/metrics.json"
+        if os.path.exists(p):
+            m = json.load(open(p))
+            two[f, s] = 100 * m["test"]["relative_rmse"]
+others = sorted(k for k in two if k[1] != 1)
+if others:
+    same = [k for k in others if abs(two[k] - rows[k]["test"]) < 1e-9]
+    print(f"seeds 0, 2, 3, 4 with two starts: {len(others)} runs, {len(same)} identical to Table 1")
+    print("  table1:", round(st.mean(rows[k]["test"] for k in others), 2), " two starts:", round(st.mean(two[k] for k in others), 2))
+if len(two) == 50:
+    print("two-start cell:", round(st.mean(two.values()), 2), "+-", round(st.stdev(two.values()), 2), "median", round(st.median(two.values()), 2))
