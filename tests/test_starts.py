@@ -128,19 +128,15 @@ def test_start_options_must_be_positive(field, tmp_path, capsys):
     assert not (tmp_path / "r").exists()
 
 
-def test_table1_rows_count_the_discarded_trials_time():
-    from hogwild.experiments._table1 import _discarded_seconds, _start_entry
+def test_table1_rows_name_the_continued_start():
+    from hogwild.experiments._table1 import _start_entry
 
     metrics = {
         "starts": {
             "chosen": 1,
-            "trials": [
-                {"start": 0, "seed": 4, "seconds": 2.5},
-                {"start": 1, "seed": 9, "seconds": 3.0},
-            ],
+            "trials": [{"start": 0, "seed": 4}, {"start": 1, "seed": 9}],
         }
     }
-    assert _discarded_seconds(metrics) == 2.5 and _discarded_seconds({}) == 0.0
     assert _start_entry(metrics) == {"starts": 2, "start_seed": 9} and _start_entry({}) == {}
 
 
