@@ -114,3 +114,26 @@ def test_gmres_counts_the_products_it_takes_and_restarts():
             assert int(stats.steps) < 60
         else:
             assert int(stats.steps) > 10
+
+
+def test_newton_solves_to_the_wide_dtypes_tolerance_and_first_order_solvers_are_told():
+    """Newton's default tolerance under mixed precision is float64's 1e-6 (issue 10: at
+    float32's 1e-4 warm starts were accepted without a step on chains and H* lagged by up
+    to 1e-4/μ); L-BFGS keeps the model dtype's 1e-4 unless told. Told 1e-6, a mixed
+    L-BFGS solve from a float32 answer that meets 1e-4 still steps, ends within 1e-6 in
+    float64, and lands nearer the exact minimiser."""
+    from hogwild.solve import Newton
+
+    f32 = jnp.zeros((N, 1), jnp.float32)
+    assert Newton(precision="float64").tolerance(f32) == 1e-6
+    assert Newton().tolerance(f32) == 1e-4 == LBFGS(precision="float64").tolerance(f32)
+    model = quadratic(log_cond=2.0, scale=1.0, offset=0.0)
+    warm = solved(model, None)
+    assert bool(warm.stats.converged) and float(warm.stats.residual) > 1e-6
+    mixed = jax.jit(lambda m, h: run(m, None, h, LBFGS(1e-6, 5000, "float64")))(model, warm.value)
+    assert int(mixed.stats.steps) >= 1
+    assert bool(mixed.stats.converged) and float(mixed.stats.residual) <= 1e-6
+    a, b = (np.asarray(x, np.float64) for x in (model.a, model.b))
+    exact = np.linalg.solve(a, b)
+    error = lambda h: np.linalg.norm(np.asarray(h, np.float64)[:, 0] - exact)  # noqa: E731
+    assert error(mixed.value) < error(warm.value) / 10

@@ -22,7 +22,7 @@ from ..graph import Graph
 from ._linear import conjugate_gradient, restarted_gmres, true_residual_stats
 from ._newton import Newton
 from ._precision import cast_floats, narrowed, working_dtype
-from ._solvers import SolveStats, _norm
+from ._solvers import SolveStats, _norm, default_tolerance
 
 
 class ImplicitAdjoint(eqx.Module):
@@ -92,12 +92,12 @@ def run(model, graph: Graph, h0, solver) -> Solution:
     """The forward solve, not differentiated.
 
     With ``solver.precision`` wider than the model's (mixed precision) the solve runs in
-    the model's dtype first (at most `NARROW_STEPS` steps) and is then continued in the
-    wide dtype from where it stopped. Convergence is always decided by the wide dtype's
-    ‖∇E‖, so a float32 answer is accepted only when float64 confirms it: that costs one
-    float64 gradient when float32 got there (most solves early in training, about 3x
-    cheaper than solving in float64), and when float32 stalls at its rounding floor on a
-    stiff energy the float64 solve goes on from its point.
+    the model's dtype first (at most `NARROW_STEPS` steps, to that dtype's tolerance) and
+    is then continued in the wide dtype from where it stopped, to the wide dtype's
+    tolerance (`AbstractSolver.tolerance`). Convergence is always decided by the wide
+    dtype's ‖∇E‖, so a float32 answer is accepted only when float64 confirms it; float32
+    does the cheap first part of the descent, float64 the last digits and whatever
+    float32 could not do at its rounding floor on a stiff energy.
     """
     if isinstance(solver, Newton):
         return Solution(*solver.solve(model, graph, h0))
@@ -105,9 +105,12 @@ def run(model, graph: Graph, h0, solver) -> Solution:
     if dtype == h0.dtype:
         h, stats = solver.run(objective(model, graph), h0)
         return Solution(h, stats)
-    tol = solver.tolerance(h0)
+    tol = solver.tolerance(h0)  # the wide dtype's unless given
     narrow = dataclasses.replace(
-        solver, tol=tol, precision=None, max_steps=jnp.minimum(solver.max_steps, NARROW_STEPS)
+        solver,
+        tol=max(tol, default_tolerance(h0.dtype)),  # the narrow dtype stops at its own floor
+        precision=None,
+        max_steps=jnp.minimum(solver.max_steps, NARROW_STEPS),
     )
     h, first = narrow.run(objective(model, graph), h0)
     m, g, h_wide = cast_floats((model, graph, h), dtype)

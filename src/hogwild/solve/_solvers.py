@@ -38,7 +38,8 @@ class AbstractSolver(eqx.Module):
 
     ``precision``: the dtype to solve in, e.g. ``"float64"`` inside a float32 model (mixed
     precision: the model and states are cast for the solve, the solution cast back; the
-    tolerance stays the model dtype's). None: the states' own dtype.
+    default tolerance stays the model dtype's here, `Newton` takes the solve dtype's).
+    None: the states' own dtype.
     """
 
     tol: float | None = None
@@ -46,7 +47,15 @@ class AbstractSolver(eqx.Module):
     precision: str | None = None
 
     def tolerance(self, h: Array) -> float:
+        """``tol``, else `default_tolerance` of ``h``'s dtype."""
         return default_tolerance(h.dtype) if self.tol is None else self.tol
+
+    def solve_dtype(self, h: Array):
+        """``precision`` when it is wider than ``h``'s dtype, else ``h``'s dtype."""
+        own = jnp.dtype(h.dtype)
+        if self.precision is None or jnp.dtype(self.precision).itemsize <= own.itemsize:
+            return own
+        return jnp.dtype(self.precision)
 
     @abc.abstractmethod
     def run(self, fn, h0: Array) -> tuple[Array, SolveStats]: ...

@@ -59,7 +59,7 @@ class TrainConfig:
     ``patience``: epochs without a better validation loss before stopping early.
     ``batch_size``: graphs per batch (None: all graphs of a split in one batch).
     ``solver_tol``: forward tolerance on ‖∇E‖ (energies) or ‖F(H) − H‖ (fixed points);
-    None: 1e-4 in float32, 1e-6 in float64.
+    None: 1e-4 in float32, 1e-6 in float64 (and for Newton under mixed precision).
     ``fixed_point_solver``: "anderson" (default) or "picard" for fixed-point models.
     ``energy_solver``: "newton" for energy models: damped Newton steps with per-graph
     dense Hessians and a Cholesky adjoint (`hogwild.solve.Newton`), for batches of small
