@@ -24,6 +24,11 @@ forward, Cholesky adjoint).
 - ``train_loss_max_rel_diff``: the largest relative difference of the two runs' training
   losses over the epochs (both solve to the same tolerance; trajectories drift apart
   only by the solves' differing round-off and tolerance slack).
+
+``--tolerances`` compares Newton with itself instead: ``newton_1e-4`` (forward tolerance
+1e-4, its default before 2026-12-05) against ``newton`` (its default, float64's 1e-6
+under mixed precision), the same figures for each and ``tight_cost``:
+newton_s_per_epoch / newton_1e-4_s_per_epoch, side by side.
 """
 
 from __future__ import annotations
@@ -52,14 +57,27 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float, default=0.01, help="learning rate (default 0.01)")
     p.add_argument("--graphs", type=int, help="synthetic tasks: num_graphs (task default)")
     p.add_argument("--figure", help="also plot steps and time per epoch into this PNG")
+    p.add_argument(
+        "--tolerances", action="store_true", help="Newton at 1e-4 against its default instead"
+    )
     return p.parse_args(argv)
 
 
-def train(solver: str, args, epochs: int | None = None) -> dict:
+#: Variants compared: name -> (energy_solver, solver_tol).
+SOLVERS = {"lbfgs": ("lbfgs", None), "newton": ("newton", None)}
+TOLERANCES = {"newton_1e-4": ("newton", 1e-4), "newton": ("newton", None)}
+
+
+def train(variant: tuple, args, epochs: int | None = None) -> dict:
     """One run; its per-epoch wall times from the progress callback and its result."""
     epochs = epochs or args.epochs
+    solver, tol = variant
     train_config = TrainConfig(
-        epochs=epochs, patience=epochs, learning_rate=args.lr, energy_solver=solver
+        epochs=epochs,
+        patience=epochs,
+        learning_rate=args.lr,
+        energy_solver=solver,
+        solver_tol=tol,
     )
     fold = "fold" if args.task in ("mutag", "proteins") else "seed"
     options = {fold: args.fold}
@@ -116,15 +134,20 @@ def figure(runs: dict, path: str, title: str) -> None:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    for solver in ("lbfgs", "newton"):  # compile everything, conditioning included
-        train(solver, args, epochs=WARM_UP)
-    runs = {s: train(s, args) for s in ("lbfgs", "newton")}
-    seconds = {s: report(s, run) for s, run in runs.items()}
-    emit("newton_speedup", seconds["lbfgs"] / seconds["newton"])
+    variants = TOLERANCES if args.tolerances else SOLVERS
+    for variant in variants.values():  # compile everything, conditioning included
+        train(variant, args, epochs=WARM_UP)
+    runs = {name: train(variant, args) for name, variant in variants.items()}
+    seconds = {name: report(name, run) for name, run in runs.items()}
+    if args.tolerances:
+        emit("tight_cost", seconds["newton"] / seconds["newton_1e-4"])
+    else:
+        emit("newton_speedup", seconds["lbfgs"] / seconds["newton"])
     losses = [np.array([h["train_loss"] for h in r["result"].history]) for r in runs.values()]
     emit("train_loss_max_rel_diff", float(np.max(np.abs(losses[1] / losses[0] - 1))))
     if args.figure:
-        title = f"{args.model} on {args.task} (fold {args.fold}, lr {args.lr}): L-BFGS vs Newton"
+        versus = " vs ".join(runs)
+        title = f"{args.model} on {args.task} (fold {args.fold}, lr {args.lr}): {versus}"
         figure(runs, args.figure, title)
 
 
