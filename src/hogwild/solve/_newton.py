@@ -134,7 +134,11 @@ class Newton(AbstractSolver):
 
     def tolerance(self, h) -> float:
         """``tol``, else `default_tolerance` of the dtype the solve runs in."""
-        return default_tolerance(self.solve_dtype(h)) if self.tol is None else self.tol
+        return (
+            default_tolerance(working_dtype(self.precision, h.dtype))
+            if self.tol is None
+            else self.tol
+        )
 
     @classmethod
     def for_graphs(cls, graphs: Sequence, **options) -> Newton:

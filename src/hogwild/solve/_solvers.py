@@ -50,13 +50,6 @@ class AbstractSolver(eqx.Module):
         """``tol``, else `default_tolerance` of ``h``'s dtype."""
         return default_tolerance(h.dtype) if self.tol is None else self.tol
 
-    def solve_dtype(self, h: Array):
-        """``precision`` when it is wider than ``h``'s dtype, else ``h``'s dtype."""
-        own = jnp.dtype(h.dtype)
-        if self.precision is None or jnp.dtype(self.precision).itemsize <= own.itemsize:
-            return own
-        return jnp.dtype(self.precision)
-
     @abc.abstractmethod
     def run(self, fn, h0: Array) -> tuple[Array, SolveStats]: ...
 
