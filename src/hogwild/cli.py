@@ -287,11 +287,20 @@ def _eta(record: dict, total: int, first: list) -> str:
     return f"  ETA {left / 60:.0f} min" if left >= 120 else f"  ETA {left:.0f}s"
 
 
+def _rollback_note(record: dict) -> str:
+    """What the spike guard did at this epoch, if anything."""
+    if "rolled_back_to" not in record:
+        return ""
+    k = record["rollbacks"]
+    return f"  (loss spike: back to epoch {record['rolled_back_to']}, learning rate × 2^-{k})"
+
+
 def _progress(record: dict, every: int, started: list, total: int, first: list) -> None:
     """One line at epoch 1, every ``every`` epochs and at least every 5 seconds."""
     now = time.perf_counter()
     eta = "" if "start" in record else _eta(record, total, first)
-    quiet = record["epoch"] != 1 and record["epoch"] % every and "solver" not in record
+    event = "solver" in record or "rolled_back_to" in record
+    quiet = record["epoch"] != 1 and record["epoch"] % every and not event
     if quiet and now - started[0] < 5:
         return
     started[0] = now
@@ -304,7 +313,8 @@ def _progress(record: dict, every: int, started: list, total: int, first: list) 
         f"  unconverged {record['solver_unconverged']}/{record['adjoint_unconverged']}"
         + (f"  K1/mu {record['condition']:.0f}" if "condition" in record else "")
         + f"  {record['seconds']:.0f}s{eta}"
-        + (f"  (L-BFGS outpaced: {record['solver']} from now on)" if "solver" in record else ""),
+        + (f"  (L-BFGS outpaced: {record['solver']} from now on)" if "solver" in record else "")
+        + _rollback_note(record),
         file=sys.stderr,
         flush=True,
     )

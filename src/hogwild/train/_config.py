@@ -13,6 +13,7 @@ import jax
 import numpy as np
 
 from ..solve import LBFGS, Anderson, ImplicitAdjoint, Newton, Picard
+from ._guard import check_spike_guard
 
 FIXED_POINT_SOLVERS = {"anderson": Anderson, "picard": Picard}
 ENERGY_SOLVERS = ("auto", "lbfgs", "newton")
@@ -86,6 +87,10 @@ class TrainConfig:
     that many initialisations (parameter seeds `start_seed`; the first is ``seed`` itself)
     for ``start_epochs`` epochs each, then continues the one with the best validation loss
     to ``epochs`` — as if it had been the only one (``_starts``). 1: one initialisation.
+    ``spike_guard``: f > 1 to undo loss spikes (`_guard`): when an epoch's training loss
+    exceeds f × the lowest so far, parameters, optimiser state and warm starts go back to
+    that epoch's and the learning rate is halved for the rest of the run (at most 8 times).
+    None (default, as in the paper): off. Runs with it train one by one, not stacked.
     ``condition_every``: every this many epochs an energy model's K₁ (largest Hessian
     eigenvalue), μ (smallest) and K₁/μ at the first training batch's H* are estimated and
     written to the history (0: never).
@@ -114,6 +119,7 @@ class TrainConfig:
     clip_norm: float | None = None
     starts: int = 1
     start_epochs: int = 300
+    spike_guard: float | None = None
 
     def __post_init__(self):
         check_field_types(self)
@@ -137,6 +143,7 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise ValueError(f"`{name}` must be > 0; got {value}.")
+        check_spike_guard(self.spike_guard)
         if self.condition_every < 0:
             raise ValueError(f"`condition_every` must be >= 0; got {self.condition_every}.")
         if self.weight_decay < 0 or self.seed < 0:

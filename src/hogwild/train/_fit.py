@@ -23,6 +23,7 @@ from ..solve import ImplicitAdjoint, Newton, condition_number
 from ..tasks import Dataset
 from ._batch import make_batches
 from ._config import TrainConfig
+from ._guard import rollback_fields, snapshot_fields
 from ._objective import metrics_from_sums, primary_metric
 from ._scaling import target_scale, with_target_scale
 from ._state import SolverSummary, TrainingState
@@ -107,6 +108,7 @@ def _setup(model, data: Dataset, config: TrainConfig) -> _Setup:
         config.weight_decay,
         len(train),
         config.clip_norm,
+        config.spike_guard is not None,
     )
     batches = train + validation
     return _Setup(
@@ -143,13 +145,17 @@ def initial_state(model, data: Dataset, config: TrainConfig = TrainConfig()) -> 
     if config.standardise_targets:
         model = with_target_scale(model, target_scale(data))
     setup = _setup(model, data, config)
+    opt_state = setup.optimiser.init(eqx.filter(model, eqx.is_inexact_array))
+    train_states = _zeros(setup.train, model.hidden)
+    guarded = config.spike_guard is not None
     return TrainingState(
         epoch=0,
         model=model,
-        opt_state=setup.optimiser.init(eqx.filter(model, eqx.is_inexact_array)),
-        train_states=_zeros(setup.train, model.hidden),
+        opt_state=opt_state,
+        train_states=train_states,
         validation_states=_zeros(setup.validation, model.hidden),
         best_model=model,
+        guard=(model, opt_state, train_states) if guarded else None,
     )
 
 
@@ -261,14 +267,10 @@ class _Loop:
         self.interval = (SolverSummary(), SolverSummary())
         return record
 
-    def _epoch(self, state: TrainingState, epoch: int):
-        """(state after ``epoch``, None), or (``state`` unchanged, why training diverged)."""
-        trained, stats, problem = _train_epoch(state, self.setup)
-        forward, adjoint = self._counted(state, stats)
-        if problem is not None:
-            return dataclasses.replace(state, forward=forward, adjoint=adjoint), problem
+    def _next(self, state: TrainingState, epoch: int, trained, forward, adjoint) -> dict:
+        """The fields of the state after ``epoch`` (before evaluation): what it ``trained``,
+        undone by the spike guard when its loss spiked."""
         model, opt_state, h, train_loss = trained
-        seconds = self.base_seconds + time.perf_counter() - self.started
         nxt = dict(
             epoch=epoch,
             model=model,
@@ -276,8 +278,22 @@ class _Loop:
             train_states=h,
             forward=forward,
             adjoint=adjoint,
-            seconds=seconds,
+            seconds=self.base_seconds + time.perf_counter() - self.started,
         )
+        guard = self.config.spike_guard
+        nxt.update(snapshot_fields(state, train_loss, guard))
+        nxt.update(rollback_fields(state, train_loss, guard))
+        return nxt
+
+    def _epoch(self, state: TrainingState, epoch: int):
+        """(state after ``epoch``, None), or (``state`` unchanged, why training diverged)."""
+        trained, stats, problem = _train_epoch(state, self.setup)
+        forward, adjoint = self._counted(state, stats)
+        if problem is not None:
+            return dataclasses.replace(state, forward=forward, adjoint=adjoint), problem
+        train_loss = trained[-1]
+        nxt = self._next(state, epoch, trained, forward, adjoint)
+        model, h, seconds = nxt["model"], nxt["train_states"], nxt["seconds"]
         if epoch % self.config.eval_every and epoch != self.config.epochs:
             return dataclasses.replace(state, **nxt), None
         val, val_states = evaluate_batches(
@@ -295,6 +311,10 @@ class _Loop:
         if val["loss"] < state.best_loss:
             nxt.update(best_model=model, best_loss=val["loss"], best_epoch=epoch)
         record = self._record(epoch, train_loss, val, forward, seconds)
+        if self.config.spike_guard is not None:
+            record["rollbacks"] = nxt.get("rollbacks", state.rollbacks)
+            if "rollbacks" in nxt:  # this epoch's loss spiked: back to the snapshot's epoch
+                record["rolled_back_to"] = state.guard_epoch
         record.update(
             conditioning_record(model, self.setup.train[0].graph, h[0], epoch, self.config)
         )

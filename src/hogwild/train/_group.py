@@ -431,6 +431,10 @@ def fit_group(models, datasets, config: TrainConfig, hooks: GroupHooks, states=N
     """
     from ._fit import initial_state
 
+    if config.spike_guard is not None:
+        raise ValueError(
+            "`spike_guard` rolls back one run at a time: train its runs one by one, not stacked."
+        )
     if states is None:
         states = [initial_state(m, d, config) for m, d in zip(models, datasets)]
     epochs = {s.epoch for s in states}

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..tasks import make_task
 from ._checkpoint import write_json
-from ._fit import initial_state
+from ._fit import fit, initial_state
 from ._group import GroupHooks, batch_signature, fit_group
 from ._run import (
     RunConfig,
@@ -155,8 +155,9 @@ def train_claimed(configs, outs, modes, options: RunsOptions) -> list[dict | Non
     _check_precision(configs[0])
     members = _members(configs, outs, modes, options.log)
     stack = options.stack
-    if stack is None:
-        stack = stacks(members[0].state.model.family)
+    if stack is None:  # the spike guard rolls back one run at a time
+        guarded = configs[0].train.spike_guard is not None
+        stack = stacks(members[0].state.model.family) and not guarded
     groups = _groups(members, stack)
     if options.workers > 1 and len(groups) > 1:
         from ._pool import train_in_workers
@@ -217,6 +218,9 @@ def _fit_members(group, indices, results, options: RunsOptions) -> None:
             f"training {len(group)} runs of {group[0].config.model} on {group[0].config.task} "
             "in one program (compiling first; a repeated command loads it from the cache)"
         )
+    if group[0].config.train.spike_guard is not None:
+        _fit_alone(group, hooks)
+        return
     fit_group(
         [m.state.model for m in group],
         [m.data for m in group],
@@ -224,3 +228,24 @@ def _fit_members(group, indices, results, options: RunsOptions) -> None:
         hooks,
         states=[m.state for m in group],
     )
+
+
+def _fit_alone(group, hooks: GroupHooks) -> None:
+    """Train the one member of ``group`` by `fit` (runs with a spike guard, which
+    `fit_group` does not stack), with `fit_group`'s ``hooks``; Ctrl-C hands it over as
+    interrupted and propagates, as in `fit_group`."""
+    (m,) = group
+    progress = hooks.progress
+    result = fit(
+        m.state.model,
+        m.data,
+        m.config.train,
+        None if progress is None else (lambda record: progress(record["epoch"], {0: record})),
+        state=m.state,
+        checkpoint=None if hooks.checkpoint is None else (lambda s: hooks.checkpoint(0, s)),
+        checkpoint_every=hooks.checkpoint_every,
+        checkpoint_seconds=hooks.seconds,
+    )
+    hooks.finished(0, result)
+    if result.stopped.startswith("interrupted"):
+        raise KeyboardInterrupt

@@ -70,16 +70,22 @@ class TrainingState:
     forward: SolverSummary = dataclasses.field(default_factory=SolverSummary)
     adjoint: SolverSummary = dataclasses.field(default_factory=SolverSummary)
     seconds: float = 0.0
+    guard: tuple | None = None
+    guard_loss: float = math.inf
+    guard_epoch: int = 0
+    rollbacks: int = 0
 
     def arrays(self) -> tuple:
-        """The array part, serialised leaf by leaf into a checkpoint."""
-        return (
+        """The array part, serialised leaf by leaf into a checkpoint (the guard's snapshot
+        last, when there is one)."""
+        arrays = (
             self.model,
             self.opt_state,
             self.train_states,
             self.validation_states,
             self.best_model,
         )
+        return arrays if self.guard is None else (*arrays, self.guard)
 
     def numbers(self) -> dict:
         """The JSON part."""
@@ -91,11 +97,19 @@ class TrainingState:
             "forward": dataclasses.asdict(self.forward),
             "adjoint": dataclasses.asdict(self.adjoint),
             "seconds": self.seconds,
+            **({} if self.guard is None else self._guard_numbers()),
+        }
+
+    def _guard_numbers(self) -> dict:
+        return {
+            "guard_loss": self.guard_loss,
+            "guard_epoch": self.guard_epoch,
+            "rollbacks": self.rollbacks,
         }
 
     def restored(self, arrays: tuple, numbers: dict) -> TrainingState:
         """This state (a skeleton of the right shapes) with saved ``arrays`` and ``numbers``."""
-        model, opt_state, train_states, validation_states, best_model = arrays
+        model, opt_state, train_states, validation_states, best_model, *guard = arrays
         return TrainingState(
             epoch=int(numbers["epoch"]),
             model=model,
@@ -109,4 +123,8 @@ class TrainingState:
             forward=SolverSummary(**numbers["forward"]),
             adjoint=SolverSummary(**numbers["adjoint"]),
             seconds=float(numbers["seconds"]),
+            guard=guard[0] if guard else None,
+            guard_loss=float(numbers.get("guard_loss", math.inf)),
+            guard_epoch=int(numbers.get("guard_epoch", 0)),
+            rollbacks=int(numbers.get("rollbacks", 0)),
         )

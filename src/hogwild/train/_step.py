@@ -14,6 +14,7 @@ from ..solve import embed
 from ..solve._implicit import implicit_value_and_grad
 from ..solve._solvers import GradientDescent, SolveStats
 from ._batch import Batch
+from ._guard import scaled
 from ._objective import batch_sums, loss
 from ._penalty import penalty_value_and_grad
 from ._scaling import frozen_labels
@@ -188,9 +189,11 @@ def make_optimiser(
     weight_decay: float,
     steps_per_epoch: int,
     clip_norm: float | None = None,
+    guarded: bool = False,
 ):
     """Adam with decoupled weight decay; lr × decay_rate every ``decay_every`` epochs;
-    with ``clip_norm`` c, each gradient g is first scaled to g · min(1, c / ‖g‖₂).
+    with ``clip_norm`` c, each gradient g is first scaled to g · min(1, c / ‖g‖₂);
+    ``guarded``: the update is last multiplied by the spike guard's scale (`_guard.scaled`).
 
     The target scale (`hogwild.models.TargetScale`) is data, not a parameter: it is
     ``frozen`` (no update, no weight decay). Cached: the optimiser is a static argument
@@ -203,4 +206,5 @@ def make_optimiser(
     adam = optax.adamw(schedule, b1=0.9, b2=0.999, weight_decay=weight_decay)
     if clip_norm is not None:
         adam = optax.chain(optax.clip_by_global_norm(clip_norm), adam)
-    return optax.multi_transform({"train": adam, "frozen": optax.set_to_zero()}, frozen_labels)
+    optimiser = optax.multi_transform({"train": adam, "frozen": optax.set_to_zero()}, frozen_labels)
+    return scaled(optimiser) if guarded else optimiser
