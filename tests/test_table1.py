@@ -66,6 +66,7 @@ def test_task_train_options_override_the_protocol_epochs():
     chains, counting = reduced.train_config("chains", 1), reduced.train_config("counting", 0)
     assert (chains.epochs, chains.seed, chains.learning_rate) == (5000, 1, 0.003)
     assert (counting.epochs, counting.patience) == (reduced.epochs, reduced.patience)
+    assert (chains.spike_guard, counting.spike_guard) == (1.2, None)
 
 
 def test_each_cell_shows_its_strongest_protocol_and_the_compute_time():
