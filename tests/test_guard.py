@@ -131,3 +131,30 @@ def test_the_cli_says_when_it_rolls_back(tmp_path, capsys):
     assert main([*args, "--out", str(tmp_path / "run")]) == 0
     err = capsys.readouterr().err
     assert "loss spike: back to epoch" in err and "learning rate × 2^-1" in err
+
+
+def test_a_diverged_epoch_is_undone_like_a_spike(monkeypatch):
+    """An epoch that diverges (here: made to, at its 5th epoch) goes back to the lowest-loss
+    snapshot with half the learning rate, and its history line says why; without the
+    guard the same run stops there as diverged."""
+    import hogwild.train._fit as fit_module
+
+    real, calls = fit_module._train_epoch, {"n": 0}
+
+    def fifth_diverges(*args):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            return None, [], "training loss is nan"
+        return real(*args)
+
+    monkeypatch.setattr(fit_module, "_train_epoch", fifth_diverges)
+    config = TrainConfig(epochs=8, x64=True, spike_guard=FACTOR)
+    guarded = fit(build_model(SPEC, seed=0), DATA, config)
+    losses = [r["train_loss"] for r in guarded.history]
+    assert not guarded.diverged and guarded.epochs_run == 8
+    assert guarded.history[4]["diverged"] == "training loss is nan"
+    assert guarded.history[4]["rolled_back_to"] == 1 + int(np.argmin(losses[:4]))
+    assert losses[5] == min(losses[:4]) and guarded.history[-1]["rollbacks"] == 1
+    calls["n"] = 0
+    plain = fit(build_model(SPEC, seed=0), DATA, dataclasses.replace(config, spike_guard=None))
+    assert plain.diverged and plain.stopped.startswith("diverged at epoch 5")

@@ -291,8 +291,8 @@ def _rollback_note(record: dict) -> str:
     """What the spike guard did at this epoch, if anything."""
     if "rolled_back_to" not in record:
         return ""
-    k = record["rollbacks"]
-    return f"  (loss spike: back to epoch {record['rolled_back_to']}, learning rate × 2^-{k})"
+    k, why = record["rollbacks"], record.get("diverged", "loss spike")
+    return f"  ({why}: back to epoch {record['rolled_back_to']}, learning rate × 2^-{k})"
 
 
 def _progress(record: dict, every: int, started: list, total: int, first: list) -> None:

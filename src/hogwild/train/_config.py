@@ -89,7 +89,8 @@ class TrainConfig:
     to ``epochs`` — as if it had been the only one (``_starts``). 1: one initialisation.
     ``spike_guard``: f > 1 to undo loss spikes (`_guard`): when an epoch's training loss
     exceeds f × the lowest so far, parameters, optimiser state and warm starts go back to
-    that epoch's and the learning rate is halved for the rest of the run (at most 8 times).
+    that epoch's and the learning rate is halved for the rest of the run (at most 8 times;
+    a diverged epoch is undone the same way).
     None (default, as in the paper): off. Runs with it train one by one, not stacked.
     ``condition_every``: every this many epochs an energy model's K₁ (largest Hessian
     eigenvalue), μ (smallest) and K₁/μ at the first training batch's H* are estimated and

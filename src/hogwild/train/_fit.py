@@ -290,7 +290,10 @@ class _Loop:
         trained, stats, problem = _train_epoch(state, self.setup)
         forward, adjoint = self._counted(state, stats)
         if problem is not None:
-            return dataclasses.replace(state, forward=forward, adjoint=adjoint), problem
+            if not rollback_fields(state, math.inf, self.config.spike_guard):
+                return dataclasses.replace(state, forward=forward, adjoint=adjoint), problem
+            # the spike guard undoes a divergence as it undoes a spike (an infinite loss)
+            trained = (state.model, state.opt_state, state.train_states, math.inf)
         train_loss = trained[-1]
         nxt = self._next(state, epoch, trained, forward, adjoint)
         model, h, seconds = nxt["model"], nxt["train_states"], nxt["seconds"]
@@ -315,6 +318,8 @@ class _Loop:
             record["rollbacks"] = nxt.get("rollbacks", state.rollbacks)
             if "rollbacks" in nxt:  # this epoch's loss spiked: back to the snapshot's epoch
                 record["rolled_back_to"] = state.guard_epoch
+            if problem is not None:
+                record["diverged"] = problem
         record.update(
             conditioning_record(model, self.setup.train[0].graph, h[0], epoch, self.config)
         )

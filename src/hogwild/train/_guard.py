@@ -14,9 +14,11 @@ epoch. When an epoch ends with
 the parameters, optimiser state and warm starts go back to the snapshot and the learning
 rate is halved for the rest of the run: η_k = η · 2^-k after k rollbacks, applied as a
 last scale of Adam's update and kept in the optimiser state, so a continued run resumes
-it. At most `MAX_ROLLBACKS` per run; after that the guard only watches. The snapshot is
-part of `TrainingState` (and its checkpoints), so a continued run rolls back exactly as an
-uninterrupted one.
+it. A diverged epoch (non-finite loss, parameters or solve residual) counts as L_t = ∞
+and is undone the same way, its history line saying why; without a snapshot, or after
+`MAX_ROLLBACKS`, divergence stops the run as it does without the guard, and spikes are
+only watched. The snapshot is part of `TrainingState` (and its checkpoints), so a
+continued run rolls back exactly as an uninterrupted one.
 """
 
 from __future__ import annotations
