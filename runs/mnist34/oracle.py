@@ -8,7 +8,8 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
+
+from fitloop import fit_selected
 
 from hogwild.tasks.mnist_terrain import MnistTerrainConfig, make_mnist_terrain
 
@@ -40,30 +41,7 @@ def run(hidden, lr=0.01, epochs=3000, wd=1e-3):
     def logits(p, x):
         return (jnp.tanh(x @ p["w1"] + p["b1"]) @ p["w2"] + p["b2"])[:, 0]
 
-    def loss(p, x, y):
-        return optax.sigmoid_binary_cross_entropy(logits(p, x), y).mean()
-
-    opt = optax.adamw(lr, weight_decay=wd)
-    s = opt.init(p)
-
-    @jax.jit
-    def step(p, s):
-        g = jax.grad(loss)(p, *splits["train"])
-        u, s = opt.update(g, s, p)
-        return optax.apply_updates(p, u), s
-
-    def err(p, split):
-        x, y = splits[split]
-        return float(jnp.mean((logits(p, x) > 0) != (y > 0.5)))
-
-    best = (9, None)
-    for e in range(epochs):
-        p, s = step(p, s)
-        if e % 50 == 0:
-            v = err(p, "validation")
-            if v < best[0]:
-                best = (v, err(p, "test"))
-    return best
+    return fit_selected(p, logits, splits, lr, wd, epochs)[:2]
 
 
 for hidden in (1, 16, 64):

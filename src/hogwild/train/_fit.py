@@ -23,7 +23,7 @@ from ..solve import ImplicitAdjoint, Newton, condition_number
 from ..tasks import Dataset
 from ._batch import make_batches
 from ._config import TrainConfig
-from ._guard import rollback_fields, snapshot_fields
+from ._guard import rollback_fields, rolls_back, snapshot_fields
 from ._objective import metrics_from_sums, primary_metric
 from ._scaling import target_scale, with_target_scale
 from ._state import SolverSummary, TrainingState
@@ -290,7 +290,7 @@ class _Loop:
         trained, stats, problem = _train_epoch(state, self.setup)
         forward, adjoint = self._counted(state, stats)
         if problem is not None:
-            if not rollback_fields(state, math.inf, self.config.spike_guard):
+            if not rolls_back(state, math.inf, self.config.spike_guard):
                 return dataclasses.replace(state, forward=forward, adjoint=adjoint), problem
             # the spike guard undoes a divergence as it undoes a spike (an infinite loss)
             trained = (state.model, state.opt_state, state.train_states, math.inf)

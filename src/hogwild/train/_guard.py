@@ -53,13 +53,18 @@ def snapshot_fields(state, train_loss: float, factor: float | None) -> dict:
     )
 
 
-def rollback_fields(state, train_loss: float, factor: float | None) -> dict:
-    """The state fields that undo a spike (``train_loss`` > ``factor`` · L_min): the
-    snapshot's model, optimiser state (with the halved scale) and warm starts; {} when
-    there is no spike, the guard is off, or it has used its `MAX_ROLLBACKS`."""
+def rolls_back(state, train_loss: float, factor: float | None) -> bool:
+    """Whether the guard undoes an epoch that started from ``state`` with loss
+    ``train_loss``: it is on, has a snapshot and rollbacks left, and L_t > f · L_min."""
     if factor is None or state.rollbacks >= MAX_ROLLBACKS or state.guard is None:
-        return {}
-    if not train_loss > factor * state.guard_loss:
+        return False
+    return train_loss > factor * state.guard_loss
+
+
+def rollback_fields(state, train_loss: float, factor: float | None) -> dict:
+    """The state fields that undo a spike (`rolls_back`): the snapshot's model, optimiser
+    state (with the halved scale) and warm starts; {} when it does not roll back."""
+    if not rolls_back(state, train_loss, factor):
         return {}
     model, opt_state, train_states = state.guard
     rollbacks = state.rollbacks + 1

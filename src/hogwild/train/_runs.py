@@ -107,7 +107,8 @@ def _groups(members: list[_Member], stack: bool) -> list[list[int]]:
 class RunsOptions:
     """How `train_runs` trains: callbacks (``progress(epoch, {i: record})``,
     ``finished(i, metrics)``, ``log(message)``), checkpoint frequency, whether runs are
-    ``stack``-ed into one program (None: `stacks` of the model's family) and how many
+    ``stack``-ed into one program (None: `stacks` of the model's family; never under a
+    spike guard) and how many
     ``workers`` processes train groups side by side (1: in this process)."""
 
     progress: Callable[[int, dict], None] | None = None
@@ -155,9 +156,10 @@ def train_claimed(configs, outs, modes, options: RunsOptions) -> list[dict | Non
     _check_precision(configs[0])
     members = _members(configs, outs, modes, options.log)
     stack = options.stack
-    if stack is None:  # the spike guard rolls back one run at a time
-        guarded = configs[0].train.spike_guard is not None
-        stack = stacks(members[0].state.model.family) and not guarded
+    if stack is None:
+        stack = stacks(members[0].state.model.family)
+    if configs[0].train.spike_guard is not None:  # the guard rolls back one run at a time
+        stack = False
     groups = _groups(members, stack)
     if options.workers > 1 and len(groups) > 1:
         from ._pool import train_in_workers
