@@ -108,8 +108,8 @@ class RunsOptions:
     """How `train_runs` trains: callbacks (``progress(epoch, {i: record})``,
     ``finished(i, metrics)``, ``log(message)``), checkpoint frequency, whether runs are
     ``stack``-ed into one program (None: `stacks` of the model's family; never under a
-    spike guard) and how many
-    ``workers`` processes train groups side by side (1: in this process)."""
+    spike guard) and how many ``workers`` processes train groups side by side (1: in this
+    process)."""
 
     progress: Callable[[int, dict], None] | None = None
     finished: Callable[[int, dict], None] | None = None
