@@ -135,6 +135,48 @@ def test_resume_after_sigkill_ends_with_the_uninterrupted_model(tmp_path):
     assert [r["epoch"] for r in history] == list(range(1, 13))
 
 
+_KILLED_BEFORE_EVALUATION = """
+import os, signal, sys
+import hogwild.train._run as run
+real = run._save_progress
+def save_then_die(*args, **kwargs):
+    real(*args, **kwargs)
+    if kwargs.get("stopped"):  # the final save: training is over, the evaluation not yet run
+        os.kill(os.getpid(), signal.SIGKILL)
+run._save_progress = save_then_die
+from hogwild.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_run_killed_before_its_final_evaluation_resumes_into_it(tmp_path, capsys):
+    """A run SIGKILLed after its training finished and was saved but before metrics.json
+    was written is not "finished, nothing to resume": --resume runs only its final
+    evaluation, and its metrics equal those of a run that was never stopped."""
+    args = ["train", *TINY, "--epochs", "4", "--out"]
+    killed = tmp_path / "killed"
+    done = subprocess.run(
+        [sys.executable, "-c", _KILLED_BEFORE_EVALUATION, *args, str(killed)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert not (killed / "metrics.json").exists()
+    assert read_header(killed / "state.eqx")[0]["meta"]["stopped"] == "max_epochs"
+    assert main(["train", "--out", str(killed), "--resume"]) == 0
+    assert "training had finished (max_epochs); running its final evaluation" in (
+        capsys.readouterr().err
+    )
+    assert main([*args, str(tmp_path / "whole")]) == 0
+    resumed = json.loads((killed / "metrics.json").read_text())
+    whole = json.loads((tmp_path / "whole" / "metrics.json").read_text())
+    for key in ("epochs_run", "best_epoch", "stopped", "diverged"):
+        assert resumed[key] == whole[key]
+    for split in ("train", "validation", "test"):
+        assert resumed[split]["loss"] == pytest.approx(whole[split]["loss"], rel=1e-9)
+    assert main(["train", "--out", str(killed), "--resume"]) == 2  # now it has finished
+
+
 def test_second_interrupt_while_saving_skips_evaluation_but_saves(tmp_path, monkeypatch):
     """Ctrl-C stops training; a second Ctrl-C while the run is being saved is held until
     the files are complete, and only the final evaluation is skipped."""

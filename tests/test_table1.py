@@ -157,3 +157,22 @@ def test_reproduce_seeds_trains_the_first_seeds_of_every_fold(
         assert len(err) == 1 and "--seeds must be in 1..2 for the paper protocol" in err[0]
     else:
         assert "no table written" in err[-1]  # nothing recorded: no empty table, no crash
+
+
+def test_run_killed_before_its_final_evaluation_is_evaluated_not_retrained(tmp_path, monkeypatch):
+    """A run whose training finished (state.eqx says so) but whose metrics.json was never
+    written — killed during its final evaluation — is evaluated when the cell is rerun:
+    same row, no epoch trained again."""
+    import hogwild.train._runs as runs_module
+
+    first = run_cell("chains", "gcn", TINY, tmp_path / "runs", tmp_path / "a.jsonl")
+    (tmp_path / "runs/tiny/chains/gcn/fold1-seed0/metrics.json").unlink()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a run whose training had finished was trained again")
+
+    monkeypatch.setattr(runs_module, "_train_group", no_training)
+    monkeypatch.setattr(runs_module, "train_in_workers", no_training, raising=False)
+    again = run_cell("chains", "gcn", TINY, tmp_path / "runs", tmp_path / "b.jsonl")
+    assert [(r["fold"], r["seed"]) for r in again] == [(0, 0), (1, 0)]
+    assert [r["test"] for r in again] == pytest.approx([r["test"] for r in first], rel=1e-9)

@@ -247,8 +247,9 @@ def _start_entry(metrics: dict) -> dict:
 
 
 def _finished_metrics(out: Path) -> dict | None:
-    """The metrics of the finished run in ``out``, or None (no run, or one to continue)."""
-    stop = saved_stop(out) if (out / "config.json").is_file() else None
+    """The metrics of the finished run in ``out``, or None (no run, one to continue, or one
+    whose final evaluation was killed: `train_runs` evaluates it)."""
+    stop = saved_stop(out) if (out / "metrics.json").is_file() else None
     if stop is not None and not stop.startswith("interrupted"):
         return json.loads((out / "metrics.json").read_text())
     return None

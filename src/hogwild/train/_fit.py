@@ -47,6 +47,23 @@ class FitResult:
     diverged: bool = False
     state: TrainingState | None = None
 
+    @classmethod
+    def from_state(cls, state: TrainingState, stopped: str, diverged: bool | None = None):
+        """The result of training that ended in ``state`` because ``stopped`` (``diverged``:
+        by default, whether ``stopped`` says so)."""
+        return cls(
+            model=state.best_model,
+            best_epoch=state.best_epoch,
+            epochs_run=state.epoch,
+            stopped=stopped,
+            history=list(state.history),
+            train_solver=state.forward.as_dict(),
+            train_adjoint=state.adjoint.as_dict(),
+            seconds=state.seconds,
+            diverged=stopped.startswith("diverged") if diverged is None else diverged,
+            state=state,
+        )
+
 
 @dataclasses.dataclass(frozen=True)
 class _Setup:
@@ -396,18 +413,7 @@ def fit(
     state = initial_state(model, data, config) if state is None else state
     loop = _Loop(setup, config, progress, checkpoint, checkpoint_every, checkpoint_seconds)
     state, stopped, diverged = loop.run(state)
-    return FitResult(
-        model=state.best_model,
-        best_epoch=state.best_epoch,
-        epochs_run=state.epoch,
-        stopped=stopped,
-        history=list(state.history),
-        train_solver=state.forward.as_dict(),
-        train_adjoint=state.adjoint.as_dict(),
-        seconds=state.seconds,
-        diverged=diverged,
-        state=state,
-    )
+    return FitResult.from_state(state, stopped, diverged)
 
 
 def evaluate(model, data: Dataset, config: TrainConfig = TrainConfig()) -> dict:

@@ -299,18 +299,7 @@ class _GroupLoop:
 
     def _result(self, i: int) -> FitResult:
         state, slot = self._state(i), self.slots[i]
-        return FitResult(
-            model=state.best_model,
-            best_epoch=state.best_epoch,
-            epochs_run=state.epoch,
-            stopped=slot.stopped,
-            history=list(state.history),
-            train_solver=state.forward.as_dict(),
-            train_adjoint=state.adjoint.as_dict(),
-            seconds=state.seconds,
-            diverged=slot.diverged,
-            state=state,
-        )
+        return FitResult.from_state(state, slot.stopped, slot.diverged)
 
     def _maybe_checkpoint(self, epoch: int) -> None:
         if self.hooks.checkpoint is None:

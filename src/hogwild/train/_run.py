@@ -36,7 +36,12 @@ from ._checkpoint import (
 from ._config import TrainConfig
 from ._fit import FitResult, check_solver, evaluate, fit, initial_state
 from ._plot import plot_history
-from ._rundir import claim_run_dir, config_differences, with_saved_defaults
+from ._rundir import (
+    claim_run_dir,
+    config_differences,
+    evaluation_pending,
+    with_saved_defaults,
+)
 from ._signals import HeldInterrupts
 from ._starts import chosen_start, starts_record
 from ._state import TrainingState
@@ -234,6 +239,8 @@ def train_run(
     state = None
     if mode == "resume":
         state = _resumed_state(out, initial_state(model, data, config.train), spec, log)
+        if evaluation_pending(out) is not None:
+            return finish_evaluation(out, state, data, spec, config, log)
     if state is None:
         state = chosen_start(config, out, data, spec, log, progress)
     result = fit(
@@ -260,6 +267,15 @@ def _finish(out: Path, result: FitResult, data, spec, config: RunConfig, log) ->
     metrics = {**_final_metrics(result, data, config, log, skip=held.pending), **starts_record(out)}
     write_json(out / "metrics.json", metrics)
     return metrics
+
+
+def finish_evaluation(out: Path, state: TrainingState, data, spec, config: RunConfig, log):
+    """Evaluate and write ``metrics.json`` for the run in ``out`` whose training finished
+    in (saved) ``state`` but whose final evaluation was killed (`evaluation_pending`)."""
+    stopped = evaluation_pending(out)
+    if log is not None:
+        log(f"{out}: training had finished ({stopped}); running its final evaluation")
+    return _finish(out, FitResult.from_state(state, stopped), data, spec, config, log)
 
 
 def load_run(run: str | Path):

@@ -88,6 +88,16 @@ def saved_stop(out: Path) -> str | None:
     return "finished" if (out / "metrics.json").is_file() else None
 
 
+def evaluation_pending(out: Path) -> str | None:
+    """Why training stopped, for a run in ``out`` whose training finished (state.eqx says so)
+    but whose final evaluation never wrote ``metrics.json`` (the process was killed between
+    the two); None for any other run. Resuming such a run only evaluates it."""
+    if not (out / "state.eqx").is_file() or (out / "metrics.json").is_file():
+        return None
+    stopped = saved_stop(out)
+    return None if stopped is None or stopped.startswith("interrupted") else stopped
+
+
 def _check_resumable(out: Path, config_json: dict) -> None:
     if not (out / "config.json").is_file():
         raise RunDirError(f"--resume: {out} holds no run (no config.json); nothing to resume.")
@@ -99,7 +109,8 @@ def _check_resumable(out: Path, config_json: dict) -> None:
             "Resume with the same options (or none), or train into a new --out."
         )
     stopped = saved_stop(out)
-    if stopped is not None and not stopped.startswith("interrupted"):
+    finished = stopped is not None and not stopped.startswith("interrupted")
+    if finished and evaluation_pending(out) is None:
         raise RunDirError(
             f"--resume: the run in {out} has finished ({stopped}); nothing to resume "
             "(--overwrite trains it again)."

@@ -25,9 +25,10 @@ from ._run import (
     _resumed_state,
     _saver,
     build_model,
+    finish_evaluation,
     model_spec,
 )
-from ._rundir import claim_run_dir
+from ._rundir import claim_run_dir, evaluation_pending
 from ._starts import chosen_start
 
 
@@ -89,14 +90,16 @@ def stacks(family: str) -> bool:
     return jax.default_backend() != "cpu" or family in STACKED_ON_CPU
 
 
-def _groups(members: list[_Member], stack: bool) -> list[list[int]]:
-    """Member indices grouped by (epoch to continue from, batch shapes); one member per
-    group unless ``stack``."""
+def _groups(members: list[_Member], stack: bool, skip=frozenset()) -> list[list[int]]:
+    """Indices of the members not in ``skip`` grouped by (epoch to continue from, batch
+    shapes); one member per group unless ``stack``."""
+    kept = [i for i in range(len(members)) if i not in skip]
     if not stack:
-        return [[i] for i in range(len(members))]
+        return [[i] for i in kept]
     groups: dict = {}
     signatures: dict = {}
-    for i, m in enumerate(members):
+    for i in kept:
+        m = members[i]
         if id(m.data) not in signatures:
             signatures[id(m.data)] = batch_signature(m.data, m.config.train)
         groups.setdefault((m.state.epoch, signatures[id(m.data)]), []).append(i)
@@ -155,19 +158,34 @@ def train_claimed(configs, outs, modes, options: RunsOptions) -> list[dict | Non
     "resume" (continue from state.eqx when there is one) or "fresh"."""
     _check_precision(configs[0])
     members = _members(configs, outs, modes, options.log)
+    results = _evaluate_pending(members, options)
     stack = options.stack
     if stack is None:
         stack = stacks(members[0].state.model.family)
     if configs[0].train.spike_guard is not None:  # the guard rolls back one run at a time
         stack = False
-    groups = _groups(members, stack)
+    done = {i for i, r in enumerate(results) if r is not None}
+    groups = _groups(members, stack, skip=done)
     if options.workers > 1 and len(groups) > 1:
         from ._pool import train_in_workers
 
-        return train_in_workers(configs, outs, modes, groups, options)
-    results: list[dict | None] = [None] * len(members)
+        trained = train_in_workers(configs, outs, modes, groups, options)
+        return [r if i in done else t for i, (r, t) in enumerate(zip(results, trained))]
     for group in groups:
         _train_group([members[i] for i in group], group, results, options)
+    return results
+
+
+def _evaluate_pending(members: list[_Member], options: RunsOptions) -> list[dict | None]:
+    """Metrics of the members whose training had finished but whose final evaluation was
+    killed (evaluated now, `finish_evaluation`), None for the others."""
+    results: list[dict | None] = [None] * len(members)
+    for i, m in enumerate(members):
+        if evaluation_pending(m.out) is not None:
+            metrics = finish_evaluation(m.out, m.state, m.data, m.spec, m.config, options.log)
+            results[i] = {**metrics, "trained_with": 1}
+            if options.finished is not None:
+                options.finished(i, results[i])
     return results
 
 
