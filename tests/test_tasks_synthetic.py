@@ -279,3 +279,19 @@ def test_distance_refuses_huge_batches():
     assert batch.graph.num_nodes > MAX_PAIR_NODES
     with pytest.raises(ValueError, match="batch_size"):
         loss("distance", batch.targets, batch)
+
+
+def test_train_refuses_huge_distance_batches_before_writing_the_run(tmp_path, capsys):
+    """`hogwild train` on coordinates with one batch of 240 training graphs (4,800 nodes)
+    exits 2 with the one-line reason before the run directory holds anything, so the
+    same --out can be used at once with smaller batches."""
+    from hogwild.cli import main
+
+    out = tmp_path / "run"
+    args = ["train", "--task", "coordinates", "--model", "gcn", "--quiet", "--epochs", "1"]
+    args += ["--set", "num_graphs=400", "--out", str(out)]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "padded nodes > 4096" in err[0] and "batch_size" in err[0]
+    assert not out.exists() or not any(out.iterdir())
+    assert main([*args, "--set", "batch_size=100"]) == 0

@@ -24,7 +24,7 @@ from ..tasks import Dataset
 from ._batch import make_batches
 from ._config import TrainConfig
 from ._guard import rollback_fields, rolls_back, snapshot_fields
-from ._objective import metrics_from_sums, primary_metric
+from ._objective import check_pair_nodes, metrics_from_sums, primary_metric
 from ._scaling import target_scale, with_target_scale
 from ._state import SolverSummary, TrainingState
 from ._step import eval_step, make_optimiser, train_step
@@ -107,7 +107,12 @@ def check_solver(model, data: Dataset, config: TrainConfig):
     """The forward solver training ``model`` on ``data`` will use (None: explicit), built
     now so that a solver that cannot serve (Newton's blocks too large) raises ValueError
     before a run directory is written or anything compiled. Only energy models' solvers
-    depend on the batches; the others are built without making them."""
+    depend on the batches; the others are built without making them. A ``distance`` task
+    whose batches are too large for its all-pairs loss is refused here too."""
+    if data.kind == "distance":
+        for split in (data.train, data.validation, data.test):
+            for batch in make_batches(split, data.level, config.batch_size, config.dtype):
+                check_pair_nodes(batch.graph.node_mask.shape[0])
     if model.family != "optimisation":
         return config.solver(model.family)
     return _setup(model, data, config).solver

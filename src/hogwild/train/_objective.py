@@ -45,15 +45,20 @@ def _masked_mean(values, mask):
     return jnp.sum(jnp.where(mask, values, 0.0)) / jnp.maximum(jnp.sum(mask), 1)
 
 
-def pair_mask(graph):
-    """(N, N) bool: i ≠ j, both real nodes, in the same graph of the padded batch."""
-    n = graph.node_mask.shape[0]
+def check_pair_nodes(n: int) -> None:
+    """Refuse a ``distance`` batch of ``n`` padded nodes above `MAX_PAIR_NODES`."""
     if n > MAX_PAIR_NODES:
         raise ValueError(
             f"the distance loss compares all node pairs of a batch (an N x N array); this "
             f"batch has N = {n} padded nodes > {MAX_PAIR_NODES}. Use smaller batches, e.g. "
             "--set batch_size=100 (graphs per batch)."
         )
+
+
+def pair_mask(graph):
+    """(N, N) bool: i ≠ j, both real nodes, in the same graph of the padded batch."""
+    n = graph.node_mask.shape[0]
+    check_pair_nodes(n)
     real = graph.node_mask[:, None] & graph.node_mask[None, :]
     same = graph.node_graph[:, None] == graph.node_graph[None, :]
     return real & same & ~jnp.eye(n, dtype=bool)
