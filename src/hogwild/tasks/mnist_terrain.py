@@ -9,7 +9,9 @@ image's label. Choices the paper leaves open, made here:
   ``seed``, half of them (rounded down) of ``digits[0]`` and the rest of ``digits[1]``; the
   graphs are then split train / validation / test with `split_indices` (seeded by ``seed``).
   The paper does not state the number of images; the default is 1000 graphs (500 per digit),
-  enough for a test error of a few percent while keeping an epoch cheap.
+  which keeps an epoch cheap. Table 1's paper protocol uses 11846 (every 0 of the split
+  and as many 1s): the paper's spreads need thousands of test graphs (`hogwild.experiments.
+  _table1.MNIST_PAPER_GRAPHS`).
 - resizing is exact area (box) averaging, as PIL's ``BOX`` / OpenCV's ``INTER_AREA``:
   output pixel (i, j) is the mean of the input over the square it covers, each input pixel
   weighted by its overlapping area (28 -> 10: squares of 2.8 x 2.8 input pixels). See
