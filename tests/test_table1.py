@@ -176,3 +176,18 @@ def test_run_killed_before_its_final_evaluation_is_evaluated_not_retrained(tmp_p
     again = run_cell("chains", "gcn", TINY, tmp_path / "runs", tmp_path / "b.jsonl")
     assert [(r["fold"], r["seed"]) for r in again] == [(0, 0), (1, 0)]
     assert [r["test"] for r in again] == pytest.approx([r["test"] for r in first], rel=1e-9)
+
+
+def test_a_run_made_before_the_protocol_changed_is_refused_not_recorded(tmp_path):
+    """After a protocol change (here the chains size), a finished run of the cell made
+    with the old options is neither recorded as a row of the new protocol nor continued:
+    the cell stops with a reason naming the option, before training anything."""
+    import dataclasses
+
+    from hogwild.train._rundir import RunDirError
+
+    run_cell("chains", "gcn", TINY, tmp_path / "runs", tmp_path / "old.jsonl")
+    changed = dataclasses.replace(TINY, task_options={"chains": {"length": 6, "num_graphs": 8}})
+    with pytest.raises(RunDirError, match=r"task_options.num_graphs \(saved 6, given 8\)"):
+        run_cell("chains", "gcn", changed, tmp_path / "runs", tmp_path / "new.jsonl")
+    assert load_rows(tmp_path / "new.jsonl") == []

@@ -29,7 +29,12 @@ from ..train import (
     train_run,
     train_runs,
 )
-from ..train._rundir import saved_stop
+from ..train._rundir import (
+    RunDirError,
+    config_differences,
+    saved_stop,
+    with_saved_defaults,
+)
 
 #: Table 1 of the paper: test error / relative RMSE in %, mean ± std (10 folds × 5 seeds).
 PAPER = {
@@ -262,6 +267,21 @@ def _finished_metrics(out: Path) -> dict | None:
     return None
 
 
+def _check_same_options(out: Path, config: RunConfig) -> None:
+    """Refuse a run directory of the cell made with other options than the protocol's now
+    (the protocol changed since): its finished run must not become a row of the new
+    protocol, nor be continued under it."""
+    if not (out / "config.json").is_file():
+        return
+    saved = with_saved_defaults(json.loads((out / "config.json").read_text()))
+    differences = config_differences(saved, json.loads(json.dumps(config.to_json())))
+    if differences:
+        raise RunDirError(
+            f"{out} holds a run made with other options than the protocol's "
+            f"({'; '.join(differences)}); move it away to rerun the cell."
+        )
+
+
 def _mode(out: Path) -> str:
     return "resume" if (out / "config.json").is_file() else "new"
 
@@ -292,6 +312,7 @@ def run_cell(
     jsonl, rows = Path(jsonl), []
     runs, training = _pending(task, model, protocol, runs_dir, _done(jsonl)), []
     for fold, seed, config, out in runs:
+        _check_same_options(out, config)
         metrics = _finished_metrics(out)
         if metrics is not None:
             rows.append(_row(protocol, task, model, fold, seed, out, metrics))
