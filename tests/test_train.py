@@ -130,6 +130,34 @@ def test_clip_norm_scales_only_the_gradients_above_it():
     assert any(not np.allclose(a, b) for a, b in second)  # clipping changed the second step
 
 
+def test_coupled_weight_decay_is_an_l2_penalty_inside_adam():
+    """With zero gradients, AdamW's decoupled decay moves θ by -lr·wd·θ, while the coupled
+    decay (PyTorch's Adam(weight_decay)) feeds wd·θ through Adam, whose first step is
+    -lr·g/(|g| + ε) with g = wd·θ (ε = 1e-8: nearly -lr·sign(θ) whatever wd is); the frozen
+    target scale moves under neither."""
+    import equinox as eqx
+
+    from hogwild.models import make_model
+    from hogwild.train._scaling import frozen_labels
+    from hogwild.train._step import make_optimiser
+
+    params = eqx.filter(make_model("energy-edge", 2, 0, 1, seed=0), eqx.is_inexact_array)
+    labels = frozen_labels(params)
+    zero = jax.tree_util.tree_map(jnp.zeros_like, params)
+    lr, wd = 0.01, 1e-3
+    adam_first_step = lambda g: -lr * g / (jnp.abs(g) + 1e-8)  # noqa: E731
+    for coupled, expected in (
+        (False, lambda p: -lr * wd * p),
+        (True, lambda p: adam_first_step(wd * p)),
+    ):
+        optimiser = make_optimiser(lr, 0.98, 200, wd, 1, coupled_decay=coupled)
+        update, _ = optimiser.update(zero, optimiser.init(params), params)
+        pairs = zip(*(jax.tree_util.tree_leaves(t) for t in (update, params, labels)))
+        for u, p, label in pairs:
+            want = expected(p) if label == "train" else jnp.zeros_like(p)
+            np.testing.assert_allclose(u, want, rtol=1e-4, atol=1e-7)
+
+
 @pytest.mark.parametrize("model_name", ["energy-node", "ignn"])
 def test_evaluation_budget_does_not_compile_a_second_program(model_name, caplog):
     """Training's validation solves and the final evaluation (same solver, a larger budget,

@@ -92,6 +92,9 @@ class TrainConfig:
     that epoch's and the learning rate is halved for the rest of the run (at most 8 times;
     a diverged epoch is undone the same way).
     None (default, as in the paper): off. Runs with it train one by one, not stacked.
+    ``coupled_weight_decay``: True adds ``weight_decay`` · θ to the gradient before Adam
+    scales it (an L2 penalty, as ``torch.optim.Adam(weight_decay=...)`` does); False
+    (default): AdamW's decoupled decay, lr · ``weight_decay`` · θ after Adam.
     ``condition_every``: every this many epochs an energy model's K₁ (largest Hessian
     eigenvalue), μ (smallest) and K₁/μ at the first training batch's H* are estimated and
     written to the history (0: never).
@@ -121,6 +124,7 @@ class TrainConfig:
     starts: int = 1
     start_epochs: int = 300
     spike_guard: float | None = None
+    coupled_weight_decay: bool = False
 
     def __post_init__(self):
         check_field_types(self)

@@ -131,6 +131,7 @@ def _setup(model, data: Dataset, config: TrainConfig) -> _Setup:
         len(train),
         config.clip_norm,
         config.spike_guard is not None,
+        config.coupled_weight_decay,
     )
     batches = train + validation
     return _Setup(

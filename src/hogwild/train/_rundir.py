@@ -61,7 +61,12 @@ def _flatten(obj: dict, prefix: str = "") -> dict:
 
 #: Training options added after runs were saved without them, with the value those runs
 #: used (energy_solver: every run before the option trained with L-BFGS; one start).
-SAVED_BEFORE = {"energy_solver": "lbfgs", "starts": 1, "start_epochs": 300}
+SAVED_BEFORE = {
+    "energy_solver": "lbfgs",
+    "starts": 1,
+    "start_epochs": 300,
+    "coupled_weight_decay": False,
+}
 
 
 def with_saved_defaults(saved: dict) -> dict:

@@ -190,8 +190,10 @@ def make_optimiser(
     steps_per_epoch: int,
     clip_norm: float | None = None,
     guarded: bool = False,
+    coupled_decay: bool = False,
 ):
-    """Adam with decoupled weight decay; lr × decay_rate every ``decay_every`` epochs;
+    """Adam with decoupled weight decay (``coupled_decay``: g + weight_decay · θ into Adam,
+    PyTorch's ``Adam(weight_decay=...)``); lr × decay_rate every ``decay_every`` epochs;
     with ``clip_norm`` c, each gradient g is first scaled to g · min(1, c / ‖g‖₂);
     ``guarded``: the update is last multiplied by the spike guard's scale (`_guard.scaled`).
 
@@ -203,7 +205,12 @@ def make_optimiser(
     schedule = optax.exponential_decay(
         learning_rate, decay_every * steps_per_epoch, decay_rate, staircase=True
     )
-    adam = optax.adamw(schedule, b1=0.9, b2=0.999, weight_decay=weight_decay)
+    if coupled_decay:
+        adam = optax.chain(
+            optax.add_decayed_weights(weight_decay), optax.adam(schedule, b1=0.9, b2=0.999)
+        )
+    else:
+        adam = optax.adamw(schedule, b1=0.9, b2=0.999, weight_decay=weight_decay)
     if clip_norm is not None:
         adam = optax.chain(optax.clip_by_global_norm(clip_norm), adam)
     optimiser = optax.multi_transform({"train": adam, "frozen": optax.set_to_zero()}, frozen_labels)
