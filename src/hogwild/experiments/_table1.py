@@ -118,8 +118,8 @@ class Protocol:
 #: Every MNIST-train image of a 0 and as many 1s (5,923 each): the paper does not state its
 #: number of terrain graphs, but its Table 1 spreads (13.0 ± 0.6 %, IGNN 30.4 ± 0.7 over 50
 #: runs) are below the binomial spread of fewer than ~2,000 test graphs, where 1,000 graphs
-#: (200 test) give ± 3 %. GAT (fold 0, seed 0) falls from 27.3 % there to 18.3 % at epoch
-#: 1,000 with these (session 35; results/table1.md, "MNIST terrain: the dataset's size").
+#: (200 test) give ± 3 %. GAT (fold 0, seed 0) falls from 27.3 % there to 16.3 % with
+#: these (session 35; results/table1.md, "the gap is the dataset's size").
 MNIST_PAPER_GRAPHS = 11846
 
 PROTOCOLS = {
