@@ -177,6 +177,33 @@ def test_a_run_killed_before_its_final_evaluation_resumes_into_it(tmp_path, caps
     assert main(["train", "--out", str(killed), "--resume"]) == 2  # now it has finished
 
 
+def test_a_pending_evaluation_joins_the_runs_trained_in_workers(tmp_path, monkeypatch):
+    """`train_runs` with workers: a run killed before its final evaluation is evaluated in
+    this process, only the others go to the workers, and the results keep their order."""
+    import hogwild.train._pool as pool_module
+    from hogwild.train import RunsOptions, train_runs
+
+    tiny = {"length": 6, "num_graphs": 6}
+    configs = [
+        RunConfig("chains", "energy-node", tiny, TrainConfig(epochs=2, seed=s)) for s in range(3)
+    ]
+    outs = [tmp_path / f"run{s}" for s in range(3)]
+    first = train_runs(configs[:1], outs[:1])[0]
+    (outs[0] / "metrics.json").unlink()
+    sent = []
+
+    def workers(configs, outs, modes, groups, options):
+        sent.append(groups)
+        return [None if i == 0 else {"trained": i} for i in range(len(configs))]
+
+    monkeypatch.setattr(pool_module, "train_in_workers", workers)
+    results = train_runs(configs, outs, RunsOptions(workers=2), modes=["resume", "new", "new"])
+    assert sent == [[[1], [2]]]
+    assert results[1:] == [{"trained": 1}, {"trained": 2}]
+    assert results[0]["test"]["loss"] == pytest.approx(first["test"]["loss"], rel=1e-9)
+    assert (outs[0] / "metrics.json").is_file()
+
+
 def test_second_interrupt_while_saving_skips_evaluation_but_saves(tmp_path, monkeypatch):
     """Ctrl-C stops training; a second Ctrl-C while the run is being saved is held until
     the files are complete, and only the final evaluation is skipped."""
