@@ -29,12 +29,7 @@ from ..train import (
     train_run,
     train_runs,
 )
-from ..train._rundir import (
-    RunDirError,
-    config_differences,
-    saved_stop,
-    with_saved_defaults,
-)
+from ..train._rundir import RunDirError, saved_differences, saved_stop
 
 #: Table 1 of the paper: test error / relative RMSE in %, mean ± std (10 folds × 5 seeds).
 PAPER = {
@@ -273,8 +268,7 @@ def _check_same_options(out: Path, config: RunConfig) -> None:
     protocol, nor be continued under it."""
     if not (out / "config.json").is_file():
         return
-    saved = with_saved_defaults(json.loads((out / "config.json").read_text()))
-    differences = config_differences(saved, json.loads(json.dumps(config.to_json())))
+    differences = saved_differences(out, config.to_json())
     if differences:
         raise RunDirError(
             f"{out} holds a run made with other options than the protocol's "

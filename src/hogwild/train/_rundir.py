@@ -103,11 +103,17 @@ def evaluation_pending(out: Path) -> str | None:
     return None if stopped is None or stopped.startswith("interrupted") else stopped
 
 
+def saved_differences(out: Path, config_json: dict) -> list[str]:
+    """`config_differences` between the run saved in ``out`` (its config.json, with
+    `SAVED_BEFORE` filled in) and ``config_json``."""
+    saved = with_saved_defaults(json.loads((out / "config.json").read_text()))
+    return config_differences(saved, json.loads(json.dumps(config_json)))
+
+
 def _check_resumable(out: Path, config_json: dict) -> None:
     if not (out / "config.json").is_file():
         raise RunDirError(f"--resume: {out} holds no run (no config.json); nothing to resume.")
-    saved = with_saved_defaults(json.loads((out / "config.json").read_text()))
-    differences = config_differences(saved, json.loads(json.dumps(config_json)))
+    differences = saved_differences(out, config_json)
     if differences:
         raise RunDirError(
             f"--resume: the run in {out} was made with other options: {'; '.join(differences)}. "
