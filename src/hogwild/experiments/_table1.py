@@ -119,7 +119,7 @@ MNIST_PAPER_GRAPHS = 11846
 
 #: Graphs per batch on MNIST terrain in the paper protocol (the paper does not state it).
 #: At 11,846 graphs one full batch gives one Adam step per epoch: an edge-wise energy run
-#: was at 34.9 % validation error after 59 epochs (~27 s each beside two other jobs); in
+#: was at 34.9 % validation error after 59 epochs (35 min beside two other jobs); in
 #: batches of 500 (15 steps per epoch, ~11 s each) the same run reached 14.1 % by epoch 122
 #: (session 35; results/table1.md, "the gap is the dataset's size").
 MNIST_PAPER_BATCH = 500

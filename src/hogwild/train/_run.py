@@ -239,8 +239,9 @@ def train_run(
     state = None
     if mode == "resume":
         state = _resumed_state(out, initial_state(model, data, config.train), spec, log)
-        if evaluation_pending(out) is not None:
-            return finish_evaluation(out, state, data, spec, config, log)
+        stopped = evaluation_pending(out)
+        if stopped is not None:
+            return finish_evaluation(out, state, stopped, data, spec, config, log)
     if state is None:
         state = chosen_start(config, out, data, spec, log, progress)
     result = fit(
@@ -269,10 +270,10 @@ def _finish(out: Path, result: FitResult, data, spec, config: RunConfig, log) ->
     return metrics
 
 
-def finish_evaluation(out: Path, state: TrainingState, data, spec, config: RunConfig, log):
+def finish_evaluation(out: Path, state: TrainingState, stopped: str, data, spec, config, log):
     """Evaluate and write ``metrics.json`` for the run in ``out`` whose training finished
-    in (saved) ``state`` but whose final evaluation was killed (`evaluation_pending`)."""
-    stopped = evaluation_pending(out)
+    in (saved) ``state`` because ``stopped`` but whose final evaluation was killed
+    (`evaluation_pending`)."""
     if log is not None:
         log(f"{out}: training had finished ({stopped}); running its final evaluation")
     return _finish(out, FitResult.from_state(state, stopped), data, spec, config, log)

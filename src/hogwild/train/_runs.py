@@ -181,8 +181,11 @@ def _evaluate_pending(members: list[_Member], options: RunsOptions) -> list[dict
     killed (evaluated now, `finish_evaluation`), None for the others."""
     results: list[dict | None] = [None] * len(members)
     for i, m in enumerate(members):
-        if evaluation_pending(m.out) is not None:
-            metrics = finish_evaluation(m.out, m.state, m.data, m.spec, m.config, options.log)
+        stopped = evaluation_pending(m.out)
+        if stopped is not None:
+            metrics = finish_evaluation(
+                m.out, m.state, stopped, m.data, m.spec, m.config, options.log
+            )
             results[i] = {**metrics, "trained_with": 1}
             if options.finished is not None:
                 options.finished(i, results[i])
