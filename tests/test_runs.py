@@ -16,7 +16,7 @@ import pytest
 from hogwild.cli import main
 from hogwild.solve._linear import conjugate_gradient, restarted_gmres
 from hogwild.train import RunConfig, TrainConfig, load_run, read_header, train_run
-from hogwild.train._rundir import claim_run_dir
+from hogwild.train._rundir import claim_run_dir, config_differences
 
 TINY = ["--task", "chains", "--model", "energy-node", "--length", "6", "--graphs", "6"]
 TINY += ["--quiet", "--x64"]
@@ -92,6 +92,28 @@ def test_a_run_saved_before_energy_solver_existed_means_lbfgs(tmp_path):
     (out / "metrics.json").unlink()  # as if killed while training
     (out / "state.eqx").unlink()
     claim_run_dir(out, RunConfig.from_json(saved).to_json(), "resume")
+
+
+@pytest.mark.parametrize("option", ["spike_guard", "clip_norm", "coupled_weight_decay"])
+def test_a_run_saved_before_an_option_existed_matches_its_checkpoint(tmp_path, option):
+    """A config.json written before ``option`` existed, whose checkpoint was rewritten
+    after it did (a run resumed across the change), loads: the option means its
+    `SAVED_BEFORE` value, not a mismatch that names no difference."""
+    out = tmp_path / "old"
+    assert _train(out, "--epochs", "2") == 0
+    saved = json.loads((out / "config.json").read_text())
+    assert option in saved["train"]
+    del saved["train"][option]
+    (out / "config.json").write_text(json.dumps(saved))
+    config, _, _ = load_run(out)
+    assert getattr(config.train, option) == getattr(TrainConfig(), option)
+
+
+def test_config_differences_name_an_option_missing_on_one_side():
+    """An option one config lacks is a difference even where the other's value is None."""
+    saved, given = {"train": {"x": 1}}, {"train": {"x": 1, "guard": None}}
+    assert config_differences(saved, given) == ["train.guard (saved not set, given None)"]
+    assert config_differences(given, given) == []
 
 
 _KILLER = """

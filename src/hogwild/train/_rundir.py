@@ -60,12 +60,15 @@ def _flatten(obj: dict, prefix: str = "") -> dict:
 
 
 #: Training options added after runs were saved without them, with the value those runs
-#: used (energy_solver: every run before the option trained with L-BFGS; one start).
+#: used (energy_solver: every run before the option trained with L-BFGS; one start; no
+#: gradient clipping, no spike guard).
 SAVED_BEFORE = {
     "energy_solver": "lbfgs",
     "starts": 1,
     "start_epochs": 300,
     "coupled_weight_decay": False,
+    "clip_norm": None,
+    "spike_guard": None,
 }
 
 
@@ -81,7 +84,7 @@ def config_differences(saved: dict, given: dict) -> list[str]:
     return [
         f"{k} (saved {shown(a, k)}, given {shown(b, k)})"
         for k in sorted(set(a) | set(b))
-        if a.get(k) != b.get(k)
+        if (k in a, a.get(k)) != (k in b, b.get(k))  # a missing option differs from None
     ]
 
 
