@@ -86,6 +86,10 @@ def test_each_cell_shows_its_strongest_protocol_and_the_compute_time():
     assert "25.0 ± 5.0 (2, paper)" in table and "10.0" not in table
     assert "40.0 ± 0.0 (1, reduced)" in table
     assert "paper: 2 runs, 0.5 h" in table and "reduced: 1 runs, 0.5 h" in table
+    header = table.splitlines()[0]  # tasks without rows keep their column beside the paper's
+    assert header == "| model | chains | counting | sums | coordinates | mnist |"
+    assert "| —<br>paper 13.0 ± 0.6 |" not in table  # energy-edge is not among the rows
+    assert table.splitlines()[2].endswith("| —<br>paper 29.7 ± 0.5 |")  # gcn on MNIST
 
 
 @pytest.mark.parametrize(

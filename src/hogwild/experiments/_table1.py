@@ -385,11 +385,17 @@ def table1_markdown(rows: list[dict]) -> str:
 
 def cells_markdown(rows: list[dict], paper: dict, task_order, value=lambda r: r["test"]) -> str:
     """Models × tasks table of ``value`` (row → number, default the test metric in %): mean
-    ± std (n runs, protocol) from each cell's strongest protocol, ``paper[model][task]``
-    = (mean, std) beneath; then the compute time of every protocol."""
+    ± std (n runs, protocol) from each cell's strongest protocol ("—" without rows),
+    ``paper[model][task]`` = (mean, std) beneath; then the compute time of every protocol."""
     rows = strongest(rows)
-    tasks = [t for t in task_order if any(r["task"] == t for r in rows)]
     models = [m for m in paper if any(r["model"] == m for r in rows)]
+    # a task the paper reports for a shown model keeps its column while ours has no rows
+    # (a cell being rerun shows "—" beside the paper's value instead of vanishing)
+    tasks = [
+        t
+        for t in task_order
+        if any(r["task"] == t for r in rows) or any(t in paper[m] for m in models)
+    ]
     lines = [
         "| model | " + " | ".join(tasks) + " |",
         "|---|" + "---|" * len(tasks),
