@@ -1,14 +1,17 @@
 """Benchmark: the energy solvers while an energy GNN trains and stiffens (issue 11).
 
 Run as ``HOGWILD_DATA=../shared/data python bench/newton.py [--epochs 150] [--fold 0]
-[--model energy-edge] [--task mutag] [--lr 0.01] [--graphs N]``; prints one
+[--model energy-edge] [--task mutag] [--lr 0.01] [--graphs N] [--start RUN]``; prints one
 ``name: value`` line per figure; ``--figure PATH`` also plots, per epoch and solver, the
 forward steps, adjoint steps and seconds (``results/newton.png``).
 
 Trains an energy GNN (``--model``, default the edge-wise one) on ``--task`` (default
 MUTAG with Table 3's reduced settings: fold ``--fold``, seed 0, lr 0.01, full batch,
 float32 with float64 solves; a synthetic task takes ``--fold`` as its data seed, like
-Table 1) from the same parameters twice, one solver after the other in this process:
+Table 1) from the same parameters twice, one solver after the other in this process.
+``--start RUN`` instead continues a saved run directory's model (its task, data and
+training options; ``--epochs`` more epochs each), to compare the solvers where a long
+run's energy has got to, e.g. where "auto" would hand L-BFGS over to Newton:
 ``energy_solver`` lbfgs (L-BFGS forward, CG adjoint) and newton (per-graph dense Newton
 forward, Cholesky adjoint).
 
@@ -34,6 +37,7 @@ newton_s_per_epoch / newton_1e-4_s_per_epoch, side by side.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import numpy as np
@@ -41,7 +45,7 @@ from _common import emit
 
 from hogwild.tasks import make_task
 from hogwild.train import TrainConfig, fit
-from hogwild.train._run import RunConfig, build_model, model_spec
+from hogwild.train._run import RunConfig, build_model, load_run, model_spec
 
 #: Untimed epochs per solver first, so that neither timed run pays for a compilation
 #: (the conditioning estimate of epoch 10 included).
@@ -57,6 +61,7 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float, default=0.01, help="learning rate (default 0.01)")
     p.add_argument("--graphs", type=int, help="synthetic tasks: num_graphs (task default)")
     p.add_argument("--figure", help="also plot steps and time per epoch into this PNG")
+    p.add_argument("--start", help="continue this run directory's model (its options)")
     p.add_argument(
         "--tolerances", action="store_true", help="Newton at 1e-4 against its default instead"
     )
@@ -72,20 +77,19 @@ def train(variant: tuple, args, epochs: int | None = None) -> dict:
     """One run; its per-epoch wall times from the progress callback and its result."""
     epochs = epochs or args.epochs
     solver, tol = variant
-    train_config = TrainConfig(
-        epochs=epochs,
-        patience=epochs,
-        learning_rate=args.lr,
-        energy_solver=solver,
-        solver_tol=tol,
-    )
-    fold = "fold" if args.task in ("mutag", "proteins") else "seed"
-    options = {fold: args.fold}
-    if args.graphs is not None:
-        options["num_graphs"] = args.graphs
-    config = RunConfig(args.task, args.model, options, train_config)
-    data = make_task(config.task, config.task_config())
-    model = build_model(model_spec(config, data), seed=0)
+    changes = dict(epochs=epochs, patience=epochs, energy_solver=solver, solver_tol=tol)
+    if args.start:
+        saved, data, model = load_run(args.start)
+        train_config = dataclasses.replace(saved.train, **changes)
+    else:
+        train_config = TrainConfig(learning_rate=args.lr, **changes)
+        fold = "fold" if args.task in ("mutag", "proteins") else "seed"
+        options = {fold: args.fold}
+        if args.graphs is not None:
+            options["num_graphs"] = args.graphs
+        config = RunConfig(args.task, args.model, options, train_config)
+        data = make_task(config.task, config.task_config())
+        model = build_model(model_spec(config, data), seed=0)
     stamps = []
     result = fit(
         model, data, train_config, progress=lambda record: stamps.append(time.perf_counter())
@@ -147,7 +151,8 @@ def main(argv=None) -> None:
     emit("train_loss_max_rel_diff", float(np.max(np.abs(losses[1] / losses[0] - 1))))
     if args.figure:
         versus = " vs ".join(runs)
-        title = f"{args.model} on {args.task} (fold {args.fold}, lr {args.lr}): {versus}"
+        start = f"from {args.start}" if args.start else f"(fold {args.fold}, lr {args.lr})"
+        title = f"{args.model} on {args.task} {start}: {versus}"
         figure(runs, args.figure, title)
 
 

@@ -108,6 +108,27 @@ def test_restacking_keeps_the_active_members_exact():
     _assert_same_run(fit(models[0], datasets[0], CONFIG), grouped[0])
 
 
+def test_a_group_hands_auto_solves_to_newton_as_fit_does(monkeypatch):
+    """ "auto" with the start rule forcing L-BFGS and the switch rule met at once: a group
+    (`reproduce` trains energy cells as groups of one) switches after epoch 1 as each
+    separate `fit` does — same records, steps and parameters — and a group continued
+    after epoch 1 stays on Newton (one factorisation per adjoint)."""
+    import hogwild.solve._newton as newton_module
+
+    monkeypatch.setattr(newton_module, "AUTO_COLUMNS", 0)
+    monkeypatch.setattr(newton_module, "AUTO_SWITCH", 0)
+    config = dataclasses.replace(CONFIG, epochs=2, patience=2)
+    models, datasets = _setup("energy-edge", seeds=(0, 1))
+    grouped = _group(models, datasets, config=config)
+    for m, d, g in zip(models, datasets, grouped):
+        assert [h.get("solver") for h in g.history] == ["newton", None]
+        assert g.history[0]["adjoint_steps"] > 1 and g.history[1]["adjoint_steps"] == 1.0
+        _assert_same_run(fit(m, d, config), g)
+    first = _group(models, datasets, config=dataclasses.replace(config, epochs=1))
+    resumed = _group(models, datasets, [r.state for r in first], config=config)
+    assert all(r.history[1]["adjoint_steps"] == 1.0 for r in resumed)
+
+
 def test_cli_seeds_trains_one_run_directory_per_seed(tmp_path, capsys):
     out = tmp_path / "seeds"
     args = ["train", "--task", "chains", "--model", "gcn", "--length", "6", "--graphs", "6"]

@@ -120,6 +120,24 @@ def test_progress_eta_restarts_with_each_group(capsys):
     assert capsys.readouterr().err.splitlines()[-1].endswith("ETA 19 min")
 
 
+def test_progress_always_shows_the_hand_over_to_newton(capsys):
+    """The epoch whose record says "auto" handed the solves to Newton is printed even
+    between the throttled lines, and says so; the epochs around it stay quiet."""
+    from hogwild._cli_cells import cell_progress
+    from hogwild.experiments._table1 import PROTOCOLS
+
+    show = cell_progress(PROTOCOLS["reduced"], "sums")  # a line every 375 epochs
+    for epoch in (1, 2, 3, 4):
+        record = {"seconds": float(epoch), "solver_steps": 50, "adjoint_steps": 70}
+        show(
+            epoch,
+            {0: {**record, "validation_loss": 0.5, **({"solver": "newton"} if epoch == 3 else {})}},
+        )
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split()[1] for line in lines] == ["1", "3"]
+    assert lines[1].endswith("(L-BFGS outpaced: newton from now on)")
+
+
 def test_pending_runs_go_seed_by_seed():
     """An interrupted cell holds whole k-fold cross-validations of its first seeds."""
     from hogwild.experiments._table1 import _pending

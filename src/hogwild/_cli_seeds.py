@@ -63,7 +63,9 @@ def group_progress(total: int, every: int = 100):
         if state["first"] is None or state["epoch"] is None or epoch <= state["epoch"]:
             state["first"] = (epoch, seconds)
         state["epoch"] = epoch
-        if epoch != 1 and epoch % every and now - state["last"] < (5 if every <= 100 else 30):
+        switched = any("solver" in r for r in records.values())  # always shown
+        throttled = now - state["last"] < (5 if every <= 100 else 30)
+        if epoch != 1 and epoch % every and throttled and not switched:
             return
         state["last"] = now
         values = [_metric_of(r) for r in records.values()]
@@ -75,7 +77,8 @@ def group_progress(total: int, every: int = 100):
             f"epoch {epoch:5d}  training {len(records)} runs  validation best "
             f"{min(values):.4f} median {np.median(values):.4f}  steps: solve {steps:.1f}, "
             f"adjoint {adjoint:.1f}  {seconds:.0f}s"
-            + (f"  ETA {eta / 60:.0f} min" if eta >= 120 else f"  ETA {eta:.0f}s" if eta else ""),
+            + (f"  ETA {eta / 60:.0f} min" if eta >= 120 else f"  ETA {eta:.0f}s" if eta else "")
+            + ("  (L-BFGS outpaced: newton from now on)" if switched else ""),
             file=sys.stderr,
             flush=True,
         )

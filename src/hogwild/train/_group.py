@@ -127,18 +127,25 @@ def _stacked_batches(setups) -> tuple[list, list]:
     return train, validation
 
 
-def _shared_setup(setups) -> object:
-    """The first member's setup, with a Newton solver widened to every member's graphs
+def _widened(setups, field: str):
+    """The first member's ``field`` solver; a Newton one widened to every member's graphs
     (members with other folds may hold larger graphs)."""
-    first = setups[0]
-    if not isinstance(first.solver, Newton):
-        return first
-    solver = dataclasses.replace(
-        first.solver,
-        max_nodes=max(s.solver.max_nodes for s in setups),
-        max_degree=max(s.solver.max_degree for s in setups),
+    solver = getattr(setups[0], field)
+    if not isinstance(solver, Newton):
+        return solver
+    return dataclasses.replace(
+        solver,
+        max_nodes=max(getattr(s, field).max_nodes for s in setups),
+        max_degree=max(getattr(s, field).max_degree for s in setups),
     )
-    return dataclasses.replace(first, solver=solver)
+
+
+def _shared_setup(setups) -> object:
+    """The first member's setup, with its solver and "auto"'s Newton fallback sized for
+    every member's graphs."""
+    return dataclasses.replace(
+        setups[0], solver=_widened(setups, "solver"), fallback=_widened(setups, "fallback")
+    )
 
 
 class _GroupLoop:
@@ -151,9 +158,13 @@ class _GroupLoop:
             if id(data) not in cache:
                 cache[id(data)] = _setup(model, data, config)
             setups.append(cache[id(data)])
-        self.setup = _shared_setup(setups)
+        self.setup, self.hidden = _shared_setup(setups), models[0].hidden
         self.first_graphs = [s.train[0].graph for s in setups]
         self.slots = [_Slot(i, _numbers_only(s)) for i, s in enumerate(states)]
+        if self.setup.fallback is not None and all(
+            any("solver" in r for r in slot.numbers.history) for slot in self.slots
+        ):  # continued after "auto" handed the solves to Newton
+            self.setup = self.setup.on_fallback()
         self.arrays = _Arrays.of(states)
         self.members = list(range(len(states)))  # member index of each stacked position
         self.train, self.validation = _stacked_batches(setups)
@@ -220,6 +231,21 @@ class _GroupLoop:
         if improved.any():
             keep = jnp.asarray(improved)
             a.best_models = eqx.filter_vmap(select)(keep, a.models, a.best_models)
+        self._maybe_switch(epoch)
+
+    def _maybe_switch(self, epoch: int) -> None:
+        """ "auto"'s hand-over to Newton (`hogwild.train._fit.switched`), for the whole group
+        (one shared solver) once L-BFGS is outpaced in every active member's record of
+        ``epoch``; those records say so (``"solver": "newton"``), as `fit`'s do."""
+        fallback = self.setup.fallback
+        records = list(self._latest(epoch).values())
+        if fallback is None or not records:
+            return
+        units = [r["solver_steps"] + r["adjoint_steps"] for r in records]
+        if all(fallback.outpaces(u, self.hidden) for u in units):
+            self.setup = self.setup.on_fallback()
+            for record in records:
+                record["solver"] = "newton"
 
     def _record(self, i: int, k: int, epoch: int, val: dict) -> bool:
         """Member ``i`` (stacked at ``k``) after an evaluated ``epoch``; whether its
