@@ -36,6 +36,7 @@ from ._fit import (
     divergence_reason,
     history_record,
     stop_reason,
+    switched,
 )
 from ._objective import metrics_from_sums
 from ._state import SolverSummary, TrainingState
@@ -237,13 +238,10 @@ class _GroupLoop:
         """ "auto"'s hand-over to Newton (`hogwild.train._fit.switched`), for the whole group
         (one shared solver) once L-BFGS is outpaced in every active member's record of
         ``epoch``; those records say so (``"solver": "newton"``), as `fit`'s do."""
-        fallback = self.setup.fallback
         records = list(self._latest(epoch).values())
-        if fallback is None or not records:
-            return
-        units = [r["solver_steps"] + r["adjoint_steps"] for r in records]
-        if all(fallback.outpaces(u, self.hidden) for u in units):
-            self.setup = self.setup.on_fallback()
+        after = [switched(self.setup, r, self.hidden) for r in records]
+        if records and all(setup is not None for setup in after):
+            self.setup = after[0]
             for record in records:
                 record["solver"] = "newton"
 
