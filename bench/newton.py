@@ -32,17 +32,27 @@ forward, Cholesky adjoint).
 1e-4, its default before 2026-12-05) against ``newton`` (its default, float64's 1e-6
 under mixed precision), the same figures for each and ``tight_cost``:
 newton_s_per_epoch / newton_1e-4_s_per_epoch, side by side.
+
+``--hessians`` compares Newton with the energy GNN's structured local Hessians (``newton``,
+the default since session 37) against the generic k(1 + d) Hessian-vector products
+(``newton_generic``), the same figures for each and ``structured_epoch_speedup``:
+newton_generic_s_per_epoch / newton_s_per_epoch, side by side (JAX's in-memory caches
+are cleared between the two, which trace the same model).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import time
 
+import jax
 import numpy as np
 from _common import emit
 
+from hogwild.models import EnergyGNN
+from hogwild.models._base import AbstractEnergyGNN
 from hogwild.tasks import make_task
 from hogwild.train import TrainConfig, fit
 from hogwild.train._run import RunConfig, build_model, load_run, model_spec
@@ -62,21 +72,40 @@ def parse_args(argv=None):
     p.add_argument("--graphs", type=int, help="synthetic tasks: num_graphs (task default)")
     p.add_argument("--figure", help="also plot steps and time per epoch into this PNG")
     p.add_argument("--start", help="continue this run directory's model (its options)")
-    p.add_argument(
+    compare = p.add_mutually_exclusive_group()
+    compare.add_argument(
         "--tolerances", action="store_true", help="Newton at 1e-4 against its default instead"
+    )
+    compare.add_argument(
+        "--hessians", action="store_true", help="Newton's generic local Hessians against its own"
     )
     return p.parse_args(argv)
 
 
-#: Variants compared: name -> (energy_solver, solver_tol).
-SOLVERS = {"lbfgs": ("lbfgs", None), "newton": ("newton", None)}
-TOLERANCES = {"newton_1e-4": ("newton", 1e-4), "newton": ("newton", None)}
+#: Variants compared: name -> (energy_solver, solver_tol, generic local Hessians).
+SOLVERS = {"lbfgs": ("lbfgs", None, False), "newton": ("newton", None, False)}
+TOLERANCES = {"newton_1e-4": ("newton", 1e-4, False), "newton": ("newton", None, False)}
+HESSIANS = {"newton_generic": ("newton", None, True), "newton": ("newton", None, False)}
+
+
+@contextlib.contextmanager
+def generic_hessians(on: bool):
+    """While ``on``: energy GNNs assemble their local Hessians the generic way."""
+    if not on:
+        yield
+        return
+    own = EnergyGNN.__dict__["local_hessians"]
+    EnergyGNN.local_hessians = AbstractEnergyGNN.local_hessians
+    try:
+        yield
+    finally:
+        EnergyGNN.local_hessians = own
 
 
 def train(variant: tuple, args, epochs: int | None = None) -> dict:
     """One run; its per-epoch wall times from the progress callback and its result."""
     epochs = epochs or args.epochs
-    solver, tol = variant
+    solver, tol, _ = variant
     changes = dict(epochs=epochs, patience=epochs, energy_solver=solver, solver_tol=tol)
     if args.start:
         saved, data, model = load_run(args.start)
@@ -138,13 +167,19 @@ def figure(runs: dict, path: str, title: str) -> None:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    variants = TOLERANCES if args.tolerances else SOLVERS
-    for variant in variants.values():  # compile everything, conditioning included
-        train(variant, args, epochs=WARM_UP)
-    runs = {name: train(variant, args) for name, variant in variants.items()}
+    variants = TOLERANCES if args.tolerances else HESSIANS if args.hessians else SOLVERS
+    runs = {}
+    for name, variant in variants.items():
+        with generic_hessians(variant[2]):
+            if args.hessians:  # both trace the same functions: no program of the other's
+                jax.clear_caches()
+            train(variant, args, epochs=WARM_UP)  # compile everything, conditioning included
+            runs[name] = train(variant, args)
     seconds = {name: report(name, run) for name, run in runs.items()}
     if args.tolerances:
         emit("tight_cost", seconds["newton"] / seconds["newton_1e-4"])
+    elif args.hessians:
+        emit("structured_epoch_speedup", seconds["newton_generic"] / seconds["newton"])
     else:
         emit("newton_speedup", seconds["lbfgs"] / seconds["newton"])
     losses = [np.array([h["train_loss"] for h in r["result"].history]) for r in runs.values()]

@@ -10,8 +10,11 @@ machine here holds. This script measures the best case a size-bucketed Newton co
 reach, on the task's padded training batch (fold 0) and a fresh model in float64:
 
 - ``gradient_s``: one ∇E of the whole batch (the unit of an L-BFGS step);
-- ``local_hessians_over_gradient``: `local_hessians` (k(1 + d) Hessian-vector
-  products, d the largest in-degree) over one gradient;
+- ``local_hessians_over_gradient``: the model's `local_hessians` over one gradient (energy
+  GNNs: by the chain rule through their messages, `hogwild.models._energy_hessian`);
+- ``generic_local_hessians_over_gradient``: the generic `AbstractEnergyGNN.local_hessians`
+  (k(1 + d) Hessian-vector products, d the largest in-degree) over one gradient, and
+  ``structured_hessian_speedup`` the generic time over the model's;
 - ``bucketed_cholesky_over_gradient``: Cholesky factorisations of one block per graph,
   each padded only to its power-of-two size bucket (random SPD blocks of those sizes),
   over one gradient;
@@ -29,7 +32,7 @@ import numpy as np
 from _common import emit
 
 from hogwild.graph import batch_graphs
-from hogwild.models._base import ReceiverSlots
+from hogwild.models._base import AbstractEnergyGNN, ReceiverSlots
 from hogwild.solve._precision import cast_floats
 from hogwild.tasks import make_task
 from hogwild.train import TrainConfig
@@ -79,12 +82,22 @@ def main(argv=None) -> None:
     hessians = seconds(
         jax.jit(lambda h: model.local_hessians(graph, h, h[graph.senders], slots, prepared)), h
     )
+    generic = seconds(
+        jax.jit(
+            lambda h: AbstractEnergyGNN.local_hessians(
+                model, graph, h, h[graph.senders], slots, prepared
+            )
+        ),
+        h,
+    )
     sizes = np.array([g.num_nodes for g in data.train])
     cholesky = bucketed_cholesky_s(sizes, model.hidden)
     emit("graphs", len(sizes))
     emit("largest_in_degree", slots.degree)
     emit("gradient_s", gradient)
     emit("local_hessians_over_gradient", hessians / gradient)
+    emit("generic_local_hessians_over_gradient", generic / gradient)
+    emit("structured_hessian_speedup", generic / hessians)
     emit("bucketed_cholesky_over_gradient", cholesky / gradient)
     emit("newton_step_over_gradient", (hessians + cholesky) / gradient)
 

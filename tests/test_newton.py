@@ -220,10 +220,23 @@ def test_auto_takes_newton_where_it_pays(graphs):
     assert isinstance(TrainConfig(energy_solver="newton").solver("optimisation", [star]), Newton)
 
 
-def test_auto_falls_back_to_newton_only_where_it_fits(graphs):
+def test_hessian_columns_are_the_generic_count_or_the_structured_cost(energy_model):
+    """k(1 + d) for a generic energy; the energy GNN's structured cost, at most that."""
+    from hogwild.models._energy import STRUCTURED_HESSIAN_COLUMNS
+
+    assert _gsd().hessian_columns(9) == 2 * 10
+    energy = energy_model("edge")
+    assert energy.hessian_columns(9) == STRUCTURED_HESSIAN_COLUMNS < 2 * 10
+    assert energy.hessian_columns(1) == 2 * 2
+
+
+def test_auto_falls_back_to_newton_only_where_it_fits(graphs, energy_model):
     """ "auto"'s fallback: Newton for a star (too many columns to start with, blocks
-    small), none for blocks too wide, none where Newton was chosen or not asked for."""
+    small), none for blocks too wide, none where Newton was chosen or not asked for. It
+    takes over once L-BFGS costs `AUTO_SWITCH` times what the model's local Hessians
+    cost per step: k(1 + d) generically, less for the energy GNN's structured ones."""
     import hogwild.solve._newton as newton_module
+    from hogwild.models._energy import STRUCTURED_HESSIAN_COLUMNS
 
     config, star = (
         TrainConfig(),
@@ -231,8 +244,10 @@ def test_auto_falls_back_to_newton_only_where_it_fits(graphs):
     )
     fallback = config.auto_fallback("optimisation", [star], [2], 2)
     assert isinstance(fallback, Newton) and fallback.columns(2) == 2 * 10
-    switch = newton_module.AUTO_SWITCH * 20
-    assert not fallback.outpaces(switch, 2) and fallback.outpaces(switch + 1, 2)
+    for model, cost in ((_gsd(), 2 * 10), (energy_model("edge"), STRUCTURED_HESSIAN_COLUMNS)):
+        assert fallback.step_cost(model) == cost
+        switch = newton_module.AUTO_SWITCH * cost
+        assert not fallback.outpaces(switch, model) and fallback.outpaces(switch + 1, model)
     assert config.auto_fallback("optimisation", [graphs.chain(129)], [2], 2) is None
     assert config.auto_fallback("optimisation", [graphs.chain(20)], [2], 2) is None
     lbfgs = TrainConfig(energy_solver="lbfgs")

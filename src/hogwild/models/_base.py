@@ -210,6 +210,12 @@ class AbstractEnergyGNN(AbstractGNN):
         hess = jnp.moveaxis(columns, 0, -1).reshape(n, width, k, width, k)
         return jnp.transpose(hess, (0, 1, 3, 2, 4))
 
+    def hessian_columns(self, max_degree: int) -> int:
+        """What `local_hessians` costs, in gradients of E, on graphs of largest in-degree
+        ``max_degree``: k(1 + d) Hessian-vector products, about one gradient each
+        (`bench/newton_cost.py`: 39 gradients for 40 columns on coordinates)."""
+        return self.hidden * (1 + max_degree)
+
     def local_curvatures(self, graph: Graph, h, h_view, slots: ReceiverSlots, prepared=None):
         """Own curvature blocks ∂²e_i/∂h_i² and outgoing curvature packets ∂²e_j/∂h_i²:
         the diagonal blocks of `local_hessians`, as `local_gradients` gives the gradients.

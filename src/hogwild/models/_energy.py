@@ -12,8 +12,12 @@ from ..graph import Graph
 from ..nn import PICNN, Linear
 from ._base import AbstractEnergyGNN, Readout
 from ._conditioning import curvature_rows, curvature_terms, local_scale
+from ._energy_hessian import energy_local_hessians
 
 VARIANTS = ("node", "edge", "attention")
+#: What the structured local Hessians cost, in gradients of E, whatever the degree
+#: (`bench/newton_cost.py`: 6.1 on coordinates, in-degree 19; 5.4 on MNIST terrain, 9).
+STRUCTURED_HESSIAN_COLUMNS = 6
 
 
 def segment_softmax(scores: Float[Array, "edges heads"], segments, num_segments: int):
@@ -193,12 +197,35 @@ class EnergyGNN(AbstractEnergyGNN):
         """m_i of Eq. 16 (with attention, Eq. 25, heads concatenated)."""
         edge_prep, self_prep, _, alpha, _ = self.prepare(graph) if prepared is None else prepared
         edge_y, self_y = self._message_states(graph, h, h_view)
-        per_head = [jax.vmap(m.convex_part)(p, edge_y) for m, p in zip(self.message, edge_prep)]
-        if alpha is not None:
-            per_head = [alpha[:, k : k + 1] * msg for k, msg in enumerate(per_head)]
-        msgs = jnp.concatenate(per_head, -1) * graph.edge_weight[:, None]
+        msgs = self.edge_messages(edge_prep, alpha, graph.edge_weight, edge_y)
         m = jax.ops.segment_sum(msgs, graph.receivers, num_segments=graph.num_nodes)
         return m + jax.vmap(self.self_message.convex_part)(self_prep, self_y)
+
+    def edge_messages(self, edge_prep, alpha, weight, edge_y) -> Float[Array, "edges message"]:
+        """Every edge's term of m_i, A_ij (α¹_ij m¹(y_ij), …, α^H_ij m^H(y_ij)) (Eq. 16 / 25),
+        from the message PICNNs' prepared gates, the attention (None: one head, α = 1),
+        the edge weights and the edges' convex inputs y (`_message_states`)."""
+        alpha_axis = None if alpha is None else 0
+        return jax.vmap(self._edge_message, (0, alpha_axis, 0, 0))(edge_prep, alpha, weight, edge_y)
+
+    def _edge_message(self, edge_prep, alpha, weight, y):
+        heads = [m.convex_part(p, y) for m, p in zip(self.message, edge_prep)]
+        if alpha is not None:
+            heads = [alpha[k] * msg for k, msg in enumerate(heads)]
+        return jnp.concatenate(heads, -1) * weight
+
+    def local_hessians(self, graph: Graph, h, h_view, slots, prepared=None):
+        """`AbstractEnergyGNN.local_hessians`, from the energy's structure: per-edge message
+        Jacobians and Hessians and per-node Hessians of u by the chain rule
+        (`_energy_hessian`), a few small passes where the generic way takes k(1 + d)
+        Hessian-vector products of the whole energy."""
+        prepared = self.prepare(graph) if prepared is None else prepared
+        return energy_local_hessians(self, graph, h, h_view, slots, prepared)
+
+    def hessian_columns(self, max_degree: int) -> int:
+        """`local_hessians`' cost in gradients of E: about `STRUCTURED_HESSIAN_COLUMNS`,
+        never more than the generic k(1 + d)."""
+        return min(super().hessian_columns(max_degree), STRUCTURED_HESSIAN_COLUMNS)
 
     def node_energies(self, graph: Graph, h, h_view, prepared=None) -> Float[Array, " nodes"]:
         """e_i = s_i u(m_i, h_i, x_i) + (β/2)‖h_i‖² (Eq. 15; s_i = 1 without ``max_condition``);

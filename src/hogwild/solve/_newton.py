@@ -18,10 +18,12 @@ epoch's states 2 steps where L-BFGS takes 173; cold from H = 0, 33 damped steps 
 408. The adjoint system (∇²E) λ = ∂L/∂H* of implicit differentiation is one Cholesky
 solve per graph where conjugate gradients took 396 Hessian-vector products.
 
-Cost: a step assembles k(1 + d) Hessian-vector products (d the largest in-degree) and
-factorises G blocks of size (k · max_nodes)²; memory G (k · max_nodes)². It pays for
-batches of small graphs (MUTAG, PROTEINS by size, the synthetic tasks); on one large graph
-use `LBFGS`.
+Cost: a step assembles the local Hessians (`model.hessian_columns` gradients of E: the
+energy GNN's structured ones about 6 whatever the degree, a generic energy's k(1 + d)
+Hessian-vector products, d the largest in-degree) and factorises G blocks of size
+(k · max_nodes)²; memory G (k · max_nodes)². It pays for batches of small graphs (MUTAG,
+the synthetic tasks, MNIST terrain); on one large graph, or graphs of very different
+sizes (PROTEINS: every block is padded to the largest), use `LBFGS`.
 """
 
 from __future__ import annotations
@@ -45,15 +47,20 @@ ROUNDING_SLACK = 1e-10
 MEMORY_LIMIT = 4 * 2**30
 #: When `Newton.pays` (the training option energy_solver "auto"): blocks at most this wide
 #: (hidden × largest graph), at most this many local Hessian columns per step
-#: (hidden × (1 + largest in-degree), each about one gradient) and a batch's blocks in at
-#: most this many bytes. Measured wins (bench/newton.py): MUTAG (56 wide, 10 columns)
-#: 4.1x, counting 1.8x and sums 1.4x before their energies stiffen.
+#: (hidden × (1 + largest in-degree)) and a batch's blocks in at most this many bytes.
+#: Measured wins (bench/newton.py): MUTAG (56 wide, 10 columns) 4.1x, counting 1.8x and
+#: sums 1.4x before their energies stiffen; coordinates (40 columns) 0.59x and MNIST
+#: terrain (20) 0.58x even with structured Hessians (fresh energies, session 37).
 AUTO_BLOCK = 256
 AUTO_COLUMNS = 16
 AUTO_MEMORY = 2**30
 #: When "auto" hands a training run from L-BFGS to Newton (`Newton.outpaces`): L-BFGS's
-#: forward steps plus adjoint products per training solve above this many times Newton's
-#: local Hessian columns per step. On coordinates (40 columns) a Newton epoch cost about
+#: forward steps plus adjoint products per training solve above this many times what
+#: Newton's local Hessians cost per step (`Newton.step_cost`). With the structured
+#: Hessians (6 gradients) a fresh coordinates energy (100 graphs, epochs 12-14) took 23.7
+#: L-BFGS units per solve and a Newton epoch cost 1.68 L-BFGS epochs: break-even near 40
+#: units, 6.7 per gradient (bench/newton.py, session 37). Before them, with generic
+#: Hessians: on coordinates (40 columns) a Newton epoch cost about
 #: 2.6 L-BFGS epochs of 17.6 + ~20 steps while the energy was soft, i.e. ~2.4 units per
 #: column at 2 Newton steps, ~4.5-6.5 at the 4-6 steps of a stiff energy (break-even);
 #: L-BFGS reached 367 units (20 s per epoch) by epoch 370 (results/table1.md,
@@ -169,8 +176,14 @@ class Newton(AbstractSolver):
             )
 
     def columns(self, hidden: int) -> int:
-        """Local Hessian columns per step, k(1 + d): each costs about one gradient."""
+        """Local Hessian columns per step of a generic energy, k(1 + d): how wide and
+        connected the graphs are."""
         return hidden * (1 + self.max_degree)
+
+    def step_cost(self, model) -> int:
+        """What ``model``'s local Hessians cost per step, in gradients of E
+        (`AbstractEnergyGNN.hessian_columns` at this solver's largest in-degree)."""
+        return model.hessian_columns(self.max_degree)
 
     def fits(self, batch_graphs: Sequence[int], hidden: int, itemsize: int = 8) -> bool:
         """Whether "auto" may use Newton at all for batches of ``batch_graphs`` graphs:
@@ -181,14 +194,16 @@ class Newton(AbstractSolver):
 
     def pays(self, batch_graphs: Sequence[int], hidden: int, itemsize: int = 8) -> bool:
         """Whether Newton is the better solver from the start for batches of
-        ``batch_graphs`` graphs (`fits`, at most `AUTO_COLUMNS` columns); otherwise L-BFGS."""
+        ``batch_graphs`` graphs (`fits`, at most `AUTO_COLUMNS` columns); otherwise L-BFGS.
+        Dense graphs (coordinates, MNIST terrain) start on L-BFGS: while the energy is soft
+        a first-order solve there takes few steps."""
         return self.fits(batch_graphs, hidden, itemsize) and self.columns(hidden) <= AUTO_COLUMNS
 
-    def outpaces(self, lbfgs_units: float, hidden: int) -> bool:
+    def outpaces(self, lbfgs_units: float, model) -> bool:
         """Whether Newton now beats an L-BFGS that takes ``lbfgs_units`` forward steps plus
         adjoint products per training solve (`AUTO_SWITCH`): a stiffening energy makes
         L-BFGS's count grow while Newton's stays at a few steps."""
-        return lbfgs_units > AUTO_SWITCH * self.columns(hidden)
+        return lbfgs_units > AUTO_SWITCH * self.step_cost(model)
 
     def run(self, fn, h0):
         raise TypeError(

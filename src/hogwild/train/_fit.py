@@ -145,13 +145,13 @@ def _setup(model, data: Dataset, config: TrainConfig) -> _Setup:
     )
 
 
-def switched(setup: _Setup, record: dict, hidden: int) -> _Setup | None:
+def switched(setup: _Setup, record: dict, model) -> _Setup | None:
     """``setup`` with "auto"'s Newton in place of L-BFGS when the history ``record`` shows
-    L-BFGS outpaced (forward steps + adjoint products per solve, `Newton.outpaces`), else
-    None."""
+    L-BFGS outpaced (forward steps + adjoint products per solve against what ``model``'s
+    local Hessians cost, `Newton.outpaces`), else None."""
     if setup.fallback is None:
         return None
-    if not setup.fallback.outpaces(record["solver_steps"] + record["adjoint_steps"], hidden):
+    if not setup.fallback.outpaces(record["solver_steps"] + record["adjoint_steps"], model):
         return None
     return setup.on_fallback()
 
@@ -346,7 +346,7 @@ class _Loop:
         record.update(
             conditioning_record(model, self.setup.train[0].graph, h[0], epoch, self.config)
         )
-        self._maybe_switch(record, model.hidden)
+        self._maybe_switch(record, model)
         state = dataclasses.replace(
             state, **nxt, validation_states=val_states, history=(*state.history, record)
         )
@@ -355,10 +355,10 @@ class _Loop:
         self._maybe_checkpoint(state)
         return state, None
 
-    def _maybe_switch(self, record: dict, hidden: int) -> None:
+    def _maybe_switch(self, record: dict, model) -> None:
         """Hand the solves to "auto"'s Newton once L-BFGS is the slower; the record says
         so (``"solver": "newton"``), which is how a continued run knows."""
-        setup = switched(self.setup, record, hidden)
+        setup = switched(self.setup, record, model)
         if setup is not None:
             self.setup = setup
             record["solver"] = "newton"

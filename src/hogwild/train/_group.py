@@ -159,7 +159,7 @@ class _GroupLoop:
             if id(data) not in cache:
                 cache[id(data)] = _setup(model, data, config)
             setups.append(cache[id(data)])
-        self.setup, self.hidden = _shared_setup(setups), models[0].hidden
+        self.setup, self.member_model = _shared_setup(setups), models[0]
         self.first_graphs = [s.train[0].graph for s in setups]
         self.slots = [_Slot(i, _numbers_only(s)) for i, s in enumerate(states)]
         if self.setup.fallback is not None and all(
@@ -239,7 +239,7 @@ class _GroupLoop:
         (one shared solver) once L-BFGS is outpaced in every active member's record of
         ``epoch``; those records say so (``"solver": "newton"``), as `fit`'s do."""
         records = list(self._latest(epoch).values())
-        after = [switched(self.setup, r, self.hidden) for r in records]
+        after = [switched(self.setup, r, self.member_model) for r in records]
         if records and all(setup is not None for setup in after):
             self.setup = after[0]
             for record in records:
