@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -79,25 +80,52 @@ def _positions(graph: Graph):
     return which, position
 
 
+class _Layout(eqx.Module):
+    """Where a batch's local Hessian entries go, computed once per solve (it depends on the
+    graph only): the receiver slots, each real node's graph and position in it, and for
+    every (node, slot, slot) entry its flat index (graph · size + row) · size + column in
+    the blocks (padding nodes and empty slots point past the last block)."""
+
+    slots: ReceiverSlots
+    which: jax.Array
+    position: jax.Array
+    target: jax.Array
+    size: int = eqx.field(static=True)
+
+    @classmethod
+    def of(cls, graph: Graph, size: int, degree: int) -> _Layout:
+        slots = ReceiverSlots.traced(graph, degree)
+        which, position = _positions(graph)
+        slot_position = position[slots.node]
+        pair = slots.valid[:, :, None] & slots.valid[:, None, :] & graph.node_mask[:, None, None]
+        flat = (which[:, None, None] * size + slot_position[:, :, None]) * size
+        flat = jnp.where(pair, flat + slot_position[:, None, :], graph.num_graphs * size * size)
+        return cls(slots, which, position, flat.ravel(), size)
+
+    def assemble(self, local, num_graphs: int):
+        """The per-graph blocks (graphs, size · k, size · k) from the node energies' local
+        Hessians ``local`` (nodes, slots, slots, k, k): a segment sum over one flat index,
+        twice as fast as a scatter over three (MNIST terrain, session 37)."""
+        k, size = local.shape[-1], self.size
+        total = num_graphs * size * size
+        blocks = jax.ops.segment_sum(local.reshape(-1, k, k), self.target, total + 1)
+        blocks = blocks[:total].reshape(num_graphs, size, size, k, k)
+        return blocks.transpose(0, 1, 3, 2, 4).reshape(num_graphs, size * k, size * k)
+
+
 class _Blocks:
     """The per-graph dense Hessians of one energy at one point, factorised, with the maps
     between node-state arrays (nodes, k) and per-graph vectors (graphs, size · k)."""
 
-    def __init__(self, model, graph: Graph, h, slots: ReceiverSlots, size: int, prepared):
+    def __init__(self, model, graph: Graph, h, layout: _Layout, prepared):
         n, k = h.shape
+        size = layout.size
         self.graph, self.size, self.k = graph, size, k
-        self.which, self.position = _positions(graph)
-        local = model.local_hessians(graph, h, h[graph.senders], slots, prepared)
+        self.which, self.position = layout.which, layout.position
+        local = model.local_hessians(graph, h, h[graph.senders], layout.slots, prepared)
         # A padding node is its own one-node problem: its own block (β I for energies).
         self.own_factor = jnp.linalg.cholesky(local[:, 0, 0])
-        pair = slots.valid[:, :, None] & slots.valid[:, None, :]
-        local = jnp.where(pair[..., None, None], local, 0.0)
-        slot_position = self.position[slots.node]
-        blocks = jnp.zeros((graph.num_graphs, size, size, k, k), h.dtype)
-        blocks = blocks.at[
-            self.which[:, None, None], slot_position[:, :, None], slot_position[:, None, :]
-        ].add(local, mode="drop")
-        blocks = blocks.transpose(0, 1, 3, 2, 4).reshape(graph.num_graphs, size * k, size * k)
+        blocks = layout.assemble(local, graph.num_graphs)
         real = jnp.repeat(jnp.arange(size)[None] < graph.n_node[:, None], k, axis=1)
         eye = jnp.eye(size * k, dtype=h.dtype)
         self.factor = jnp.linalg.cholesky(
@@ -211,18 +239,21 @@ class Newton(AbstractSolver):
             "graph, solver=Newton.for_graphs(...)) or embed(...)."
         )
 
-    def _blocks(self, model, graph, h, prepared):
+    def _layout(self, graph) -> _Layout:
         if self.max_nodes < 1:
             raise ValueError("Newton needs max_nodes and max_degree: use Newton.for_graphs.")
-        slots = ReceiverSlots.traced(graph, self.max_degree)
-        return _Blocks(model, graph, h, slots, self.max_nodes, prepared)
+        return _Layout.of(graph, self.max_nodes, self.max_degree)
+
+    def _blocks(self, model, graph, h, prepared, layout: _Layout | None = None):
+        layout = self._layout(graph) if layout is None else layout
+        return _Blocks(model, graph, h, layout, prepared)
 
     def solve(self, model, graph: Graph, h0) -> tuple[jax.Array, SolveStats]:
         """H* = argmin E from ``h0`` and the solve's `SolveStats` (in ``h0``'s dtype)."""
         tol = self.tolerance(h0)
         dtype = working_dtype(self.precision, h0.dtype)
         model, graph, h = cast_floats((model, graph, h0), dtype)
-        prepared = model.prepare(graph)
+        prepared, layout = model.prepare(graph), self._layout(graph)
 
         def energies(h):
             e = model.node_energies(graph, h, h[graph.senders], prepared)
@@ -238,36 +269,39 @@ class Newton(AbstractSolver):
             )
 
         def line_search(h, e0, g, p):
+            """(t, E, ∇E) per graph at the accepted step h + t p (t = 0, E and ∇E
+            unchanged, where no trial was accepted): the last trial's evaluation is
+            the next step's, not computed again."""
             slope, g0 = per_graph(g * p), per_graph(g * g)
 
             def trial(t):
                 e1, g1 = value_and_grad(h + t[graph.node_graph, None] * p)
                 armijo = e1 <= e0 + ARMIJO * t * slope
                 floor = (e1 <= e0 + ROUNDING_SLACK * jnp.abs(e0)) & (per_graph(g1 * g1) < g0)
-                return armijo | floor
+                return armijo | floor, e1, g1
 
             def cond(carry):
-                _, ok, count = carry
+                _, ok, _, _, count = carry
                 return ~jnp.all(ok) & (count < self.backtracks)
 
             def body(carry):
-                t, ok, count = carry
+                t, ok, _, _, count = carry
                 t = jnp.where(ok, t, t / 2)
-                return t, trial(t), count + 1
+                return t, *trial(t), count + 1
 
             one = jnp.ones(graph.num_graphs, h.dtype)
-            t, ok, _ = jax.lax.while_loop(cond, body, (one, trial(one), jnp.array(0)))
-            return jnp.where(ok, t, 0.0)
+            t, ok, e1, g1, _ = jax.lax.while_loop(cond, body, (one, *trial(one), jnp.array(0)))
+            moved = ok[graph.node_graph, None]
+            return jnp.where(ok, t, 0.0), jnp.where(ok, e1, e0), jnp.where(moved, g1, g)
 
         def step(carry):
             h, e, g, count, _ = carry
-            p = -self._blocks(model, graph, h, prepared).solve(g)
+            p = -self._blocks(model, graph, h, prepared, layout).solve(g)
             # A block that is not positive definite (a non-convex energy, e.g. GSD-GNN on a
             # directed graph) has no Cholesky factor: its graph takes the gradient step.
             p = jnp.where(jnp.all(jnp.isfinite(p), axis=-1, keepdims=True), p, -g)
-            t = line_search(h, e, g, p)
+            t, e, g = line_search(h, e, g, p)
             new = h + t[graph.node_graph, None] * p
-            e, g = value_and_grad(new)
             return new, e, g, count + 1, jnp.any(new != h)
 
         def cond(carry):
