@@ -163,8 +163,10 @@ PROTOCOLS = {
     # cost 40 local Hessian columns (0.39x at 200 epochs, bench/newton.py), but the energy
     # stiffens (K1/mu 2.6e3 at epoch 300, up to 6e5 later) and an L-BFGS run went from 1.5
     # to 20 s per epoch by epoch 370, where Newton stays at 2-10 steps and 1.2-1.6 s per
-    # epoch through epoch 782. MNIST takes the default "auto" (L-BFGS): its 784-node blocks
-    # do not fit. Since 2026-12-05 (session 33) Newton solves to 1e-6 (float64's tolerance
+    # epoch through epoch 782. MNIST takes the default "auto": L-BFGS while its energy is
+    # soft, Newton once L-BFGS is outpaced (since session 37 at 36 units per solve, the
+    # structured Hessians' cost: a few epochs in). Since 2026-12-05 (session 33) Newton
+    # solves to 1e-6 (float64's tolerance
     # under mixed precision; results/table1.md, "Solve tolerance and chains"); the Newton
     # rows before stopped at 1e-4. Chains train with the spike guard (`spike_guard` 1.2,
     # hogwild.train._guard) since 2026-12-05 (session 34): without it energy-edge runs at lr
