@@ -61,8 +61,7 @@ def energy_local_hessians(model, graph: Graph, h, h_view, slots: ReceiverSlots, 
     lam = jax.vmap(jax.grad(u, 2))(update_prep, s, z)[:, :size]
     curvature = jax.vmap(jax.hessian(u, 2))(update_prep, s, z)  # (n, M + k, M + k)
 
-    real = graph.edge_mask
-    weight = jnp.where(real, graph.edge_weight, 0.0)
+    weight = jnp.where(graph.edge_mask, graph.edge_weight, 0.0)  # padding edges: all zero
     alpha_axis = None if alpha is None else 0
 
     def edge_parts(p, a, w, lam_e, y):
@@ -81,23 +80,22 @@ def energy_local_hessians(model, graph: Graph, h, h_view, slots: ReceiverSlots, 
     width = slots.degree + 1
     slot = slots.rank + 1
     jac_own, jac_view = _own_and_view(jac_e, k, node_wise)
-    self_own = jac_s if node_wise else jac_s[..., :k] + jac_s[..., k:]
+    self_own = jac_s if node_wise else sum(_own_and_view(jac_s, k, False))
     d_m = jnp.zeros((n, width, size, k), h.dtype)
     d_m = d_m.at[:, 0].set(jax.ops.segment_sum(jac_own, graph.receivers, num_segments=n) + self_own)
-    d_m = d_m.at[graph.receivers, slot].add(jnp.where(real[:, None, None], jac_view, 0.0))
+    d_m = d_m.at[graph.receivers, slot].add(jac_view)
     d_h = jnp.zeros((n, width, k, k), h.dtype).at[:, 0].set(jnp.eye(k, dtype=h.dtype))
     d = jnp.concatenate([d_m, d_h], 2)
     hess = jnp.einsum("nrpa,npq,nsqb->nrsab", d, curvature, d)
 
     # The messages' own curvature, weighted by λ_i, on the slots each edge touches.
     q_oo, q_ov, q_vo, q_vv = _quarters(hess_e, k, node_wise)
-    mask = real[:, None, None]
     self_total = hess_s if node_wise else _fold(hess_s, k)
     own = jax.ops.segment_sum(q_oo, graph.receivers, num_segments=n) + self_total
     hess = hess.at[:, 0, 0].add(own + model.beta * jnp.eye(k, dtype=h.dtype))
-    hess = hess.at[graph.receivers, 0, slot].add(jnp.where(mask, q_ov, 0.0))
-    hess = hess.at[graph.receivers, slot, 0].add(jnp.where(mask, q_vo, 0.0))
-    return hess.at[graph.receivers, slot, slot].add(jnp.where(mask, q_vv, 0.0))
+    hess = hess.at[graph.receivers, 0, slot].add(q_ov)
+    hess = hess.at[graph.receivers, slot, 0].add(q_vo)
+    return hess.at[graph.receivers, slot, slot].add(q_vv)
 
 
 def _quarters(matrix, k: int, node_wise: bool):
