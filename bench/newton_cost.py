@@ -1,29 +1,28 @@
-"""Benchmark: what one per-graph Newton step would cost on a batch of large, varied graphs.
+"""Benchmark: what one Newton step costs on a batch of large, varied graphs, in gradients.
 
 Run as ``HOGWILD_DATA=../shared/data python bench/newton_cost.py [--task proteins]
 [--model energy-edge]``; prints ``name: value`` lines, all times measured in this one
-run (ratios are side by side).
-
-`hogwild.solve.Newton` pads every graph's Hessian block to the largest graph of the
-batch; on PROTEINS (largest graph 620 nodes) that is 3 × 1,024 × 1240² floats, which no
-machine here holds. This script measures the best case a size-bucketed Newton could
-reach, on the task's padded training batch (fold 0) and a fresh model in float64:
+run (ratios are side by side), on the task's padded training batch (fold 0) and a fresh
+model in float64, at H = 0.1:
 
 - ``gradient_s``: one ∇E of the whole batch (the unit of an L-BFGS step);
-- ``local_hessians_over_gradient``: the model's `local_hessians` over one gradient (energy
-  GNNs: by the chain rule through their messages, `hogwild.models._energy_hessian`);
-- ``generic_local_hessians_over_gradient``: the generic `AbstractEnergyGNN.local_hessians`
-  (k(1 + d) Hessian-vector products, d the largest in-degree) over one gradient, and
-  ``structured_hessian_speedup`` the generic time over the model's;
-- ``bucketed_cholesky_over_gradient``: Cholesky factorisations of one block per graph,
-  each padded only to its power-of-two size bucket (random SPD blocks of those sizes),
-  over one gradient;
-- ``newton_step_over_gradient``: the sum, the least a Newton step costs in gradients.
+- ``size_buckets`` / ``degree_groups``: how many of each `Newton.for_graphs` planned
+  (`hogwild.solve._newton_layout`), and ``block_entries_vs_padded``: the planned blocks'
+  entries over those of blocks all padded to the largest graph;
+- ``local_hessians_over_gradient``: every node's local Hessian in 1 + d slots (d the
+  largest in-degree; energy GNNs by the chain rule, `hogwild.models._energy_hessian`),
+  ``grouped_local_hessians_over_gradient`` the same in the planned degree groups, and
+  ``generic_local_hessians_over_gradient`` the generic k(1 + d) Hessian-vector products;
+- ``newton_blocks_over_gradient``: Newton's factorised blocks as a step builds them
+  (grouped local Hessians, assembly, one Cholesky per size bucket);
+- ``newton_step_over_gradient``: the blocks, the solve for the step and one gradient for
+  its line search: the least a Newton step costs.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 
 import jax
@@ -33,13 +32,12 @@ from _common import emit
 
 from hogwild.graph import batch_graphs
 from hogwild.models._base import AbstractEnergyGNN, ReceiverSlots
+from hogwild.solve import Newton
+from hogwild.solve._newton_layout import Blocks
 from hogwild.solve._precision import cast_floats
 from hogwild.tasks import make_task
 from hogwild.train import TrainConfig
 from hogwild.train._run import RunConfig, build_model, model_spec
-
-#: Upper edges of the graph-size buckets (nodes).
-BUCKETS = (16, 32, 64, 128, 256, 512, 1024)
 
 
 def seconds(fn, *args, repeats: int = 2) -> float:
@@ -49,20 +47,6 @@ def seconds(fn, *args, repeats: int = 2) -> float:
     for _ in range(repeats):
         jax.block_until_ready(fn(*args))
     return (time.perf_counter() - start) / repeats
-
-
-def bucketed_cholesky_s(sizes: np.ndarray, hidden: int) -> float:
-    """Seconds to factorise one SPD block per graph, padded to its size bucket."""
-    total, lower = 0.0, 0
-    for upper in BUCKETS:
-        count = int(((sizes > lower) & (sizes <= upper)).sum())
-        lower = upper
-        if count:
-            w = upper * hidden
-            a = jax.random.normal(jax.random.PRNGKey(0), (count, w, w))
-            spd = a @ jnp.swapaxes(a, 1, 2) + w * jnp.eye(w)
-            total += seconds(jax.jit(jnp.linalg.cholesky), spd)
-    return total
 
 
 def main(argv=None) -> None:
@@ -76,30 +60,40 @@ def main(argv=None) -> None:
     data = make_task(args.task, config.task_config())
     model = cast_floats(build_model(model_spec(config, data), seed=0), jnp.float64)
     graph = batch_graphs(list(data.train), dtype=np.float64)
+    solver = Newton.for_graphs(list(data.train))
+    layout = jax.jit(solver._layout)(graph)
     prepared, slots = model.prepare(graph), ReceiverSlots.of(graph)
     h = jnp.full((graph.num_nodes, model.hidden), 0.1)
     gradient = seconds(jax.jit(jax.grad(lambda h: model.energy(graph, h, prepared))), h, repeats=5)
-    hessians = seconds(
-        jax.jit(lambda h: model.local_hessians(graph, h, h[graph.senders], slots, prepared)), h
-    )
-    generic = seconds(
+
+    def views(fn):
+        return jax.jit(lambda h: fn(graph, h, h[graph.senders], slots, prepared))
+
+    hessians = seconds(views(model.local_hessians), h)
+    grouped = seconds(
         jax.jit(
-            lambda h: AbstractEnergyGNN.local_hessians(
-                model, graph, h, h[graph.senders], slots, prepared
+            lambda h: model.grouped_local_hessians(
+                graph, h, h[graph.senders], layout.slots, layout.groups, prepared
             )
         ),
         h,
     )
-    sizes = np.array([g.num_nodes for g in data.train])
-    cholesky = bucketed_cholesky_s(sizes, model.hidden)
-    emit("graphs", len(sizes))
+    generic = seconds(views(functools.partial(AbstractEnergyGNN.local_hessians, model)), h)
+    blocks = seconds(jax.jit(lambda h: Blocks(model, graph, h, layout, prepared).factors), h)
+    step = seconds(jax.jit(lambda h: Blocks(model, graph, h, layout, prepared).solve(h)), h)
+    padded = graph.num_graphs * solver.max_nodes**2
+    emit("graphs", len(data.train))
     emit("largest_in_degree", slots.degree)
+    emit("size_buckets", len(layout.sizes))
+    emit("degree_groups", len(layout.groups))
+    emit("block_entries_vs_padded", layout.total / padded)
     emit("gradient_s", gradient)
     emit("local_hessians_over_gradient", hessians / gradient)
+    emit("grouped_local_hessians_over_gradient", grouped / gradient)
     emit("generic_local_hessians_over_gradient", generic / gradient)
     emit("structured_hessian_speedup", generic / hessians)
-    emit("bucketed_cholesky_over_gradient", cholesky / gradient)
-    emit("newton_step_over_gradient", (hessians + cholesky) / gradient)
+    emit("newton_blocks_over_gradient", blocks / gradient)
+    emit("newton_step_over_gradient", step / gradient + 1)
 
 
 if __name__ == "__main__":

@@ -95,3 +95,16 @@ def test_warning_names_the_sharing_processes_only_when_this_one_is_unpinned(monk
     monkeypatch.setattr(_cpus, "usable_cpus", lambda: [0, 1])
     _cpus.warn_if_sharing(lines.append)
     assert len(lines) == 1 and "4242" in lines[0] and "taskset -c K" in lines[0]
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "1"), ("3", "3")])
+def test_importing_hogwild_keeps_openblas_to_one_thread_unless_told(given, expected):
+    """`import hogwild` sets OPENBLAS_NUM_THREADS=1 (concurrent LAPACK calls from XLA's
+    threads livelock a multithreaded OpenBLAS) and leaves a user's own value alone."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if given is not None:
+        env["OPENBLAS_NUM_THREADS"] = given
+    code = "import os, hogwild; print(os.environ['OPENBLAS_NUM_THREADS'])"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == expected

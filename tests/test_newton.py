@@ -21,6 +21,7 @@ from hogwild.models import make_model
 from hogwild.models._base import ReceiverSlots
 from hogwild.models._registry import cast_model
 from hogwild.solve import ImplicitAdjoint, Newton
+from hogwild.solve._newton_layout import MAX_BUCKETS, MAX_GROUPS, plan_buckets, plan_groups
 from hogwild.tasks import ChainsConfig, make_chains
 from hogwild.train import TrainConfig, fit
 from hogwild.train._run import RunConfig, build_model, model_spec
@@ -80,12 +81,32 @@ def _blocks_and_dense_hessian(model, graph, h, v, solver):
     return x, dense
 
 
-@pytest.mark.parametrize("name", ["node", "edge", "attention", "gsd"])
-def test_blocks_solve_the_dense_hessian(name, batch, graphs, energy_model):
+def _layouts(solver: Newton, plan: str) -> Newton:
+    """``solver`` with its planned buckets and groups, none (every block padded to the
+    largest graph, every node in 1 + d slots), or the finest: one bucket per size and a
+    degree group per in-degree above 1."""
+    if plan == "planned":
+        return solver
+    if plan == "padded":
+        return dataclasses.replace(solver, size_buckets=(), degree_groups=())
+    sizes = sorted({s for s, _ in solver.size_buckets} | {4, 5, 7})
+    groups = ((1, 0), *((d, 99) for d in range(2, solver.max_degree + 1)))
+    return dataclasses.replace(
+        solver, size_buckets=tuple((s, 3) for s in sizes), degree_groups=groups
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "plan"),
+    [(name, "planned") for name in ("node", "edge", "attention", "gsd")]
+    + [(name, plan) for name in ("edge", "gsd") for plan in ("padded", "finest")],
+)
+def test_blocks_solve_the_dense_hessian(name, plan, batch, graphs, energy_model):
     """(∇²E)⁻¹ v by the per-graph blocks equals a dense solve with the autodiff Hessian
-    of E over every node state (padding nodes included), at a random point."""
+    of E over every node state (padding nodes included), at a random point, whatever
+    the size buckets and degree groups."""
     parts, graph, model = _problem(name, batch, graphs, energy_model)
-    solver = Newton.for_graphs(parts)
+    solver = _layouts(Newton.for_graphs(parts), plan)
     rng = np.random.default_rng(0)
     h = jnp.asarray(rng.normal(size=(graph.num_nodes, model.hidden)))
     v = jnp.asarray(rng.normal(size=h.shape))
@@ -137,10 +158,66 @@ def test_a_block_without_cholesky_factor_takes_the_gradient_step(batch):
     h0 = jnp.zeros((graph.num_nodes, gsd.hidden))
     solver = Newton.for_graphs(parts, max_steps=1)
     blocks = solver._blocks(gsd, graph, h0, gsd.prepare(graph))
-    assert not np.isfinite(np.asarray(blocks.factor[2])).all()
+    layout = blocks.layout
+    bucket, entry = int(layout.graph_bucket[2]), int(layout.graph_entry[2])
+    assert not np.isfinite(np.asarray(blocks.factors[bucket][entry])).all()
     sol = minimise(gsd, graph, h0, solver=solver)
     assert np.isfinite(np.asarray(sol.value)).all() and int(sol.stats.steps) == 1
     assert float(gsd.energy(graph, sol.value)) < float(gsd.energy(graph, h0))
+
+
+def test_nodes_past_their_group_still_reach_the_minimiser(batch, energy_model):
+    """Every node in 2 slots (in-degree bound 1, no wider group): nodes of in-degree above
+    1 lose their coupling terms past slot 1, so the steps are no longer exact Newton
+    steps, but they descend and reach L-BFGS's minimiser: slower, never wrong."""
+    parts, graph = batch
+    model = energy_model("edge")
+    planned = Newton.for_graphs(parts, tol=TOL, max_steps=1000)
+    narrow = dataclasses.replace(planned, degree_groups=((1, 0),))
+    h0 = jnp.zeros((graph.num_nodes, model.hidden))
+    exact, truncated = (minimise(model, graph, h0, solver=s) for s in (planned, narrow))
+    lbfgs = minimise(model, graph, h0, solver=LBFGS(tol=TOL))
+    assert bool(truncated.stats.converged) and float(truncated.stats.residual) <= TOL
+    np.testing.assert_allclose(truncated.value, lbfgs.value, atol=1e-9)
+    assert int(truncated.stats.steps) > int(exact.stats.steps)
+
+
+def test_a_batch_past_the_plan_is_refused(batch):
+    """A Newton sized for other graphs refuses a batch it cannot hold exactly: more
+    graphs of a size than its bucket holds, more wide nodes than a group holds, a
+    larger graph or degree."""
+    parts, graph = batch
+    planned = Newton.for_graphs(parts)
+    planned.check_batch(graph)
+    for change in (
+        {"size_buckets": ((7, 1),)},
+        {"degree_groups": ((1, 0), (4, 1))},
+        {"max_nodes": 6},
+        {"max_degree": 2, "degree_groups": ()},
+    ):
+        with pytest.raises(ValueError, match="sized for other graphs"):
+            dataclasses.replace(planned, **change).check_batch(graph)
+
+
+def test_plans_hold_every_graph_and_node():
+    """Size buckets hold every graph in at most `MAX_BUCKETS` sizes (one when all are
+    equal); degree groups put every node in a group whose bound covers it, the first
+    narrow when few nodes are wide (PROTEINS-like) and one group when degrees are even."""
+    rng = np.random.default_rng(0)
+    sizes = np.concatenate([rng.integers(4, 80, 1000), [150, 300, 620]])
+    buckets = plan_buckets(sizes)
+    bounds = [s for s, _ in buckets]
+    assert len(buckets) <= MAX_BUCKETS and bounds == sorted(bounds) and bounds[-1] == 620
+    held = np.searchsorted(bounds, sizes)
+    np.testing.assert_array_equal(np.bincount(held, minlength=len(bounds)), [c for _, c in buckets])
+    assert plan_buckets([100] * 12) == ((100, 12),)
+    degrees = np.concatenate([rng.integers(0, 7, 40000), rng.integers(9, 26, 50)])
+    groups = plan_groups(degrees)
+    bounds = [b for b, _ in groups]
+    counts = np.bincount(np.searchsorted(bounds, degrees), minlength=len(bounds))
+    assert groups[0][1] == 0 and [c for _, c in groups[1:]] == list(counts[1:])
+    assert bounds[-1] == degrees.max() and bounds[0] < 9 and len(groups) <= MAX_GROUPS
+    assert plan_groups([2] * 50 + [1] * 2) == ((2, 0),)
 
 
 def _readout_loss(model, graph, h, target):

@@ -1,5 +1,15 @@
 """hogwild: graph neural networks that keep working when nodes compute asynchronously."""
 
+import os as _os
+
+# Newton's Cholesky factorisations call LAPACK (scipy's OpenBLAS) from XLA's own worker
+# threads, one call per size bucket, side by side; a multithreaded OpenBLAS called
+# concurrently like that busy-waits on its own thread server, and on 2 CPUs a step that
+# takes 0.2 s took minutes (README, "Several jobs on one machine"). XLA already spreads
+# the work over the CPUs: one OpenBLAS thread per caller, unless the user chose otherwise
+# (read when the library loads, so before jax or scipy is first imported).
+_os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 from .graph import Graph as Graph
 from .graph import GraphData as GraphData
 from .graph import GraphError as GraphError

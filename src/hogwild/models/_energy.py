@@ -12,7 +12,7 @@ from ..graph import Graph
 from ..nn import PICNN, Linear
 from ._base import AbstractEnergyGNN, Readout
 from ._conditioning import curvature_rows, curvature_terms, local_scale
-from ._energy_hessian import energy_local_hessians
+from ._energy_hessian import energy_grouped_local_hessians, energy_local_hessians
 
 VARIANTS = ("node", "edge", "attention")
 #: What the structured local Hessians cost, in gradients of E, whatever the degree
@@ -221,6 +221,12 @@ class EnergyGNN(AbstractEnergyGNN):
         Hessian-vector products of the whole energy."""
         prepared = self.prepare(graph) if prepared is None else prepared
         return energy_local_hessians(self, graph, h, h_view, slots, prepared)
+
+    def grouped_local_hessians(self, graph: Graph, h, h_view, slots, groups, prepared=None):
+        """`AbstractEnergyGNN.grouped_local_hessians` from the energy's structure: the
+        per-edge terms once, each group's products in its own width."""
+        prepared = self.prepare(graph) if prepared is None else prepared
+        return energy_grouped_local_hessians(self, graph, h, h_view, slots, groups, prepared)
 
     def hessian_columns(self, max_degree: int) -> int:
         """`local_hessians`' cost in gradients of E: about `STRUCTURED_HESSIAN_COLUMNS`,

@@ -22,11 +22,12 @@ complete). Both are exact; the tests hold them equal.
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 
 from ..graph import Graph
-from ._base import ReceiverSlots
+from ._base import NodeGroup, ReceiverSlots
 
 
 def _jacobian_and_weighted_hessian(f, lam, y):
@@ -42,9 +43,24 @@ def _own_and_view(matrix, k: int, node_wise: bool):
     return matrix[..., :k], matrix[..., k:]
 
 
-def energy_local_hessians(model, graph: Graph, h, h_view, slots: ReceiverSlots, prepared):
-    """(nodes, 1 + d, 1 + d, k, k): block [r, s] of node j's Hessian ∂²e_j/∂z_r∂z_s, as
-    `AbstractEnergyGNN.local_hessians` returns it, by the chain rule of the module docstring."""
+class _Terms(eqx.Module):
+    """What every node's local Hessian is built from, whatever its slots: the messages'
+    Jacobians and λ-weighted Hessians per edge (``jac_view``, ``q_ov``, ``q_vo``, ``q_vv``,
+    edges × …) and per node the slot-0 Jacobian of m (``jac_own``), u's curvature
+    (``curvature``) and the slot-0 block of the messages' own curvature plus β
+    (``own``)."""
+
+    jac_view: jax.Array
+    q_ov: jax.Array
+    q_vo: jax.Array
+    q_vv: jax.Array
+    jac_own: jax.Array
+    curvature: jax.Array
+    own: jax.Array
+
+
+def _terms(model, graph: Graph, h, h_view, prepared) -> _Terms:
+    """The chain rule's pieces (module docstring) for every edge and node of ``graph``."""
     edge_prep, self_prep, update_prep, alpha, scale = prepared
     n, k = h.shape
     node_wise = model.variant == "node"
@@ -76,26 +92,57 @@ def energy_local_hessians(model, graph: Graph, h, h_view, slots: ReceiverSlots, 
         )
     )(self_prep, lam, self_y)
 
-    # D: (n, slots, M + k, k), ∂z_i/∂(slot r) — m rows from the messages, h rows the identity.
-    width = slots.degree + 1
-    slot = slots.rank + 1
     jac_own, jac_view = _own_and_view(jac_e, k, node_wise)
     self_own = jac_s if node_wise else sum(_own_and_view(jac_s, k, False))
-    d_m = jnp.zeros((n, width, size, k), h.dtype)
-    d_m = d_m.at[:, 0].set(jax.ops.segment_sum(jac_own, graph.receivers, num_segments=n) + self_own)
-    d_m = d_m.at[graph.receivers, slot].add(jac_view)
-    d_h = jnp.zeros((n, width, k, k), h.dtype).at[:, 0].set(jnp.eye(k, dtype=h.dtype))
-    d = jnp.concatenate([d_m, d_h], 2)
-    hess = jnp.einsum("nrpa,npq,nsqb->nrsab", d, curvature, d)
-
-    # The messages' own curvature, weighted by λ_i, on the slots each edge touches.
     q_oo, q_ov, q_vo, q_vv = _quarters(hess_e, k, node_wise)
     self_total = hess_s if node_wise else _fold(hess_s, k)
     own = jax.ops.segment_sum(q_oo, graph.receivers, num_segments=n) + self_total
-    hess = hess.at[:, 0, 0].add(own + model.beta * jnp.eye(k, dtype=h.dtype))
-    hess = hess.at[graph.receivers, 0, slot].add(q_ov)
-    hess = hess.at[graph.receivers, slot, 0].add(q_vo)
-    return hess.at[graph.receivers, slot, slot].add(q_vv)
+    return _Terms(
+        jac_view=jac_view,
+        q_ov=q_ov,
+        q_vo=q_vo,
+        q_vv=q_vv,
+        jac_own=jax.ops.segment_sum(jac_own, graph.receivers, num_segments=n) + self_own,
+        curvature=curvature,
+        own=own + model.beta * jnp.eye(k, dtype=h.dtype),
+    )
+
+
+def _group_hessians(terms: _Terms, graph: Graph, slots: ReceiverSlots, group: NodeGroup):
+    """(capacity, w, w, k, k): the local Hessians of ``group``'s nodes in their first w =
+    ``group.width`` slots (exact for nodes of in-degree below w; edges into other nodes or
+    past slot w − 1 are dropped)."""
+    nodes, width = group.nodes, group.width
+    capacity, (size, k) = nodes.shape[0], terms.jac_own.shape[1:]
+    row, slot = group.inverse[graph.receivers], slots.rank + 1
+
+    # D: (capacity, slots, M + k, k), ∂z_i/∂(slot r) — m rows from the messages, h rows I.
+    d_m = jnp.zeros((capacity, width, size, k), terms.jac_own.dtype)
+    d_m = d_m.at[:, 0].set(terms.jac_own[nodes])
+    d_m = d_m.at[row, slot].add(terms.jac_view, mode="drop")
+    d_h = jnp.zeros((capacity, width, k, k), d_m.dtype).at[:, 0].set(jnp.eye(k, dtype=d_m.dtype))
+    d = jnp.concatenate([d_m, d_h], 2)
+    hess = jnp.einsum("nrpa,npq,nsqb->nrsab", d, terms.curvature[nodes], d)
+
+    # The messages' own curvature, weighted by λ_i, on the slots each edge touches.
+    hess = hess.at[:, 0, 0].add(terms.own[nodes])
+    hess = hess.at[row, 0, slot].add(terms.q_ov, mode="drop")
+    hess = hess.at[row, slot, 0].add(terms.q_vo, mode="drop")
+    return hess.at[row, slot, slot].add(terms.q_vv, mode="drop")
+
+
+def energy_local_hessians(model, graph: Graph, h, h_view, slots: ReceiverSlots, prepared):
+    """(nodes, 1 + d, 1 + d, k, k): block [r, s] of node j's Hessian ∂²e_j/∂z_r∂z_s, as
+    `AbstractEnergyGNN.local_hessians` returns it, by the chain rule of the module docstring."""
+    everyone = NodeGroup.everyone(h.shape[0], slots.degree + 1)
+    return _group_hessians(_terms(model, graph, h, h_view, prepared), graph, slots, everyone)
+
+
+def energy_grouped_local_hessians(model, graph, h, h_view, slots, groups, prepared):
+    """`energy_local_hessians` for each `NodeGroup` of ``groups``, in its own width: the
+    per-edge and per-node terms once, the (w · k)² products per node of each group."""
+    terms = _terms(model, graph, h, h_view, prepared)
+    return [_group_hessians(terms, graph, slots, group) for group in groups]
 
 
 def _quarters(matrix, k: int, node_wise: bool):

@@ -6,7 +6,8 @@ block of graph g is assembled from every node energy's exact local Hessian
 
     [∇²E]_(a, b) = Σ_k Σ_{r, s: node(k, r) = a, node(k, s) = b} ∂²e_k/∂z_r∂z_s,
 
-padded to ``max_nodes`` nodes (padding rows: identity). Each step solves
+padded to its size bucket (padding rows: identity; `_newton_layout`: graphs of similar
+size share a bucket, nodes of similar in-degree a slot width). Each step solves
 (∇²E_g) p_g = −∇_g E by Cholesky and takes H_g ← H_g + t_g p_g, with t_g halved per
 graph until Armijo's E_g(H + t p) ≤ E_g(H) + 10⁻⁴ t ∇_gEᵀp_g holds — or, when the energy
 comparison is at its rounding floor (a stiff trained energy), until E_g stays within
@@ -20,24 +21,24 @@ solve per graph where conjugate gradients took 396 Hessian-vector products.
 
 Cost: a step assembles the local Hessians (`model.hessian_columns` gradients of E: the
 energy GNN's structured ones about 6 whatever the degree, a generic energy's k(1 + d)
-Hessian-vector products, d the largest in-degree) and factorises G blocks of size
-(k · max_nodes)²; memory G (k · max_nodes)². It pays for batches of small graphs (MUTAG,
-the synthetic tasks, MNIST terrain); on one large graph, or graphs of very different
-sizes (PROTEINS: every block is padded to the largest), use `LBFGS`.
+Hessian-vector products, d the largest in-degree) and factorises one block per graph,
+padded to its size bucket; memory Σ_buckets capacity × (k · size)². It pays for batches
+of small graphs (MUTAG, the synthetic tasks, MNIST terrain) and, with its buckets and
+degree groups, for many graphs of very different sizes (PROTEINS: `bench/newton_cost.py`);
+on one large graph use `LBFGS`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ..graph import Graph
-from ..models._base import ReceiverSlots
 from ._linear import true_residual_stats
+from ._newton_layout import Blocks, Layout, plan_buckets, plan_groups
 from ._precision import cast_floats, narrowed, working_dtype
 from ._solvers import AbstractSolver, SolveStats, _norm, default_tolerance
 
@@ -70,79 +71,6 @@ AUTO_MEMORY = 2**30
 AUTO_SWITCH = 6
 
 
-def _positions(graph: Graph):
-    """(which, position): the graph of each real node (num_graphs for padding nodes, so a
-    scatter with ``mode="drop"`` ignores them) and its index inside that graph."""
-    offset = jnp.cumsum(graph.n_node) - graph.n_node
-    n = graph.num_nodes
-    which = jnp.where(graph.node_mask, graph.node_graph, graph.num_graphs)
-    position = jnp.where(graph.node_mask, jnp.arange(n) - offset[graph.node_graph], 0)
-    return which, position
-
-
-class _Layout(eqx.Module):
-    """Where a batch's local Hessian entries go, computed once per solve (it depends on the
-    graph only): the receiver slots, each real node's graph and position in it, and for
-    every (node, slot, slot) entry its flat index (graph · size + row) · size + column in
-    the blocks (padding nodes and empty slots point past the last block)."""
-
-    slots: ReceiverSlots
-    which: jax.Array
-    position: jax.Array
-    target: jax.Array
-    size: int = eqx.field(static=True)
-
-    @classmethod
-    def of(cls, graph: Graph, size: int, degree: int) -> _Layout:
-        slots = ReceiverSlots.traced(graph, degree)
-        which, position = _positions(graph)
-        slot_position = position[slots.node]
-        pair = slots.valid[:, :, None] & slots.valid[:, None, :] & graph.node_mask[:, None, None]
-        flat = (which[:, None, None] * size + slot_position[:, :, None]) * size
-        flat = jnp.where(pair, flat + slot_position[:, None, :], graph.num_graphs * size * size)
-        return cls(slots, which, position, flat.ravel(), size)
-
-    def assemble(self, local, num_graphs: int):
-        """The per-graph blocks (graphs, size · k, size · k) from the node energies' local
-        Hessians ``local`` (nodes, slots, slots, k, k): a segment sum over one flat index,
-        twice as fast as a scatter over three (MNIST terrain, session 37)."""
-        k, size = local.shape[-1], self.size
-        total = num_graphs * size * size
-        blocks = jax.ops.segment_sum(local.reshape(-1, k, k), self.target, total + 1)
-        blocks = blocks[:total].reshape(num_graphs, size, size, k, k)
-        return blocks.transpose(0, 1, 3, 2, 4).reshape(num_graphs, size * k, size * k)
-
-
-class _Blocks:
-    """The per-graph dense Hessians of one energy at one point, factorised, with the maps
-    between node-state arrays (nodes, k) and per-graph vectors (graphs, size · k)."""
-
-    def __init__(self, model, graph: Graph, h, layout: _Layout, prepared):
-        n, k = h.shape
-        size = layout.size
-        self.graph, self.size, self.k = graph, size, k
-        self.which, self.position = layout.which, layout.position
-        local = model.local_hessians(graph, h, h[graph.senders], layout.slots, prepared)
-        # A padding node is its own one-node problem: its own block (β I for energies).
-        self.own_factor = jnp.linalg.cholesky(local[:, 0, 0])
-        blocks = layout.assemble(local, graph.num_graphs)
-        real = jnp.repeat(jnp.arange(size)[None] < graph.n_node[:, None], k, axis=1)
-        eye = jnp.eye(size * k, dtype=h.dtype)
-        self.factor = jnp.linalg.cholesky(
-            jnp.where(real[:, :, None] & real[:, None, :], blocks, eye)
-        )
-
-    def solve(self, v):
-        """(∇²E)⁻¹ v, block by block (padding nodes by their own block)."""
-        g, size, k = self.graph, self.size, self.k
-        per_graph = jnp.zeros((g.num_graphs, size, k), v.dtype)
-        per_graph = per_graph.at[self.which, self.position].set(v, mode="drop")
-        x = jax.scipy.linalg.cho_solve((self.factor, True), per_graph.reshape(-1, size * k, 1))
-        x = x.reshape(-1, size, k)[jnp.minimum(self.which, g.num_graphs - 1), self.position]
-        own = jax.scipy.linalg.cho_solve((self.own_factor, True), v[..., None])[..., 0]
-        return jnp.where(g.node_mask[:, None], x, own)
-
-
 class Newton(AbstractSolver):
     """Damped Newton steps with per-graph dense Hessians (module docstring).
 
@@ -164,6 +92,11 @@ class Newton(AbstractSolver):
 
     max_nodes: int = 0
     max_degree: int = 0
+    #: (size, capacity) per graph-size bucket and (in-degree bound, capacity) per node
+    #: group (`_newton_layout`); empty: one bucket of ``max_nodes``, one group of
+    #: ``max_degree``.
+    size_buckets: tuple = ()
+    degree_groups: tuple = ()
     max_steps: int = 100
     backtracks: int = 30
 
@@ -177,19 +110,28 @@ class Newton(AbstractSolver):
 
     @classmethod
     def for_graphs(cls, graphs: Sequence, **options) -> Newton:
-        """A Newton solver sized for ``graphs`` (`GraphData` or `Graph` batches)."""
-        nodes, degree = 1, 0
-        for graph in graphs:
-            real = _real_receivers(graph)
-            nodes = max(nodes, _largest_graph(graph))
-            degree = max(degree, int(np.bincount(real).max()) if real.size else 0)
-        return cls(max_nodes=nodes, max_degree=degree, **options)
+        """A Newton solver sized for ``graphs`` (`GraphData` or `Graph` batches): its size
+        buckets and degree groups planned from every graph's node count and every node's
+        in-degree (`plan_buckets`, `plan_groups`), so any batch of them fits."""
+        sizes = np.concatenate([_graph_sizes(g) for g in graphs])
+        degrees = np.concatenate([_in_degrees(g) for g in graphs])
+        return cls(
+            max_nodes=int(sizes.max()),
+            max_degree=int(degrees.max()) if degrees.size else 0,
+            size_buckets=plan_buckets(sizes),
+            degree_groups=plan_groups(degrees),
+            **options,
+        )
+
+    def _buckets(self, num_graphs: int) -> tuple:
+        return self.size_buckets or ((self.max_nodes, num_graphs),)
 
     def memory_bytes(self, num_graphs: int, hidden: int, itemsize: int = 8) -> int:
         """Peak bytes of the per-graph Hessian blocks of a batch of ``num_graphs`` graphs:
-        G (k · max_nodes)² entries, held about three times at once (assembled, padded,
-        factorised)."""
-        return 3 * num_graphs * (self.max_nodes * hidden) ** 2 * itemsize
+        Σ over size buckets of capacity × (k · size)² entries, held about three times at
+        once (assembled, padded, factorised)."""
+        blocks = sum(min(c, num_graphs) * (s * hidden) ** 2 for s, c in self._buckets(num_graphs))
+        return 3 * blocks * itemsize
 
     def check_memory(self, num_graphs: int, hidden: int, itemsize: int = 8) -> None:
         """Raise ValueError, before anything is compiled, when a batch of ``num_graphs``
@@ -201,6 +143,25 @@ class Newton(AbstractSolver):
                 f"batch of {num_graphs} graphs of up to {self.max_nodes} nodes (hidden "
                 f"{hidden}; limit {MEMORY_LIMIT / 2**30:.0f} GiB): set a smaller batch_size "
                 "or energy_solver lbfgs."
+            )
+
+    def check_batch(self, graph) -> None:
+        """Raise ValueError, on the host, when the batch ``graph`` holds a graph larger than
+        ``max_nodes``, a node of in-degree above ``max_degree``, or more graphs of a size
+        bucket, or nodes of a degree group, than the plan's capacity: Newton would still
+        be right there, only slow (`_newton_layout`), so a solver sized for other graphs
+        is refused instead."""
+        sizes, degrees = _graph_sizes(graph), _in_degrees(graph)
+        problem = _past_plan(sizes, self._buckets(graph.num_graphs), "graphs of")
+        if not problem and self.degree_groups:
+            capacity = ((b, c or degrees.size) for b, c in self.degree_groups)
+            problem = _past_plan(degrees, tuple(capacity), "nodes of in-degree")
+        if sizes.max() > self.max_nodes or degrees.max(initial=0) > self.max_degree:
+            problem = f"its largest graph or in-degree exceeds {self.max_nodes} / {self.max_degree}"
+        if problem:
+            raise ValueError(
+                f"energy_solver newton was sized for other graphs: {problem}; build it "
+                "with Newton.for_graphs from every graph it solves."
             )
 
     def columns(self, hidden: int) -> int:
@@ -239,14 +200,15 @@ class Newton(AbstractSolver):
             "graph, solver=Newton.for_graphs(...)) or embed(...)."
         )
 
-    def _layout(self, graph) -> _Layout:
+    def _layout(self, graph) -> Layout:
         if self.max_nodes < 1:
             raise ValueError("Newton needs max_nodes and max_degree: use Newton.for_graphs.")
-        return _Layout.of(graph, self.max_nodes, self.max_degree)
+        groups = self.degree_groups or ((self.max_degree, 0),)
+        return Layout.of(graph, self._buckets(graph.num_graphs), groups)
 
-    def _blocks(self, model, graph, h, prepared, layout: _Layout | None = None):
+    def _blocks(self, model, graph, h, prepared, layout: Layout | None = None):
         layout = self._layout(graph) if layout is None else layout
-        return _Blocks(model, graph, h, layout, prepared)
+        return Blocks(model, graph, h, layout, prepared)
 
     def solve(self, model, graph: Graph, h0) -> tuple[jax.Array, SolveStats]:
         """H* = argmin E from ``h0`` and the solve's `SolveStats` (in ``h0``'s dtype)."""
@@ -327,12 +289,33 @@ class Newton(AbstractSolver):
         return lam.astype(h_star.dtype), narrowed(stats, h_star.dtype)
 
 
-def _real_receivers(graph) -> np.ndarray:
-    receivers = np.asarray(graph.receivers)
-    mask = getattr(graph, "edge_mask", None)
-    return receivers if mask is None else receivers[np.asarray(mask)]
-
-
-def _largest_graph(graph) -> int:
+def _graph_sizes(graph) -> np.ndarray:
+    """Node counts of the real graphs in ``graph`` (a `GraphData` or a `Graph` batch)."""
     n_node = getattr(graph, "n_node", None)
-    return int(graph.num_nodes if n_node is None else np.max(np.asarray(n_node)))
+    if n_node is None:
+        return np.array([graph.num_nodes])
+    n_node = np.asarray(n_node)
+    return n_node[n_node > 0]
+
+
+def _in_degrees(graph) -> np.ndarray:
+    """In-degree of every real node of ``graph`` (real edges only)."""
+    receivers = np.asarray(graph.receivers)
+    edge_mask = getattr(graph, "edge_mask", None)
+    if edge_mask is not None:
+        receivers = receivers[np.asarray(edge_mask)]
+    degrees = np.bincount(receivers, minlength=int(graph.num_nodes))
+    node_mask = getattr(graph, "node_mask", None)
+    return degrees if node_mask is None else degrees[np.asarray(node_mask)]
+
+
+def _past_plan(values: np.ndarray, plan: tuple, what: str) -> str | None:
+    """What in ``values`` (graph sizes or node degrees) overflows ``plan`` ((bound,
+    capacity), …; each value in the first bound that holds it), or None."""
+    bounds = np.array([b for b, _ in plan])
+    held = np.searchsorted(bounds, values)
+    counts = np.bincount(held, minlength=len(bounds) + 1)
+    for (bound, capacity), count in zip(plan, counts):
+        if count > capacity:
+            return f"{count} {what} up to {bound} where it holds {capacity}"
+    return None

@@ -92,8 +92,9 @@ def sized_solver(model, data: Dataset, config: TrainConfig, batches, evaluation=
     make = config.eval_solver if evaluation else config.solver
     solver = make(model.family, graphs, counts, model.hidden)
     if isinstance(solver, Newton):
-        for count in counts:
-            solver.check_memory(count, model.hidden, config.itemsize(model.family))
+        for batch in batches:
+            solver.check_batch(batch.graph)
+            solver.check_memory(batch.graph.num_graphs, model.hidden, config.itemsize(model.family))
     return solver
 
 

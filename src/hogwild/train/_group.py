@@ -134,10 +134,18 @@ def _widened(setups, field: str):
     solver = getattr(setups[0], field)
     if not isinstance(solver, Newton):
         return solver
+    solvers = [getattr(s, field) for s in setups]
+    same = all(
+        (s.size_buckets, s.degree_groups) == (solver.size_buckets, solver.degree_groups)
+        for s in solvers
+    )
     return dataclasses.replace(
         solver,
-        max_nodes=max(getattr(s, field).max_nodes for s in setups),
-        max_degree=max(getattr(s, field).max_degree for s in setups),
+        max_nodes=max(s.max_nodes for s in solvers),
+        max_degree=max(s.max_degree for s in solvers),
+        # Members planned on other graphs: every block padded to the largest (no plan).
+        size_buckets=solver.size_buckets if same else (),
+        degree_groups=solver.degree_groups if same else (),
     )
 
 
