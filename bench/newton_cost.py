@@ -16,12 +16,16 @@ model in float64, at H = 0.1:
 - ``newton_blocks_over_gradient``: Newton's factorised blocks as a step builds them
   (grouped local Hessians, assembly, one Cholesky per size bucket);
 - ``newton_step_over_gradient``: the blocks, the solve for the step and one gradient for
-  its line search: the least a Newton step costs.
+  its line search: the least a Newton step costs;
+- ``planned_blocks_speedup``: the blocks and solve with every block padded to the largest
+  graph and every node in 1 + d slots (Newton before session 38) over the planned ones,
+  timed alternately; only where the padded blocks fit in 1 GiB (not PROTEINS).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import time
 
@@ -94,6 +98,32 @@ def main(argv=None) -> None:
     emit("structured_hessian_speedup", generic / hessians)
     emit("newton_blocks_over_gradient", blocks / gradient)
     emit("newton_step_over_gradient", step / gradient + 1)
+    padded_solver = dataclasses.replace(solver, size_buckets=(), degree_groups=())
+    if padded_solver.memory_bytes(graph.num_graphs, model.hidden) <= 2**30:
+        emit("planned_blocks_speedup", alternated_ratio(model, graph, h, solver, padded_solver))
+
+
+def alternated_ratio(model, graph, h, planned, padded, repeats: int = 10) -> float:
+    """Median time of a padded Newton's blocks and solve over the planned one's, the two
+    timed alternately (load shifts hit both)."""
+
+    def step(solver):
+        @jax.jit
+        def run(h):
+            return solver._blocks(model, graph, h, model.prepare(graph)).solve(h)
+
+        return run
+
+    runs = [step(planned), step(padded)]
+    times = [[], []]
+    for run in runs:
+        jax.block_until_ready(run(h))
+    for _ in range(repeats):
+        for run, out in zip(runs, times):
+            start = time.perf_counter()
+            jax.block_until_ready(run(h))
+            out.append(time.perf_counter() - start)
+    return float(np.median(times[1]) / np.median(times[0]))
 
 
 if __name__ == "__main__":
