@@ -32,7 +32,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _common import emit
+from _common import emit, timed_interleaved
 
 from hogwild.graph import batch_graphs
 from hogwild.models._base import AbstractEnergyGNN, ReceiverSlots
@@ -105,25 +105,15 @@ def main(argv=None) -> None:
 
 def alternated_ratio(model, graph, h, planned, padded, repeats: int = 10) -> float:
     """Median time of a padded Newton's blocks and solve over the planned one's, the two
-    timed alternately (load shifts hit both)."""
+    timed alternately (`timed_interleaved`: load shifts hit both)."""
 
     def step(solver):
-        @jax.jit
-        def run(h):
-            return solver._blocks(model, graph, h, model.prepare(graph)).solve(h)
+        return jax.jit(lambda h: solver._blocks(model, graph, h, model.prepare(graph)).solve(h))
 
-        return run
-
-    runs = [step(planned), step(padded)]
-    times = [[], []]
-    for run in runs:
-        jax.block_until_ready(run(h))
-    for _ in range(repeats):
-        for run, out in zip(runs, times):
-            start = time.perf_counter()
-            jax.block_until_ready(run(h))
-            out.append(time.perf_counter() - start)
-    return float(np.median(times[1]) / np.median(times[0]))
+    (fast, _, _), (slow, _, _) = timed_interleaved(
+        [(step(planned), (h,)), (step(padded), (h,))], repeats
+    )
+    return slow / fast
 
 
 if __name__ == "__main__":
