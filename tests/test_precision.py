@@ -137,3 +137,37 @@ def test_newton_solves_to_the_wide_dtypes_tolerance_and_first_order_solvers_are_
     exact = np.linalg.solve(a, b)
     error = lambda h: np.linalg.norm(np.asarray(h, np.float64)[:, 0] - exact)  # noqa: E731
     assert error(mixed.value) < error(warm.value) / 10
+
+
+def test_float32_phase_stops_at_its_rounding_floor_and_float64_finishes(monkeypatch):
+    """Condition 1e2, large b and offset: float32's ‖∇E‖ floors at ~35× the tolerance.
+    With patience, float32 alone stops there long before max_steps (not converged); the
+    mixed solve hands over to float64 earlier and takes fewer steps in all than when the
+    float32 phase spins to `NARROW_STEPS`, and both meet the tolerance in float64."""
+    import hogwild.solve._implicit as implicit
+
+    model = quadratic(log_cond=2.0, scale=300.0, offset=1e4)
+    h0 = jnp.zeros((N, 1), jnp.float32)
+    floored = jax.jit(lambda m: run(m, None, h0, LBFGS(TOL, 5000, patience=15)))(model)
+    assert not bool(floored.stats.converged) and int(floored.stats.steps) < 500
+    assert true_gradient(model, floored.value) > TOL
+    early = solved(model, "float64")
+    monkeypatch.setattr(implicit, "NARROW_PATIENCE", None)
+    late = solved(model, "float64")
+    assert bool(early.stats.converged) and bool(late.stats.converged)
+    assert float(early.stats.residual) <= TOL and float(late.stats.residual) <= TOL
+    assert int(early.stats.steps) < int(late.stats.steps)
+
+
+def test_patience_never_counts_far_from_the_tolerance():
+    """Condition 1e4: L-BFGS's ‖∇E‖ goes tens of steps without halving early on; with
+    patience 15 the float32 solve is not cut there — it runs exactly the steps it runs
+    without patience until ‖∇E‖ is within `LBFGS.FLOOR_ZONE` × tol."""
+    model = quadratic(log_cond=4.0, scale=300.0, offset=1e4)
+    h0 = jnp.zeros((N, 1), jnp.float32)
+    with_, without = (
+        jax.jit(lambda m, p=p: run(m, None, h0, LBFGS(TOL, 2000, patience=p)))(model)
+        for p in (15, None)
+    )
+    assert float(without.stats.residual) > LBFGS.FLOOR_ZONE * TOL  # never near the floor
+    assert int(with_.stats.steps) == int(without.stats.steps) == 2000
