@@ -18,12 +18,18 @@ Per start and rule: ``<start>_<rule>_steps`` (float32 + float64 L-BFGS steps),
 ``<start>_<rule>_s`` (median wall seconds of ``--repeats`` calls, interleaved with the
 other rule's, compilation excluded), ``<start>_<rule>_converged``; and
 ``<start>_patience_speedup``: no-patience seconds / patience seconds, side by side.
+
+``--newton`` asks instead whether Newton (which runs wholly in float64) would gain from a
+float32 phase: per start, ``<start>_newton64_{s,steps,residual}`` (the float64 solve),
+``<start>_newton32_{s,steps,residual}`` (float32 Newton to 1e-4, at most 100 steps) and
+``<start>_newton64_after32_{s,steps,residual}`` (float64 Newton from that answer).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 
 import equinox as eqx
 import jax
@@ -32,7 +38,7 @@ import jax.random as jr
 from _common import emit, timed_interleaved
 
 import hogwild.solve._implicit as implicit
-from hogwild.solve import LBFGS
+from hogwild.solve import LBFGS, Newton
 from hogwild.train._batch import make_batches
 from hogwild.train._run import load_run
 
@@ -61,10 +67,32 @@ def solver_call():
     return eqx.filter_jit(lambda model, graph, h0: implicit.run(model, graph, h0, solver))
 
 
+def newton_phases(model, graph, zeros, repeats: int) -> None:
+    """Float64 Newton against float32 Newton and float64 Newton after it (``--newton``)."""
+    wide = dataclasses.replace(Newton.for_graphs([graph]), precision="float64")
+    narrow = dataclasses.replace(wide, precision=None, tol=1e-4)
+    solves = {
+        name: eqx.filter_jit(lambda m, g, h, s=s: s.solve(m, g, h))
+        for name, s in (("newton64", wide), ("newton32", narrow))
+    }
+    warm = solves["newton64"](perturbed(model, 1e-3, jr.PRNGKey(0)), graph, zeros)[0]
+    for start, h0 in (("cold", zeros), ("warm", warm)):
+        timed = timed_interleaved([(solves[n], (model, graph, h0)) for n in solves], repeats)
+        after = timed[1][1][0]
+        timed.append(timed_interleaved([(solves["newton64"], (model, graph, after))], repeats)[0])
+        for name, (seconds, (_, stats), _) in zip(
+            ("newton64", "newton32", "newton64_after32"), timed
+        ):
+            emit(f"{start}_{name}_s", seconds)
+            emit(f"{start}_{name}_steps", int(stats.steps))
+            emit(f"{start}_{name}_residual", float(stats.residual))
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("run", help="a saved run directory of a float32 energy model")
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--newton", action="store_true", help="float32 Newton phases instead")
     args = p.parse_args(argv)
     jax.config.update("jax_enable_x64", True)
     config, data, model = load_run(args.run)
@@ -72,6 +100,9 @@ def main(argv=None) -> None:
     graph = make_batches(data.train, data.level, train.batch_size, train.dtype)[0].graph
     emit("nodes", graph.num_nodes)
     zeros = jnp.zeros((graph.num_nodes, model.hidden), graph.nodes.dtype)
+    if args.newton:
+        newton_phases(model, graph, zeros, args.repeats)
+        return
     rules = {"patience": implicit.NARROW_PATIENCE, "no_patience": None}
     calls = {}
     for rule, value in rules.items():
