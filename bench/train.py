@@ -20,6 +20,11 @@ Run as ``python bench/train.py [--steps 20] [--seeds 10] [--skip-cli]``; prints 
 - ``workers_throughput_2``: 4 energy-edge chains runs of 400 epochs (not stacked) trained
   in one process, divided by the same 4 in two worker processes (`RunsOptions.workers`;
   ``hogwild train --seeds ... --workers 2``); ``workers_one_process_s`` the former.
+- ``newton_stack_speedup_<N>`` (only with ``--newton-stack N``): N chains runs of the
+  node-wise energy GNN under Newton (the paper protocol's lr 0.002, chains folds 0..N-1 as
+  data seeds, 100 epochs) trained one by one, divided by the same N stacked into one
+  program (`hogwild.train._runs.ENERGY_STACK`); ``newton_one_by_one_s`` and
+  ``newton_stacked_s`` the two wall times, each after an untimed pass that compiles.
 - ``padding_fraction_<task>``: padded nodes / all nodes of the Table 1 (reduced protocol)
   batches with the 1.25x buckets, and ``..._pow2`` with the earlier power-of-two buckets.
 - ``second_run_compile_s``: seconds XLA spent compiling programs that were not in the
@@ -32,6 +37,7 @@ Run as ``python bench/train.py [--steps 20] [--seeds 10] [--skip-cli]``; prints 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -54,6 +60,7 @@ def parse_args(argv=None):
     p.add_argument("--seeds", type=int, default=10, help="runs in the vmap figure (default 10)")
     p.add_argument("--skip-cli", action="store_true", help="skip the compile-cache figure")
     p.add_argument("--only-workers", action="store_true", help="only the workers figure")
+    p.add_argument("--newton-stack", type=int, metavar="N", help="only the Newton-stack figure")
     return p.parse_args(argv)
 
 
@@ -169,6 +176,25 @@ def workers_throughput(model_name: str, runs: int, epochs: int) -> tuple[float, 
     return seconds[0] / seconds[1], seconds[0]
 
 
+def newton_stack(runs: int, epochs: int = 100) -> tuple[float, float]:
+    """(one-by-one seconds, stacked seconds) of ``runs`` chains energy-node runs under
+    Newton; each way runs once untimed first, so neither pays for compilation."""
+    from hogwild.train import RunConfig, RunsOptions, TrainConfig, train_runs
+
+    train = TrainConfig(learning_rate=0.002, energy_solver="newton", epochs=epochs)
+    train = dataclasses.replace(train, patience=epochs)
+    configs = [RunConfig("chains", "energy-node", {"seed": k}, train) for k in range(runs)]
+    seconds = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for timed in (False, True):
+            for stack in (False, True):
+                outs = [f"{tmp}/{timed}-{stack}-{k}" for k in range(runs)]
+                t0 = time.perf_counter()
+                train_runs(configs, outs, RunsOptions(stack=stack))
+                seconds[stack] = time.perf_counter() - t0
+    return seconds[False], seconds[True]
+
+
 def padding(task, options, pow2: bool) -> float:
     from hogwild import graph as graph_module
     from hogwild.tasks import make_task
@@ -237,6 +263,12 @@ def main(argv=None) -> None:
     from hogwild._cache import enable_compilation_cache
 
     enable_compilation_cache()  # workers load what this process compiled, as in the CLI
+    if args.newton_stack:
+        one_by_one, stacked = newton_stack(args.newton_stack)
+        emit(f"newton_stack_speedup_{args.newton_stack}", one_by_one / stacked)
+        emit("newton_one_by_one_s", one_by_one)
+        emit("newton_stacked_s", stacked)
+        return
     ratio, alone = workers_throughput("energy-edge", 4, 400)
     emit("workers_throughput_2", ratio)
     emit("workers_one_process_s", alone)

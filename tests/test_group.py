@@ -163,14 +163,39 @@ def test_cli_refuses_bad_seed_lists_and_workers(tmp_path, capsys, flags):
     assert not (tmp_path / "x").exists()
 
 
-def test_energy_runs_are_not_stacked_on_a_cpu():
+def test_energy_runs_are_stacked_on_a_cpu_only_under_newton():
     """The measured policy: vmapped L-BFGS costs 3x per member on a CPU, so energy runs
-    are trained one by one (or in workers); fixed-point and explicit runs are stacked."""
-    from hogwild.train._runs import stacks
+    solved by L-BFGS (or "auto", which starts with it) are trained one by one (or in
+    workers); under Newton they are stacked, in groups of at most `ENERGY_STACK` taken in
+    order; fixed-point and explicit runs are stacked without a limit."""
+    from hogwild.train._runs import ENERGY_STACK, _at_most, stack_limit, stacks
 
     assert jax.default_backend() == "cpu"
-    assert not stacks("optimisation")
+    assert not stacks("optimisation") and not stacks("optimisation", "lbfgs")
+    assert stacks("optimisation", "newton")
     assert stacks("fixed-point") and stacks("explicit")
+    assert stack_limit("optimisation") == ENERGY_STACK and stack_limit("explicit") is None
+    groups = [list(range(ENERGY_STACK + 2)), [50]]
+    assert _at_most(groups, ENERGY_STACK) == [list(range(ENERGY_STACK)), [10, 11], [50]]
+    assert _at_most(groups, None) == groups
+
+
+def test_newton_energy_runs_train_in_one_program_by_default(tmp_path):
+    """Two energy runs under Newton, default options: one stacked program (each row says
+    it was trained with 2), each ending as it does alone."""
+    from hogwild.train import RunsOptions, train_runs
+
+    task = {"length": 6, "num_graphs": 6}
+    train = TrainConfig(epochs=3, x64=True, energy_solver="newton")
+    configs = [
+        RunConfig("chains", "energy-node", task, dataclasses.replace(train, seed=s)) for s in (0, 1)
+    ]
+    stacked = train_runs(configs, [tmp_path / "s0", tmp_path / "s1"])
+    alone = train_runs(configs, [tmp_path / "a0", tmp_path / "a1"], RunsOptions(stack=False))
+    assert [r["trained_with"] for r in stacked] == [2, 2]
+    assert [r["trained_with"] for r in alone] == [1, 1]
+    for a, b in zip(stacked, alone):
+        assert a["test"]["loss"] == pytest.approx(b["test"]["loss"], rel=1e-9)
 
 
 def test_workers_train_groups_in_other_processes_with_the_same_result(tmp_path):

@@ -76,18 +76,43 @@ def _members(configs, outs, modes, log) -> list[_Member]:
 
 #: Families whose runs are stacked into one program by default on a CPU. Measured with
 #: ``bench/train.py`` (10 seeds, chains batch of 896 nodes, 2-core CPU): stacking gives
-#: 1.6x for GCN and ~1.2x for IGNN, but 0.48x for the energy GNN — optax's L-BFGS zoom line
-#: search is full of ``lax.cond``s, which ``vmap`` turns into selects that run both
-#: branches (3x per member even for a group of one). Energy runs go one after another, or
-#: side by side in ``workers`` processes.
+#: 1.6x for GCN and ~1.2x for IGNN, but 0.48x for the energy GNN under L-BFGS — optax's
+#: zoom line search is full of ``lax.cond``s, which ``vmap`` turns into selects that run
+#: both branches (3x per member even for a group of one). Energy runs go one after
+#: another, or side by side in ``workers`` processes — unless their solver is Newton
+#: (`ENERGY_STACK`).
 STACKED_ON_CPU = ("fixed-point", "explicit")
 
+#: Energy runs whose ``energy_solver`` is "newton" (no ``lax.cond`` in its loops) are
+#: stacked on a CPU too, at most this many per program: ``bench/train.py --newton-stack``
+#: measured 1.2-1.3x for 5-10 chains runs of the paper protocol (session 39). Groups stay
+#: small so that a cell's runs finish, and are recorded, a group at a time.
+ENERGY_STACK = 10
 
-def stacks(family: str) -> bool:
-    """Whether runs of a model ``family`` are stacked into one program by default."""
+
+def stacks(family: str, energy_solver: str = "auto") -> bool:
+    """Whether runs of a model ``family`` (with ``energy_solver``) are stacked into one
+    program by default."""
     import jax
 
-    return jax.default_backend() != "cpu" or family in STACKED_ON_CPU
+    newton = family == "optimisation" and energy_solver == "newton"
+    return jax.default_backend() != "cpu" or family in STACKED_ON_CPU or newton
+
+
+def stack_limit(family: str) -> int | None:
+    """The most runs stacked into one program by default: `ENERGY_STACK` for energy runs
+    on a CPU, otherwise no limit."""
+    import jax
+
+    return ENERGY_STACK if family == "optimisation" and jax.default_backend() == "cpu" else None
+
+
+def _at_most(groups: list[list[int]], limit: int | None) -> list[list[int]]:
+    """``groups`` split, in order, into groups of at most ``limit`` members (None: as they
+    are)."""
+    if limit is None:
+        return groups
+    return [group[k : k + limit] for group in groups for k in range(0, len(group), limit)]
 
 
 def _groups(members: list[_Member], stack: bool, skip=frozenset()) -> list[list[int]]:
@@ -110,9 +135,9 @@ def _groups(members: list[_Member], stack: bool, skip=frozenset()) -> list[list[
 class RunsOptions:
     """How `train_runs` trains: callbacks (``progress(epoch, {i: record})``,
     ``finished(i, metrics)``, ``log(message)``), checkpoint frequency, whether runs are
-    ``stack``-ed into one program (None: `stacks` of the model's family; never under a
-    spike guard) and how many ``workers`` processes train groups side by side (1: in this
-    process)."""
+    ``stack``-ed into one program (None: `stacks` of the model's family and energy solver;
+    energy runs on a CPU at most `ENERGY_STACK` per program; never under a spike guard)
+    and how many ``workers`` processes train groups side by side (1: in this process)."""
 
     progress: Callable[[int, dict], None] | None = None
     finished: Callable[[int, dict], None] | None = None
@@ -159,13 +184,14 @@ def train_claimed(configs, outs, modes, options: RunsOptions) -> list[dict | Non
     _check_precision(configs[0])
     members = _members(configs, outs, modes, options.log)
     results = _evaluate_pending(members, options)
+    family = members[0].state.model.family
     stack = options.stack
     if stack is None:
-        stack = stacks(members[0].state.model.family)
+        stack = stacks(family, configs[0].train.energy_solver)
     if configs[0].train.spike_guard is not None:  # the guard rolls back one run at a time
         stack = False
     done = {i for i, r in enumerate(results) if r is not None}
-    groups = _groups(members, stack, skip=done)
+    groups = _at_most(_groups(members, stack, skip=done), stack_limit(family))
     if options.workers > 1 and len(groups) > 1:
         from ._pool import train_in_workers
 
