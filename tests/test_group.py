@@ -180,22 +180,30 @@ def test_energy_runs_are_stacked_on_a_cpu_only_under_newton():
     assert _at_most(groups, None) == groups
 
 
-def test_newton_energy_runs_train_in_one_program_by_default(tmp_path):
-    """Two energy runs under Newton, default options: one stacked program (each row says
-    it was trained with 2), each ending as it does alone."""
-    from hogwild.train import RunsOptions, train_runs
+def test_runs_are_grouped_by_family_and_energy_solver_by_default(tmp_path, monkeypatch):
+    """What `train_runs` hands to training, default options (training itself replaced by
+    a recorder; that a stacked member ends as it does alone is
+    `test_group_of_seeds_equals_separate_runs`): twelve energy runs under Newton in groups
+    of ten and two, in order; under "auto" one by one; GCN runs all in one group."""
+    import hogwild.train._runs as runs_module
 
+    groups = []
+    monkeypatch.setattr(runs_module, "_train_group", lambda g, i, r, o: groups.append(list(i)))
     task = {"length": 6, "num_graphs": 6}
-    train = TrainConfig(epochs=3, x64=True, energy_solver="newton")
-    configs = [
-        RunConfig("chains", "energy-node", task, dataclasses.replace(train, seed=s)) for s in (0, 1)
-    ]
-    stacked = train_runs(configs, [tmp_path / "s0", tmp_path / "s1"])
-    alone = train_runs(configs, [tmp_path / "a0", tmp_path / "a1"], RunsOptions(stack=False))
-    assert [r["trained_with"] for r in stacked] == [2, 2]
-    assert [r["trained_with"] for r in alone] == [1, 1]
-    for a, b in zip(stacked, alone):
-        assert a["test"]["loss"] == pytest.approx(b["test"]["loss"], rel=1e-9)
+    for model, solver in (("energy-node", "newton"), ("energy-node", "auto"), ("gcn", "auto")):
+        groups.clear()
+        train = TrainConfig(epochs=2, energy_solver=solver)
+        configs = [
+            RunConfig("chains", model, task, dataclasses.replace(train, seed=s)) for s in range(12)
+        ]
+        outs = [tmp_path / f"{model}-{solver}-{s}" for s in range(12)]
+        runs_module.train_runs(configs, outs)
+        if solver == "newton":
+            assert groups == [list(range(10)), [10, 11]]
+        elif model == "gcn":
+            assert groups == [list(range(12))]
+        else:
+            assert groups == [[s] for s in range(12)]
 
 
 def test_workers_train_groups_in_other_processes_with_the_same_result(tmp_path):
