@@ -85,7 +85,8 @@ STACKED_ON_CPU = ("fixed-point", "explicit")
 
 #: Energy runs whose ``energy_solver`` is "newton" (no ``lax.cond`` in its loops) are
 #: stacked on a CPU too, at most this many per program: ``bench/train.py --newton-stack``
-#: measured 1.2-1.3x for 5-10 chains runs of the paper protocol (session 39). Groups stay
+#: measured 1.2-1.3x alone on a CPU for 5-10 chains runs of the paper protocol (session
+#: 39; about 1.0x beside another job on the same CPU, in production). Groups stay
 #: small so that a cell's runs finish, and are recorded, a group at a time.
 ENERGY_STACK = 10
 
