@@ -4,15 +4,22 @@
 found 'coordinates paper fold 0 / seed 0' at epoch ~1,913 and every other partial run gone).
 `save` packs each run directory under runs/table1 and runs/table3 that has a training state
 (`state.eqx`) but no final `metrics.json` into runs/inflight.tar.gz (written atomically; commit it
-with `git add -f`). `restore` unpacks a run only where the local copy is missing or has fewer
-history lines, so it never replaces a run that went further here. Stop the queues first
+with `git add -f`), and with them each table cell's best-on-validation finished run, per protocol
+(the files `hogwild reproduce instances` keeps, about 20 KB a run), so that keeping a cell's
+instance later never has to retrain it. `restore` unpacks a run only where the stash holds more of
+it (finished there and not here, or a longer history), so it never replaces a run that went
+further here. Stop the queues first
 (`bash runs/pause.sh STOP`) so that no checkpoint is half written while it is packed.
 """
 
+import json
 import os
 import sys
 import tarfile
+from collections import defaultdict
 from pathlib import Path
+
+from hogwild.experiments._instances import INSTANCE_FILES, best_row
 
 ROOTS = (Path("runs/table1"), Path("runs/table3"))
 ARCHIVE = Path("runs/inflight.tar.gz")
@@ -28,41 +35,70 @@ def unfinished() -> list[Path]:
     return found
 
 
+def best_finished() -> list[Path]:
+    """Each cell's best-on-validation run, per protocol, where its finished directory is here."""
+    cells = defaultdict(list)
+    for table in ("results/table1.jsonl", "results/table3.jsonl"):
+        for line in Path(table).read_text().splitlines():
+            row = json.loads(line)
+            cells[row["protocol"], row["task"], row["model"]].append(row)
+    found = []
+    for (protocol, task, model), rows in sorted(cells.items()):
+        run = Path(best_row(rows, task, model, protocol)["run"])
+        if all((run / name).is_file() for name in INSTANCE_FILES):
+            found.append(run)
+    return found
+
+
 def save() -> None:
-    runs = unfinished()
+    runs, best = unfinished(), best_finished()
     tmp = ARCHIVE.with_suffix(".tmp")
     with tarfile.open(tmp, "w:gz") as tar:
         for run in runs:
             tar.add(run)
+        for run in best:
+            for name in INSTANCE_FILES:
+                tar.add(run / name)
     os.replace(tmp, ARCHIVE)
-    print(f"saved {len(runs)} unfinished runs, {ARCHIVE.stat().st_size / 1e6:.1f} MB: {ARCHIVE}")
+    size = ARCHIVE.stat().st_size / 1e6
+    print(f"saved {len(runs)} unfinished runs and {len(best)} best finished ones, {size:.1f} MB")
 
 
-def history_lines(data: bytes | None) -> int:
-    return 0 if data is None else data.count(b"\n")
+def history_lines(tar: tarfile.TarFile, name: str) -> int:
+    try:
+        return tar.extractfile(name).read().count(b"\n")
+    except KeyError:
+        return 0
+
+
+def newer_in_stash(tar: tarfile.TarFile, run: Path, names: set[str]) -> bool:
+    """Whether the stash holds more of ``run`` than this checkout: a finished run here wins;
+    else a finished run in the stash; else the longer training history."""
+    if (run / "metrics.json").is_file():
+        return False
+    if str(run / "metrics.json") in names:
+        return True
+    local = run / "history.jsonl"
+    ours = local.read_bytes().count(b"\n") if local.is_file() else 0
+    return history_lines(tar, str(run / "history.jsonl")) > ours
 
 
 def restore() -> None:
     with tarfile.open(ARCHIVE) as tar:
-        members = tar.getmembers()
-        runs = sorted({Path(m.name).parent for m in members if m.name.endswith("state.eqx")})
-        for run in runs:
-            stored = tar.extractfile(str(run / "history.jsonl"))
-            theirs = history_lines(stored.read() if stored else None)
-            local = run / "history.jsonl"
-            ours = history_lines(local.read_bytes() if local.is_file() else None)
-            if (run / "metrics.json").is_file() or ours >= theirs:
-                print(f"kept    {run} (here: {ours} history lines, stash: {theirs})")
+        members = [m for m in tar.getmembers() if m.isfile()]
+        names = {m.name for m in members}
+        for run in sorted({Path(m.name).parent for m in members}):
+            if not newer_in_stash(tar, run, names):
+                print(f"kept     {run}")
                 continue
             for m in members:
-                if Path(m.name).parent == run and m.isfile():
+                if Path(m.name).parent == run:
                     target = Path(m.name)
                     target.parent.mkdir(parents=True, exist_ok=True)
-                    data = tar.extractfile(m).read()
                     tmp = target.with_name(target.name + ".tmp")
-                    tmp.write_bytes(data)
+                    tmp.write_bytes(tar.extractfile(m).read())
                     os.replace(tmp, target)
-            print(f"restored {run} ({theirs} history lines; here: {ours})")
+            print(f"restored {run}")
 
 
 if __name__ == "__main__":
