@@ -22,9 +22,20 @@ Run as ``python bench/train.py [--steps 20] [--seeds 10] [--skip-cli]``; prints 
   ``hogwild train --seeds ... --workers 2``); ``workers_one_process_s`` the former.
 - ``newton_stack_speedup_<N>`` (only with ``--newton-stack N``): N chains runs of the
   node-wise energy GNN under Newton (the paper protocol's lr 0.002, chains folds 0..N-1 as
-  data seeds, 100 epochs) trained one by one, divided by the same N stacked into one
-  program (`hogwild.train._runs.ENERGY_STACK`); ``newton_one_by_one_s`` and
-  ``newton_stacked_s`` the two wall times, each after an untimed pass that compiles.
+  data seeds, ``--newton-epochs`` epochs, 300) trained one by one, divided by the same N
+  stacked into one program (as session 39 stacked them; no longer the default), end to end;
+  ``newton_one_by_one_s`` and ``newton_stacked_s`` the two wall times, each after an
+  untimed pass that compiles. ``newton_stack_epoch_speedup_<N>``: the same ratio for the
+  steady per-epoch cost alone (from each run's history, epochs past the first fifth),
+  which is what a 5,000-epoch run pays; ``newton_one_by_one_ms_per_run_epoch`` and
+  ``newton_stacked_ms_per_run_epoch`` its two sides. Short runs favour stacking: each
+  run's setup and final evaluation is paid once per group instead of once per run.
+- ``one_run_group_over_fit`` (only with ``--one-run``): steady seconds per epoch of one
+  chains run of the edge-wise energy GNN under L-BFGS (the paper protocol's lr 0.002,
+  ``--newton-epochs`` epochs) trained as a group of one (`fit_group`, a vmap over one
+  member: what `train_runs` did with every unstacked run before session 40) over the
+  same run trained by `fit`; ``one_run_fit_ms_per_epoch`` and
+  ``one_run_group_ms_per_epoch`` its two sides, each after an untimed pass that compiles.
 - ``padding_fraction_<task>``: padded nodes / all nodes of the Table 1 (reduced protocol)
   batches with the 1.25x buckets, and ``..._pow2`` with the earlier power-of-two buckets.
 - ``second_run_compile_s``: seconds XLA spent compiling programs that were not in the
@@ -61,6 +72,8 @@ def parse_args(argv=None):
     p.add_argument("--skip-cli", action="store_true", help="skip the compile-cache figure")
     p.add_argument("--only-workers", action="store_true", help="only the workers figure")
     p.add_argument("--newton-stack", type=int, metavar="N", help="only the Newton-stack figure")
+    p.add_argument("--newton-epochs", type=int, default=300, help="epochs per run of those figures")
+    p.add_argument("--one-run", action="store_true", help="only the one-run figure")
     return p.parse_args(argv)
 
 
@@ -176,23 +189,61 @@ def workers_throughput(model_name: str, runs: int, epochs: int) -> tuple[float, 
     return seconds[0] / seconds[1], seconds[0]
 
 
-def newton_stack(runs: int, epochs: int = 100) -> tuple[float, float]:
-    """(one-by-one seconds, stacked seconds) of ``runs`` chains energy-node runs under
-    Newton; each way runs once untimed first, so neither pays for compilation."""
+def epoch_seconds(out: str) -> float:
+    """Steady wall seconds per epoch of the run in ``out``, from its history: the slope
+    between the end of the first fifth of its epochs and its last epoch."""
+    with open(f"{out}/history.jsonl") as f:
+        return history_slope([json.loads(line) for line in f])
+
+
+def history_slope(history: list[dict]) -> float:
+    """Steady wall seconds per epoch of a history (`epoch_seconds`' slope)."""
+    first, last = history[len(history) // 5], history[-1]
+    return (last["seconds"] - first["seconds"]) / (last["epoch"] - first["epoch"])
+
+
+def one_run(epochs: int) -> dict[str, float]:
+    """Steady seconds per epoch of one L-BFGS energy run by `fit` and as a group of one."""
+    from hogwild.tasks import make_task
+    from hogwild.train import GroupHooks, RunConfig, TrainConfig, fit, fit_group
+    from hogwild.train._run import build_model, model_spec
+
+    config = TrainConfig(learning_rate=0.002, energy_solver="lbfgs", epochs=epochs)
+    config = dataclasses.replace(config, patience=epochs)
+    run = RunConfig("chains", "energy-edge", {}, config)
+    data = make_task("chains", run.task_config())
+    model = build_model(model_spec(run, data), config.seed)
+    found = {}
+    for _ in range(2):  # the first pass compiles
+        found["fit"] = history_slope(fit(model, data, config).history)
+        results = []
+        fit_group([model], [data], config, GroupHooks(finished=lambda i, r: results.append(r)))
+        found["group"] = history_slope(results[0].history)
+    return found
+
+
+def newton_stack(runs: int, epochs: int) -> dict[str, float]:
+    """End-to-end seconds (``one_by_one``, ``stacked``) of ``runs`` chains energy-node runs
+    under Newton, and the steady seconds per run and epoch of each way (``*_epoch``); each
+    way runs once untimed first, so neither pays for compilation."""
     from hogwild.train import RunConfig, RunsOptions, TrainConfig, train_runs
 
     train = TrainConfig(learning_rate=0.002, energy_solver="newton", epochs=epochs)
     train = dataclasses.replace(train, patience=epochs)
     configs = [RunConfig("chains", "energy-node", {"seed": k}, train) for k in range(runs)]
-    seconds = {}
+    found = {}
     with tempfile.TemporaryDirectory() as tmp:
         for timed in (False, True):
-            for stack in (False, True):
+            for stack, name in ((False, "one_by_one"), (True, "stacked")):
                 outs = [f"{tmp}/{timed}-{stack}-{k}" for k in range(runs)]
                 t0 = time.perf_counter()
                 train_runs(configs, outs, RunsOptions(stack=stack))
-                seconds[stack] = time.perf_counter() - t0
-    return seconds[False], seconds[True]
+                found[name] = time.perf_counter() - t0
+        per_run = [epoch_seconds(out) for out in outs[:1]]  # a group's members share a clock
+        found["stacked_epoch"] = per_run[0] / runs
+        outs = [f"{tmp}/True-False-{k}" for k in range(runs)]
+        found["one_by_one_epoch"] = statistics.mean(epoch_seconds(out) for out in outs)
+    return found
 
 
 def padding(task, options, pow2: bool) -> float:
@@ -263,11 +314,20 @@ def main(argv=None) -> None:
     from hogwild._cache import enable_compilation_cache
 
     enable_compilation_cache()  # workers load what this process compiled, as in the CLI
+    if args.one_run:
+        found = one_run(args.newton_epochs)
+        emit("one_run_group_over_fit", found["group"] / found["fit"])
+        emit("one_run_fit_ms_per_epoch", 1e3 * found["fit"])
+        emit("one_run_group_ms_per_epoch", 1e3 * found["group"])
+        return
     if args.newton_stack:
-        one_by_one, stacked = newton_stack(args.newton_stack)
-        emit(f"newton_stack_speedup_{args.newton_stack}", one_by_one / stacked)
-        emit("newton_one_by_one_s", one_by_one)
-        emit("newton_stacked_s", stacked)
+        n, found = args.newton_stack, newton_stack(args.newton_stack, args.newton_epochs)
+        emit(f"newton_stack_speedup_{n}", found["one_by_one"] / found["stacked"])
+        emit("newton_one_by_one_s", found["one_by_one"])
+        emit("newton_stacked_s", found["stacked"])
+        emit(f"newton_stack_epoch_speedup_{n}", found["one_by_one_epoch"] / found["stacked_epoch"])
+        emit("newton_one_by_one_ms_per_run_epoch", 1e3 * found["one_by_one_epoch"])
+        emit("newton_stacked_ms_per_run_epoch", 1e3 * found["stacked_epoch"])
         return
     ratio, alone = workers_throughput("energy-edge", 4, 400)
     emit("workers_throughput_2", ratio)

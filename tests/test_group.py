@@ -163,28 +163,23 @@ def test_cli_refuses_bad_seed_lists_and_workers(tmp_path, capsys, flags):
     assert not (tmp_path / "x").exists()
 
 
-def test_energy_runs_are_stacked_on_a_cpu_only_under_newton():
-    """The measured policy: vmapped L-BFGS costs 3x per member on a CPU, so energy runs
-    solved by L-BFGS (or "auto", which starts with it) are trained one by one (or in
-    workers); under Newton they are stacked, in groups of at most `ENERGY_STACK` taken in
-    order; fixed-point and explicit runs are stacked without a limit."""
-    from hogwild.train._runs import ENERGY_STACK, _at_most, stack_limit, stacks
+def test_energy_runs_are_never_stacked_on_a_cpu():
+    """The measured policy: on a CPU a stacked energy run costs more than one trained
+    alone by `fit` (L-BFGS 0.48x, Newton 0.70x: `bench/train.py`), so energy runs are
+    trained one by one (or in workers) whatever their solver; fixed-point and explicit
+    runs are stacked."""
+    from hogwild.train._runs import stacks
 
     assert jax.default_backend() == "cpu"
-    assert not stacks("optimisation") and not stacks("optimisation", "lbfgs")
-    assert stacks("optimisation", "newton")
+    assert not stacks("optimisation")
     assert stacks("fixed-point") and stacks("explicit")
-    assert stack_limit("optimisation") == ENERGY_STACK and stack_limit("explicit") is None
-    groups = [list(range(ENERGY_STACK + 2)), [50]]
-    assert _at_most(groups, ENERGY_STACK) == [list(range(ENERGY_STACK)), [10, 11], [50]]
-    assert _at_most(groups, None) == groups
 
 
-def test_runs_are_grouped_by_family_and_energy_solver_by_default(tmp_path, monkeypatch):
+def test_runs_are_grouped_by_family_by_default(tmp_path, monkeypatch):
     """What `train_runs` hands to training, default options (training itself replaced by
     a recorder; that a stacked member ends as it does alone is
-    `test_group_of_seeds_equals_separate_runs`): twelve energy runs under Newton in groups
-    of ten and two, in order; under "auto" one by one; GCN runs all in one group."""
+    `test_group_of_seeds_equals_separate_runs`): energy runs one by one under either
+    solver; GCN runs all in one group."""
     import hogwild.train._runs as runs_module
 
     groups = []
@@ -198,12 +193,34 @@ def test_runs_are_grouped_by_family_and_energy_solver_by_default(tmp_path, monke
         ]
         outs = [tmp_path / f"{model}-{solver}-{s}" for s in range(12)]
         runs_module.train_runs(configs, outs)
-        if solver == "newton":
-            assert groups == [list(range(10)), [10, 11]]
-        elif model == "gcn":
-            assert groups == [list(range(12))]
-        else:
-            assert groups == [[s] for s in range(12)]
+        expected = [list(range(12))] if model == "gcn" else [[s] for s in range(12)]
+        assert groups == expected
+
+
+def test_runs_trained_one_by_one_are_never_vmapped(tmp_path, monkeypatch):
+    """A run trained alone (`train_runs` unstacked, as `reproduce` trains L-BFGS energy
+    cells) goes through `fit`, as `hogwild train` does, and ends exactly as `train_run`
+    ends it: a vmap over one member would turn its solver loops' conds into selects
+    (1.96x per epoch measured, `bench/train.py --one-run`)."""
+    import hogwild.train._runs as runs_module
+    from hogwild.train import RunsOptions, train_run
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a run trained alone went through fit_group")
+
+    monkeypatch.setattr(runs_module, "fit_group", refuse)
+    task = {"length": 6, "num_graphs": 6}
+    train = TrainConfig(epochs=3, x64=True, energy_solver="lbfgs")
+    configs = [
+        RunConfig("chains", "energy-edge", task, dataclasses.replace(train, seed=s)) for s in (0, 1)
+    ]
+    alone = runs_module.train_runs(
+        configs, [tmp_path / "a0", tmp_path / "a1"], RunsOptions(stack=False)
+    )
+    for k, config in enumerate(configs):
+        cli = train_run(config, tmp_path / f"cli{k}")
+        assert alone[k]["test"]["loss"] == cli["test"]["loss"]
+        assert alone[k]["trained_with"] == 1
 
 
 def test_workers_train_groups_in_other_processes_with_the_same_result(tmp_path):

@@ -78,42 +78,18 @@ def _members(configs, outs, modes, log) -> list[_Member]:
 #: ``bench/train.py`` (10 seeds, chains batch of 896 nodes, 2-core CPU): stacking gives
 #: 1.6x for GCN and ~1.2x for IGNN, but 0.48x for the energy GNN under L-BFGS — optax's
 #: zoom line search is full of ``lax.cond``s, which ``vmap`` turns into selects that run
-#: both branches (3x per member even for a group of one). Energy runs go one after
-#: another, or side by side in ``workers`` processes — unless their solver is Newton
-#: (`ENERGY_STACK`).
+#: both branches — and 0.70x under Newton (``bench/train.py --newton-stack 10``: 41.8 ms
+#: per run and epoch stacked, 29.2 ms one by one; session 40, alone on a CPU). Energy runs
+#: go one after another (each by `fit`, `_fit_alone`), or side by side in ``workers``
+#: processes.
 STACKED_ON_CPU = ("fixed-point", "explicit")
 
-#: Energy runs whose ``energy_solver`` is "newton" (no ``lax.cond`` in its loops) are
-#: stacked on a CPU too, at most this many per program: ``bench/train.py --newton-stack``
-#: measured 1.2-1.3x alone on a CPU for 5-10 chains runs of the paper protocol (session
-#: 39; about 1.0x beside another job on the same CPU, in production). Groups stay
-#: small so that a cell's runs finish, and are recorded, a group at a time.
-ENERGY_STACK = 10
 
-
-def stacks(family: str, energy_solver: str = "auto") -> bool:
-    """Whether runs of a model ``family`` (with ``energy_solver``) are stacked into one
-    program by default."""
+def stacks(family: str) -> bool:
+    """Whether runs of a model ``family`` are stacked into one program by default."""
     import jax
 
-    newton = family == "optimisation" and energy_solver == "newton"
-    return jax.default_backend() != "cpu" or family in STACKED_ON_CPU or newton
-
-
-def stack_limit(family: str) -> int | None:
-    """The most runs stacked into one program by default: `ENERGY_STACK` for energy runs
-    on a CPU, otherwise no limit."""
-    import jax
-
-    return ENERGY_STACK if family == "optimisation" and jax.default_backend() == "cpu" else None
-
-
-def _at_most(groups: list[list[int]], limit: int | None) -> list[list[int]]:
-    """``groups`` split, in order, into groups of at most ``limit`` members (None: as they
-    are)."""
-    if limit is None:
-        return groups
-    return [group[k : k + limit] for group in groups for k in range(0, len(group), limit)]
+    return jax.default_backend() != "cpu" or family in STACKED_ON_CPU
 
 
 def _groups(members: list[_Member], stack: bool, skip=frozenset()) -> list[list[int]]:
@@ -136,8 +112,8 @@ def _groups(members: list[_Member], stack: bool, skip=frozenset()) -> list[list[
 class RunsOptions:
     """How `train_runs` trains: callbacks (``progress(epoch, {i: record})``,
     ``finished(i, metrics)``, ``log(message)``), checkpoint frequency, whether runs are
-    ``stack``-ed into one program (None: `stacks` of the model's family and energy solver;
-    energy runs on a CPU at most `ENERGY_STACK` per program; never under a spike guard)
+    ``stack``-ed into one program (None: `stacks` of the model's family; never under a
+    spike guard)
     and how many ``workers`` processes train groups side by side (1: in this process)."""
 
     progress: Callable[[int, dict], None] | None = None
@@ -188,11 +164,11 @@ def train_claimed(configs, outs, modes, options: RunsOptions) -> list[dict | Non
     family = members[0].state.model.family
     stack = options.stack
     if stack is None:
-        stack = stacks(family, configs[0].train.energy_solver)
+        stack = stacks(family)
     if configs[0].train.spike_guard is not None:  # the guard rolls back one run at a time
         stack = False
     done = {i for i, r in enumerate(results) if r is not None}
-    groups = _at_most(_groups(members, stack, skip=done), stack_limit(family))
+    groups = _groups(members, stack, skip=done)
     if options.workers > 1 and len(groups) > 1:
         from ._pool import train_in_workers
 
@@ -268,7 +244,7 @@ def _fit_members(group, indices, results, options: RunsOptions) -> None:
             f"training {len(group)} runs of {group[0].config.model} on {group[0].config.task} "
             "in one program (compiling first; a repeated command loads it from the cache)"
         )
-    if group[0].config.train.spike_guard is not None:
+    if len(group) == 1:  # never a vmap over one run: its solver loops would pay for it
         _fit_alone(group, hooks)
         return
     fit_group(
@@ -281,9 +257,14 @@ def _fit_members(group, indices, results, options: RunsOptions) -> None:
 
 
 def _fit_alone(group, hooks: GroupHooks) -> None:
-    """Train the one member of ``group`` by `fit` (runs with a spike guard, which
-    `fit_group` does not stack), with `fit_group`'s ``hooks``; Ctrl-C hands it over as
-    interrupted and propagates, as in `fit_group`."""
+    """Train the one member of ``group`` by `fit`, with `fit_group`'s ``hooks``; Ctrl-C
+    hands it over as interrupted and propagates, as in `fit_group`.
+
+    A group of one is never `fit_group`'s: under ``vmap``, even over one member, every
+    ``lax.cond`` of a solver loop becomes a select that runs both branches, and an L-BFGS
+    energy run took 1.96x `fit`'s time per epoch at the same solver steps (`python
+    bench/train.py --one-run`). Runs with a spike guard, which `fit_group` does not
+    stack, are always alone (`train_claimed`)."""
     (m,) = group
     progress = hooks.progress
     result = fit(
