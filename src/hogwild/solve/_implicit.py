@@ -152,7 +152,7 @@ def _adjoint_operator(model, graph: Graph, h_star):
 def _linear_solve(model, operator, cotangent, tol, max_steps, start=None):
     if _is_energy(model):
         return conjugate_gradient(operator, cotangent, tol, max_steps, x0=start)
-    return restarted_gmres(operator, cotangent, tol, max_steps)
+    return restarted_gmres(operator, cotangent, tol, max_steps, x0=start)
 
 
 def adjoint_solve(model, graph: Graph, h_star, cotangent, adjoint: ImplicitAdjoint, solver=None):

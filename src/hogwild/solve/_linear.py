@@ -137,8 +137,8 @@ def _arnoldi_cycle(matvec, b, x, tol_abs, restart: int, budget):
     return x + (y @ basis[:restart]).reshape(x.shape), steps
 
 
-def restarted_gmres(matvec, b, tol: float, max_steps: int, restart: int = 20):
-    """x ≈ A⁻¹b for a general A by GMRES(``restart``) from x = 0: cycles of at most
+def restarted_gmres(matvec, b, tol: float, max_steps: int, restart: int = 20, x0=None):
+    """x ≈ A⁻¹b for a general A by GMRES(``restart``) from ``x0`` (0 if None): cycles of at most
     ``restart`` Arnoldi steps, each minimising ‖b − A x‖ over x_0 + K(A, r_0), until the
     true relative residual is at most ``tol`` or ``max_steps`` products with A were made.
     ``steps`` counts the products of the Arnoldi steps actually taken.
@@ -158,7 +158,12 @@ def restarted_gmres(matvec, b, tol: float, max_steps: int, restart: int = 20):
         x, taken = _arnoldi_cycle(matvec, b, x, tol_abs, restart, max_steps - steps)
         return x, _relative_residual(matvec, b, x), steps + jnp.maximum(taken, 1)
 
-    x0 = jnp.zeros_like(b)
-    start = (x0, jnp.where(_norm(b) > 0, jnp.asarray(1.0, b.dtype), 0.0), jnp.array(0))
+    nonzero = _norm(b) > 0
+    if x0 is None:
+        x0, first = jnp.zeros_like(b), jnp.where(nonzero, jnp.asarray(1.0, b.dtype), 0.0)
+    else:  # b = 0 has the answer 0 whatever the start
+        x0 = jnp.where(nonzero, x0, 0.0)
+        first = jnp.where(nonzero, _relative_residual(matvec, b, x0), 0.0)
+    start = (x0, first, jnp.array(0))
     x, _, steps = jax.lax.while_loop(cond, body, start)
     return x, true_residual_stats(matvec, b, x, steps, tol)
