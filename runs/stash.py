@@ -3,8 +3,9 @@
 `runs/` is not in the repository, so a new checkout loses every run in progress (session 40
 found 'coordinates paper fold 0 / seed 0' at epoch ~1,913 and every other partial run gone).
 `save` packs each run directory under runs/table1 and runs/table3 that has a training state
-(`state.eqx`) but no final `metrics.json` into runs/inflight.tar.gz (written atomically; commit it
-with `git add -f`), and with them each table cell's best-on-validation finished run, per protocol
+(`state.eqx`) but no final `metrics.json` into runs/inflight/, one archive per run (so that no
+file in the repository grows past a run's size; the directory is replaced whole, commit it with
+`git add -f`), and with them each table cell's best-on-validation finished run, per protocol
 (the files `hogwild reproduce instances` keeps, about 20 KB a run), so that keeping a cell's
 instance later never has to retrain it. `restore` unpacks a run only where the stash holds more of
 it (finished there and not here, or a longer history), so it never replaces a run that went
@@ -14,6 +15,7 @@ further here. Stop the queues first
 
 import json
 import os
+import shutil
 import sys
 import tarfile
 from collections import defaultdict
@@ -22,7 +24,7 @@ from pathlib import Path
 from hogwild.experiments._instances import INSTANCE_FILES, best_row
 
 ROOTS = (Path("runs/table1"), Path("runs/table3"))
-ARCHIVE = Path("runs/inflight.tar.gz")
+STASH = Path("runs/inflight")
 
 
 def unfinished() -> list[Path]:
@@ -50,18 +52,31 @@ def best_finished() -> list[Path]:
     return found
 
 
+def archive_name(run: Path) -> str:
+    return "__".join(run.parts) + ".tar.gz"
+
+
 def save() -> None:
     runs, best = unfinished(), best_finished()
-    tmp = ARCHIVE.with_suffix(".tmp")
-    with tarfile.open(tmp, "w:gz") as tar:
-        for run in runs:
+    tmp = STASH.with_name(STASH.name + ".tmp")
+    tmp.mkdir()
+    for run in runs:
+        with tarfile.open(tmp / archive_name(run), "w:gz") as tar:
             tar.add(run)
-        for run in best:
+    for run in best:
+        with tarfile.open(tmp / archive_name(run), "w:gz") as tar:
             for name in INSTANCE_FILES:
                 tar.add(run / name)
-    os.replace(tmp, ARCHIVE)
-    size = ARCHIVE.stat().st_size / 1e6
-    print(f"saved {len(runs)} unfinished runs and {len(best)} best finished ones, {size:.1f} MB")
+    if STASH.exists():
+        old = STASH.with_name(STASH.name + ".old")
+        os.replace(STASH, old)
+        shutil.rmtree(old)
+    os.replace(tmp, STASH)
+    sizes = [f.stat().st_size for f in STASH.iterdir()]
+    print(
+        f"saved {len(runs)} unfinished runs and {len(best)} best finished ones: "
+        f"{sum(sizes) / 1e6:.1f} MB, largest archive {max(sizes, default=0) / 1e6:.2f} MB"
+    )
 
 
 def history_lines(tar: tarfile.TarFile, name: str) -> int:
@@ -84,21 +99,26 @@ def newer_in_stash(tar: tarfile.TarFile, run: Path, names: set[str]) -> bool:
 
 
 def restore() -> None:
-    with tarfile.open(ARCHIVE) as tar:
-        members = [m for m in tar.getmembers() if m.isfile()]
-        names = {m.name for m in members}
-        for run in sorted({Path(m.name).parent for m in members}):
-            if not newer_in_stash(tar, run, names):
-                print(f"kept     {run}")
-                continue
-            for m in members:
-                if Path(m.name).parent == run:
-                    target = Path(m.name)
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = target.with_name(target.name + ".tmp")
-                    tmp.write_bytes(tar.extractfile(m).read())
-                    os.replace(tmp, target)
-            print(f"restored {run}")
+    for archive in sorted(STASH.glob("*.tar.gz")):
+        with tarfile.open(archive) as tar:
+            restore_from(tar)
+
+
+def restore_from(tar: tarfile.TarFile) -> None:
+    members = [m for m in tar.getmembers() if m.isfile()]
+    names = {m.name for m in members}
+    for run in sorted({Path(m.name).parent for m in members}):
+        if not newer_in_stash(tar, run, names):
+            print(f"kept     {run}")
+            continue
+        for m in members:
+            if Path(m.name).parent == run:
+                target = Path(m.name)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_name(target.name + ".tmp")
+                tmp.write_bytes(tar.extractfile(m).read())
+                os.replace(tmp, target)
+        print(f"restored {run}")
 
 
 if __name__ == "__main__":
