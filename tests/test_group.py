@@ -201,7 +201,7 @@ def test_runs_trained_one_by_one_are_never_vmapped(tmp_path, monkeypatch):
     """A run trained alone (`train_runs` unstacked, as `reproduce` trains L-BFGS energy
     cells) goes through `fit`, as `hogwild train` does, and ends exactly as `train_run`
     ends it: a vmap over one member would turn its solver loops' conds into selects
-    (1.96x per epoch measured, `bench/train.py --one-run`)."""
+    (2.99x per epoch measured, `bench/train.py --one-run`)."""
     import hogwild.train._runs as runs_module
     from hogwild.train import RunsOptions, train_run
 

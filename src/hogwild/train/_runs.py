@@ -113,8 +113,8 @@ class RunsOptions:
     """How `train_runs` trains: callbacks (``progress(epoch, {i: record})``,
     ``finished(i, metrics)``, ``log(message)``), checkpoint frequency, whether runs are
     ``stack``-ed into one program (None: `stacks` of the model's family; never under a
-    spike guard)
-    and how many ``workers`` processes train groups side by side (1: in this process)."""
+    spike guard) and how many ``workers`` processes train groups side by side (1: in this
+    process)."""
 
     progress: Callable[[int, dict], None] | None = None
     finished: Callable[[int, dict], None] | None = None
@@ -262,8 +262,8 @@ def _fit_alone(group, hooks: GroupHooks) -> None:
 
     A group of one is never `fit_group`'s: under ``vmap``, even over one member, every
     ``lax.cond`` of a solver loop becomes a select that runs both branches, and an L-BFGS
-    energy run took 1.96x `fit`'s time per epoch at the same solver steps (`python
-    bench/train.py --one-run`). Runs with a spike guard, which `fit_group` does not
+    energy run took 2.99x `fit`'s time per epoch at the same solver steps (`python
+    bench/train.py --one-run`, alone on a CPU). Runs with a spike guard, which `fit_group` does not
     stack, are always alone (`train_claimed`)."""
     (m,) = group
     progress = hooks.progress
