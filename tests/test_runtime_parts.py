@@ -3,6 +3,8 @@ and the synchronous round count the accounting compares with."""
 
 from __future__ import annotations
 
+import asyncio
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -152,3 +154,6 @@ def test_one_shard_iterates_the_rule_and_resumes_from_its_snapshot(tmp_path):
     restarted = Shard(0, _spec(model, data, tmp_path))
     assert restarted.resumed == "snapshot"
     assert np.array_equal(restarted.h[:20], shard.h[:20])  # 60 ticks: snapshot at 60
+    # A crash ordered to resume from zero reloads without the state, snapshot or not.
+    asyncio.run(restarted.load(_spec(model, data, tmp_path), keep_state=False))
+    assert restarted.resumed == "zero" and not np.any(restarted.h[:20])

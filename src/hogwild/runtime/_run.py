@@ -22,6 +22,7 @@ class Run:
         self.dep, self.settings = deployment, settings
         self.pending = sorted(settings.events, key=lambda e: e.at)
         self.restarting: dict[int, int] = {}  # shard -> incarnation before the crash
+        self.resume_from: dict[int, str] = {}  # shard -> "zero" | "snapshot", its crash's
         self.reports: dict[int, dict] = {}
         self.carried = {
             k: {"messages": 0, "bytes": 0, "ticks": 0} for k in range(deployment.shards)
@@ -40,9 +41,8 @@ class Run:
         dep = self.dep
         if event.kind == "crash":
             self._check_shard(event.target)
-            if event.resume == "zero":
-                dep.forget_snapshot(event.target)
             old = self.reports.get(event.target, {})
+            self.resume_from[event.target] = event.resume
             self._carry(event.target, old)
             self.restarting[event.target] = old.get("incarnation", -1)
             ray.kill(dep.actors[event.target], no_restart=False)
@@ -101,7 +101,11 @@ class Run:
 
         dep, actor = self.dep, self.dep.actors[k]
         ray.get(actor.connect.remote(dict(enumerate(dep.actors))))
-        ray.get(actor.load.remote(dep.current_spec(), keep_state=True))
+        # The crash decides, not whether a snapshot file exists: the dying process may
+        # have written one after the crash was ordered (a race seen once in CI).
+        keep = self.resume_from.pop(k) == "snapshot"
+        ray.get(actor.load.remote(dep.current_spec(), keep_state=keep))
+        report = report if keep else ray.get(actor.report.remote())
         others = [next(iter(p - {k})) for p in self.down if k in p]
         ray.get(actor.links_down.remote(others))
         ray.get(actor.start.remote())

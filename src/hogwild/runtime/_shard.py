@@ -43,6 +43,8 @@ class Shard:
         if spec["x64"]:
             jax.config.update("jax_enable_x64", True)
         states = self.h if keep and hasattr(self, "h") else None
+        if states is None:
+            self.resumed = "zero"
         self.spec, self.faults = spec, spec["faults"]
         self.rng = np.random.default_rng([spec["seed"], self.index, self.incarnation % 2**32])
         self.ticks = self.sent = self.bytes = self.lost = self.duplicated = 0
