@@ -274,6 +274,27 @@ def test_cli_async_bad_input_is_one_line_error(tiny_run, args, message, capsys):
     assert len(err) == 1 and message in err[0]
 
 
+def test_cli_reproduce_reach(tiny_run, tmp_path, capsys):
+    """How far the tiny run carries the class (`experiments._reach`), end to end."""
+    run, out, length = tiny_run, tmp_path / "out", 6
+    assert main(["reproduce", "reach", str(run), "--out", str(out)]) == 0
+    (row,) = json.loads((out / "reach.json").read_text())
+    trained = row["trained"]
+    assert len(trained["signal"]) == length and (out / "reach.png").stat().st_size > 0
+    # E couples the whole chain: every hop sees the head; κ is measured at H*
+    assert all(s > 0 for s in trained["signal"]) and trained["solve_converged"]
+    assert trained["condition"] > 1 and 0 < trained["decay_per_hop"] < 1
+    # every test chain is a copy of a prototype: the same error, up to one (node, class)
+    # whose logit sits at 0 between the float32 evaluation and this float64 solve
+    assert abs(trained["error"] - row["test"]) <= 100 / (2 * length) + 1e-9
+    wrong = length - trained["nodes_right"]
+    assert 100 * wrong / (2 * length) <= trained["error"] + 1e-9 <= 100 * wrong / length + 2e-9
+    assert f"| energy-node | `{run}` |" in (out / "reach_table.md").read_text()
+    capsys.readouterr()
+    assert main(["reproduce", "reach", str(tmp_path / "missing"), "--out", str(out)]) == 2
+    assert "not a finished run (no metrics.json)" in capsys.readouterr().err
+
+
 def test_cli_reproduce_figure1(tmp_path, capsys):
     """Figure 1: the synchronous outputs of the unit-weight 3-layer sum GNN, and
     asynchronous orderings that give other outputs."""

@@ -7,13 +7,12 @@ from __future__ import annotations
 import dataclasses
 import signal
 import sys
+from pathlib import Path
 
 from ._cli_async import _step_size, print_async_run
 
 
 def reproduce(args) -> int:
-    from pathlib import Path
-
     from . import experiments as ex
     from .train import read_json_lines, write_atomic, write_json
 
@@ -49,6 +48,8 @@ def reproduce(args) -> int:
         from ._cli_staleness import reproduce_staleness
 
         return reproduce_staleness(args, out)
+    if args.what == "reach":
+        return _reproduce_reach(args, out)
     if not args.runs:
         raise ValueError("table2 needs run directories, e.g. runs/chains/*-seed0.")
 
@@ -149,4 +150,33 @@ def _reproduce_conditioning(args, out) -> int:
         f"{jsonl.name}",
         file=sys.stderr,
     )
+    return 0
+
+
+def _reproduce_reach(args, out) -> int:
+    """Reach of every given chains run: reach.json, reach_table.md and reach.png in OUT."""
+    import jax
+
+    from .experiments import _reach
+    from .train import write_atomic, write_json
+
+    if not args.runs:
+        raise ValueError("reach needs finished chains run directories, e.g. runs/chains/*.")
+    missing = [r for r in args.runs if not (Path(r) / "metrics.json").is_file()]
+    if missing:
+        raise ValueError(f"not a finished run (no metrics.json): {', '.join(missing)}.")
+    jax.config.update("jax_enable_x64", True)
+    rows = []
+    for run in args.runs:
+        rows.append(_reach.reach(run))
+        t = rows[-1]["trained"]
+        reached = f"{t['nodes_right']} of {rows[-1]['length']} nodes right"
+        print(f"{run}: {reached}, signal above the floor for {t['hops_above_floor']} hops",
+              file=sys.stderr, flush=True)  # fmt: skip
+    write_json(out / "reach.json", rows)
+    table = _reach.reach_markdown(rows)
+    write_atomic(out / "reach_table.md", table.encode())
+    _reach.reach_figure(rows, out / "reach.png")
+    print(table, end="")
+    print(f"wrote {out}/reach_table.md, reach.png and reach.json", file=sys.stderr)
     return 0

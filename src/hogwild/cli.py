@@ -110,9 +110,11 @@ def _parser() -> argparse.ArgumentParser:
             "conditioning",
             "staleness",
             "instances",
+            "reach",
         ],
         help="which one (staleness: hogwild inference of trained RUNS against B = 1..50; "
-        "instances: each cell's best-on-validation run into OUT/instances/TASK/MODEL)",
+        "instances: each cell's best-on-validation run into OUT/instances/TASK/MODEL; "
+        "reach: how far trained chains RUNS carry the class, hop by hop)",
     )
     rep.add_argument("--protocol", default="reduced", help="table1/3/4: reduced (default) or paper")
     rep.add_argument(
@@ -143,7 +145,8 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument(
         "runs",
         nargs="*",
-        help="table2 / staleness: trained run directories (best validation loss per model)",
+        help="table2 / staleness: trained run directories (best validation loss per model); "
+        "reach: finished chains runs (each one)",
     )
     rep.add_argument("--out", default="results", help="directory for the outputs (results)")
     rep.add_argument(
