@@ -5,4 +5,4 @@
 cd /work/main
 export HOGWILD_DATA=/work/shared/data
 hogwild reproduce table1 --protocol paper --cell mnist:energy-edge --seeds 1 --out results --runs-dir runs/table1 --workers 1
-bash runs/queue31t.sh
+# Table 2 rows (runs/queue31t.sh) moved to runs/queue41e.sh in session 41
