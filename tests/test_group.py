@@ -110,7 +110,7 @@ def test_restacking_keeps_the_active_members_exact():
 
 def test_a_group_hands_auto_solves_to_newton_as_fit_does(monkeypatch):
     """ "auto" with the start rule forcing L-BFGS and the switch rule met at once: a group
-    (`reproduce` trains energy cells as groups of one) switches after epoch 1 as each
+    (energy runs are stacked on accelerators, `stacks`) switches after epoch 1 as each
     separate `fit` does — same records, steps and parameters — and a group continued
     after epoch 1 stays on Newton (one factorisation per adjoint)."""
     import hogwild.solve._newton as newton_module
