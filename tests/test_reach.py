@@ -29,3 +29,17 @@ def test_the_decay_kappa_allows_approaches_one_as_kappa_grows():
     assert bounds == sorted(bounds) and 0 < bounds[0] and bounds[-1] < 1
     assert math.isclose(bounds[0], math.sqrt(1 / 3))  # (2 - 1) / (2 + 1)
     assert _reach.bound_per_hop(None) is None
+
+
+def test_the_table_marks_a_run_whose_solve_did_not_converge():
+    part = {"nodes_right": 3, "hops_above_floor": 4, "decay_per_hop": 0.5, "condition": 10.0}
+    row = {"model": "energy-edge", "run": "r", "test": 1.0}
+    good = {
+        **row,
+        "trained": {**part, "solve_converged": True},
+        "initial": {**part, "solve_converged": True},
+    }
+    bad = {**good, "initial": {**part, "solve_converged": False}}
+    assert "unconverged" not in _reach.reach_markdown([good])
+    assert "| `r` (solve unconverged) |" in _reach.reach_markdown([bad])
+    assert _reach.unconverged(good) == [] and "r (initial)" in _reach.unconverged(bad)[0]

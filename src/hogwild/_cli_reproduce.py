@@ -173,6 +173,8 @@ def _reproduce_reach(args, out) -> int:
         reached = f"{t['nodes_right']} of {rows[-1]['length']} nodes right"
         print(f"{run}: {reached}, signal above the floor for {t['hops_above_floor']} hops",
               file=sys.stderr, flush=True)  # fmt: skip
+        for warning in _reach.unconverged(rows[-1]):
+            print(f"warning: {warning}", file=sys.stderr)
     write_json(out / "reach.json", rows)
     table = _reach.reach_markdown(rows)
     write_atomic(out / "reach_table.md", table.encode())

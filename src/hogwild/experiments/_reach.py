@@ -122,6 +122,17 @@ def reach(run) -> dict:
     }
 
 
+def unconverged(row: dict) -> list[str]:
+    """One message per profile of ``row`` whose solve missed `SOLVE_TOL` (its small s_d
+    are then not resolved); the table marks the run too."""
+    return [
+        f"{row['run']} ({part}): the solve did not reach ‖∇E‖ <= {SOLVE_TOL:g}; "
+        "its small class signals are not resolved"
+        for part in ("trained", "initial")
+        if not row[part]["solve_converged"]
+    ]
+
+
 def _fmt(value, spec: str) -> str:
     return "—" if value is None else format(value, spec)
 
@@ -136,8 +147,9 @@ def reach_markdown(rows: list[dict]) -> str:
     ]
     for r in rows:
         t, i = r["trained"], r["initial"]
+        flag = " (solve unconverged)" if unconverged(r) else ""
         lines.append(
-            f"| {r['model']} | `{r['run']}` | {r['test']:.1f} | {t['nodes_right']} / "
+            f"| {r['model']} | `{r['run']}`{flag} | {r['test']:.1f} | {t['nodes_right']} / "
             f"{i['nodes_right']} | {t['hops_above_floor']} / {i['hops_above_floor']} | "
             f"{_fmt(t['decay_per_hop'], '.3f')} / {_fmt(i['decay_per_hop'], '.3f')} | "
             f"{_fmt(t['condition'], '.3g')} | {_fmt(bound_per_hop(t['condition']), '.3f')} |"
