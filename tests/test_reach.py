@@ -33,6 +33,7 @@ def test_the_decay_kappa_allows_approaches_one_as_kappa_grows():
 
 def test_the_table_marks_a_run_whose_solve_did_not_converge():
     part = {"nodes_right": 3, "hops_above_floor": 4, "decay_per_hop": 0.5, "condition": 10.0}
+    part |= {"bound_per_hop": 0.7}
     row = {"model": "energy-edge", "run": "r", "test": 1.0}
     good = {
         **row,
@@ -43,3 +44,11 @@ def test_the_table_marks_a_run_whose_solve_did_not_converge():
     assert "unconverged" not in _reach.reach_markdown([good])
     assert "| `r` (solve unconverged) |" in _reach.reach_markdown([bad])
     assert _reach.unconverged(good) == [] and "r (initial)" in _reach.unconverged(bad)[0]
+
+
+def test_the_slowest_decay_is_kappa_for_a_contraction_and_none_for_explicit_models():
+    ignn = make_model("ignn", 2, 0, 1, seed=0, options={"kappa": 0.95})
+    assert _reach.slowest_decay(ignn, None) == 0.95
+    assert _reach.slowest_decay(make_model("gcn", 2, 0, 1, seed=0), None) is None
+    energy = make_model("energy-edge", 2, 0, 1, seed=0)
+    assert _reach.slowest_decay(energy, 100.0) == _reach.bound_per_hop(100.0)
