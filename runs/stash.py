@@ -27,12 +27,26 @@ ROOTS = (Path("runs/table1"), Path("runs/table3"))
 STASH = Path("runs/inflight")
 
 
+def is_final(metrics: bytes | None) -> bool:
+    """Whether a metrics.json is a finished run's: a run interrupted mid-training writes one
+    too (``"stopped": "interrupted during epoch N"``, no test metrics) and resumes later."""
+    if metrics is None:
+        return False
+    saved = json.loads(metrics)
+    return "test" in saved and not saved.get("stopped", "").startswith("interrupted")
+
+
+def local_metrics(run: Path) -> bytes | None:
+    path = run / "metrics.json"
+    return path.read_bytes() if path.is_file() else None
+
+
 def unfinished() -> list[Path]:
     """Run directories with a training state and no final evaluation."""
     found = []
     for root in ROOTS:
         for state in sorted(root.glob("**/state.eqx")):
-            if not (state.parent / "metrics.json").is_file():
+            if not is_final(local_metrics(state.parent)):
                 found.append(state.parent)
     return found
 
@@ -79,19 +93,24 @@ def save() -> None:
     )
 
 
-def history_lines(tar: tarfile.TarFile, name: str) -> int:
+def member(tar: tarfile.TarFile, name: str) -> bytes | None:
     try:
-        return tar.extractfile(name).read().count(b"\n")
+        return tar.extractfile(name).read()
     except KeyError:
-        return 0
+        return None
+
+
+def history_lines(tar: tarfile.TarFile, name: str) -> int:
+    return (member(tar, name) or b"").count(b"\n")
 
 
 def newer_in_stash(tar: tarfile.TarFile, run: Path, names: set[str]) -> bool:
     """Whether the stash holds more of ``run`` than this checkout: a finished run here wins;
     else a finished run in the stash; else the longer training history."""
-    if (run / "metrics.json").is_file():
+    del names
+    if is_final(local_metrics(run)):
         return False
-    if str(run / "metrics.json") in names:
+    if is_final(member(tar, str(run / "metrics.json"))):
         return True
     local = run / "history.jsonl"
     ours = local.read_bytes().count(b"\n") if local.is_file() else 0
