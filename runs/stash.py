@@ -104,10 +104,9 @@ def history_lines(tar: tarfile.TarFile, name: str) -> int:
     return (member(tar, name) or b"").count(b"\n")
 
 
-def newer_in_stash(tar: tarfile.TarFile, run: Path, names: set[str]) -> bool:
+def newer_in_stash(tar: tarfile.TarFile, run: Path) -> bool:
     """Whether the stash holds more of ``run`` than this checkout: a finished run here wins;
     else a finished run in the stash; else the longer training history."""
-    del names
     if is_final(local_metrics(run)):
         return False
     if is_final(member(tar, str(run / "metrics.json"))):
@@ -125,9 +124,8 @@ def restore() -> None:
 
 def restore_from(tar: tarfile.TarFile) -> None:
     members = [m for m in tar.getmembers() if m.isfile()]
-    names = {m.name for m in members}
     for run in sorted({Path(m.name).parent for m in members}):
-        if not newer_in_stash(tar, run, names):
+        if not newer_in_stash(tar, run):
             print(f"kept     {run}")
             continue
         for m in members:

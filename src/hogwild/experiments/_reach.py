@@ -29,8 +29,9 @@ SIGNAL_FLOOR = 1e-8
 SOLVE_TOL = 1e-10
 
 
-def _states_and_labels(model, graph, dtype):
-    """(H*, predicted labels, solve statistics) of ``model`` on ``graph``."""
+def _states_and_labels(model, graph, kind: str, dtype):
+    """(H*, predicted labels, solve statistics) of ``model`` on ``graph``; ``kind`` is the
+    task's ("binary" or "multiclass")."""
     from ..solve import LBFGS, embed
     from ..train._objective import predicted_labels
 
@@ -38,7 +39,6 @@ def _states_and_labels(model, graph, dtype):
     if model.family == "optimisation":
         solver = LBFGS(tol=SOLVE_TOL, max_steps=20_000)
     sol = embed(model, graph, solver=solver)
-    kind = "binary" if model.readout.scale.mean.shape[0] == 1 else "multiclass"
     labels = predicted_labels(kind, model.readout(graph, sol.value))
     return np.asarray(sol.value, dtype), np.asarray(labels), sol.stats
 
@@ -62,7 +62,8 @@ def profile(model, length: int, num_classes: int) -> dict:
     model = cast_model(model, np.float64)
     chains = [make_chain(length, k, num_classes) for k in range(num_classes)]
     graph = batch_graphs(chains, pad=False, dtype=np.float64)
-    h_all, labels, stats = _states_and_labels(model, graph, np.float64)
+    kind = "binary" if num_classes == 2 else "multiclass"  # as `make_chains`
+    h_all, labels, stats = _states_and_labels(model, graph, kind, np.float64)
     real = np.asarray(graph.node_mask)
     h = h_all[real].reshape(num_classes, length, -1)
     labels = labels[real].reshape(num_classes, length)
@@ -71,6 +72,7 @@ def profile(model, length: int, num_classes: int) -> dict:
         for b in range(a + 1, num_classes):
             signal = np.maximum(signal, np.max(np.abs(h[a] - h[b]), axis=-1))
     right = np.all(labels == np.arange(num_classes)[:, None], axis=0)
+    condition = _condition(model, graph, h_all)
     return {
         "signal": signal.tolist(),
         "right": right.tolist(),
@@ -78,7 +80,7 @@ def profile(model, length: int, num_classes: int) -> dict:
         "error": float(100 * np.mean(labels != np.arange(num_classes)[:, None])),
         "hops_above_floor": int(np.sum(signal >= SIGNAL_FLOOR)),
         "decay_per_hop": decay_per_hop(signal),
-        "condition": (condition := _condition(model, graph, h_all)),
+        "condition": condition,
         "bound_per_hop": slowest_decay(model, condition),
         "solve_converged": bool(np.all(np.asarray(stats.converged))),
     }
