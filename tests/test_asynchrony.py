@@ -284,6 +284,14 @@ def _ignn_update(model, graph, h, h_view):
 
 
 _jit_step = eqx.filter_jit(_step)
+_jit_start = eqx.filter_jit(_start)
+
+
+def _segment_sum(values, segments, num_segments):
+    """`jax.ops.segment_sum` in NumPy (op by op in JAX, each shape compiles a program)."""
+    out = np.zeros((num_segments, *values.shape[1:]), values.dtype)
+    np.add.at(out, segments, values)
+    return out
 
 
 @pytest.mark.parametrize(
@@ -317,7 +325,7 @@ def test_steps_read_states_and_packets_from_the_viewed_time(name, schedule, prec
     reverse = reverse_edges(senders, receivers)
     real, edge_mask = np.asarray(graph.node_mask), np.asarray(graph.edge_mask)
     prepared = model.prepare(graph)
-    carry = _start(model, graph, prepared, schedule, jr.PRNGKey(schedule.seed), None, slots)
+    carry = _jit_start(model, graph, prepared, schedule, jr.PRNGKey(schedule.seed), None, slots)
 
     history, packets, curvatures = [np.asarray(carry.h)], [], []
     fired_at = [[] for _ in range(graph.num_nodes)]
@@ -341,12 +349,12 @@ def test_steps_read_states_and_packets_from_the_viewed_time(name, schedule, prec
             own, out = (np.asarray(x) for x in _local_gradients(model, graph, h, view))
             packets.append(out)
             incoming = np.stack([packets[s][reverse[e]] for e, s in enumerate(tau)])
-            total = own + np.asarray(jax.ops.segment_sum(incoming, receivers, graph.num_nodes))
+            total = own + _segment_sum(incoming, receivers, graph.num_nodes)
             if precondition:
                 own_c, out_c = (np.asarray(x) for x in _curvatures(model, graph, h, view, slots))
                 curvatures.append(out_c)
                 into = np.stack([curvatures[s][reverse[e]] for e, s in enumerate(tau)])
-                block = own_c + np.asarray(jax.ops.segment_sum(into, receivers, graph.num_nodes))
+                block = own_c + _segment_sum(into, receivers, graph.num_nodes)
                 total = np.linalg.solve(block, total[..., None])[..., 0]
             expected = h - float(alpha) * total
         else:
@@ -770,16 +778,23 @@ def test_block_jacobi_steps_reach_the_minimiser_of_a_stiff_energy(schedule, grap
     assert np.abs(_real(graph, slow.states) - _real(graph, exact)).max() > 1e-3
 
 
+@eqx.filter_jit
+def _curvature_blocks_and_dense_hessian(model, graph, h, slots):
+    """One program (op by op, the two took ~580 small compilations)."""
+    own, packets = model.local_curvatures(graph, h, h[graph.senders], slots)
+    blocks = own + jax.ops.segment_sum(packets, graph.senders, num_segments=graph.num_nodes)
+    n, k = h.shape
+    return blocks, jax.hessian(lambda x: model.energy(graph, x.reshape(n, k)))(h.ravel())
+
+
 def test_block_jacobi_curvature_packets_sum_to_the_hessian_diagonal(graphs):
     """own + Σ incoming curvature packets = the diagonal blocks of the dense ∇²E at
     current views (the second-order counterpart of the gradient packets)."""
     graph = _graph(graphs)
     model = _model("energy-attention")
     h = jr.normal(jr.PRNGKey(3), (graph.num_nodes, model.hidden), graph.nodes.dtype)
-    own, packets = model.local_curvatures(graph, h, h[graph.senders], ReceiverSlots.of(graph))
-    blocks = own + jax.ops.segment_sum(packets, graph.senders, num_segments=graph.num_nodes)
+    blocks, dense = _curvature_blocks_and_dense_hessian(model, graph, h, ReceiverSlots.of(graph))
     n, k = h.shape
-    dense = jax.hessian(lambda x: model.energy(graph, x.reshape(n, k)))(h.ravel())
     dense = np.asarray(dense).reshape(n, k, n, k)
     real = np.nonzero(np.asarray(graph.node_mask))[0]
     for i in real:

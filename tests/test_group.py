@@ -53,12 +53,13 @@ def _assert_same_run(alone, grouped):
         np.testing.assert_allclose(g["validation_loss"], a["validation_loss"], rtol=1e-8)
 
 
-@pytest.mark.parametrize("model", ["energy-edge", "ignn", "gcn"])
+@pytest.mark.parametrize("model", ["ignn", "gcn"])
 def test_group_of_seeds_equals_separate_runs(model):
     """Same best epoch, stop, forward steps, validation losses and parameters as k
-    separate `fit` calls, for each family (energy: Newton + Cholesky, which the default
-    energy_solver "auto" takes on these chains; fixed point: Anderson + GMRES; explicit)
-    — including members that stop early while the others go on."""
+    separate `fit` calls (fixed point: Anderson + GMRES; explicit) — including members
+    that stop early while the others go on. Energy groups (stacked on accelerators only,
+    `test_energy_runs_are_never_stacked_on_a_cpu`): L-BFGS, then Newton + Cholesky, in
+    `test_a_group_hands_auto_solves_to_newton_as_fit_does`."""
     models, datasets = _setup(model, seeds=range(3))
     grouped = _group(models, datasets)
     for m, d, g in zip(models, datasets, grouped):
@@ -72,16 +73,6 @@ def test_group_of_folds_stacks_their_batches():
     grouped = _group(models, datasets)
     for m, d, g in zip(models, datasets, grouped):
         _assert_same_run(fit(m, d, CONFIG), g)
-
-
-def test_group_of_folds_with_lbfgs_equals_separate_runs():
-    """L-BFGS's line-search loops and CG adjoints under ``vmap`` (energy runs are stacked
-    on accelerators, `stacks`), members on different folds: each is its separate run."""
-    config = dataclasses.replace(CONFIG, energy_solver="lbfgs")
-    models, datasets = _setup("energy-edge", seeds=(0,), folds=(0, 1))
-    grouped = _group(models, datasets, config=config)
-    for m, d, g in zip(models, datasets, grouped):
-        _assert_same_run(fit(m, d, config), g)
 
 
 def test_a_diverging_member_stops_alone():
@@ -110,15 +101,18 @@ def test_restacking_keeps_the_active_members_exact():
 
 def test_a_group_hands_auto_solves_to_newton_as_fit_does(monkeypatch):
     """ "auto" with the start rule forcing L-BFGS and the switch rule met at once: a group
-    (energy runs are stacked on accelerators, `stacks`) switches after epoch 1 as each
-    separate `fit` does — same records, steps and parameters — and a group continued
-    after epoch 1 stays on Newton (one factorisation per adjoint)."""
+    (energy runs are stacked on accelerators, `stacks`) of members on different folds
+    trains its first epoch with L-BFGS's line-search loops and CG adjoints under ``vmap``,
+    then switches to Newton as each separate `fit` does — same records, steps and
+    parameters — and a group continued after epoch 1 stays on Newton (one factorisation
+    per adjoint)."""
     import hogwild.solve._newton as newton_module
 
     monkeypatch.setattr(newton_module, "AUTO_COLUMNS", 0)
     monkeypatch.setattr(newton_module, "AUTO_SWITCH", 0)
     config = dataclasses.replace(CONFIG, epochs=2, patience=2)
-    models, datasets = _setup("energy-edge", seeds=(0, 1))
+    models, datasets = _setup("energy-edge", seeds=(0,), folds=(0, 1))
+    assert datasets[0] is not datasets[1]
     grouped = _group(models, datasets, config=config)
     for m, d, g in zip(models, datasets, grouped):
         assert [h.get("solver") for h in g.history] == ["newton", None]
@@ -198,8 +192,8 @@ def test_runs_are_grouped_by_family_by_default(tmp_path, monkeypatch):
 
 
 def test_runs_trained_one_by_one_are_never_vmapped(tmp_path, monkeypatch):
-    """A run trained alone (`train_runs` unstacked, as `reproduce` trains L-BFGS energy
-    cells) goes through `fit`, as `hogwild train` does, and ends exactly as `train_run`
+    """A run trained alone (`train_runs` unstacked, as `reproduce` trains energy cells)
+    goes through `fit`, as `hogwild train` does, and ends exactly as `train_run`
     ends it: a vmap over one member would turn its solver loops' conds into selects
     (2.99x per epoch measured, `bench/train.py --one-run`)."""
     import hogwild.train._runs as runs_module
@@ -210,9 +204,9 @@ def test_runs_trained_one_by_one_are_never_vmapped(tmp_path, monkeypatch):
 
     monkeypatch.setattr(runs_module, "fit_group", refuse)
     task = {"length": 6, "num_graphs": 6}
-    train = TrainConfig(epochs=3, x64=True, energy_solver="lbfgs")
-    configs = [
-        RunConfig("chains", "energy-edge", task, dataclasses.replace(train, seed=s)) for s in (0, 1)
+    train = TrainConfig(epochs=3, x64=True)
+    configs = [  # IGNN: its Anderson loops too would be turned into selects by a vmap
+        RunConfig("chains", "ignn", task, dataclasses.replace(train, seed=s)) for s in (0, 1)
     ]
     alone = runs_module.train_runs(
         configs, [tmp_path / "a0", tmp_path / "a1"], RunsOptions(stack=False)
