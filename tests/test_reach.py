@@ -12,7 +12,7 @@ def test_an_explicit_gnn_reaches_exactly_its_layers():
     """GCN's node d sees the head only through L layers: s_d > 0 for d <= L, 0 beyond."""
     model = make_model("gcn", 2, 0, 1, seed=0)
     layers = model.num_layers
-    got = _reach.profile(model, 3 * layers, 2)
+    got = _reach.profile(model, 3 * layers, 2, "binary")
     signal = np.asarray(got["signal"])
     assert np.all(signal[: layers + 1] > 0) and np.all(signal[layers + 1 :] == 0)
     assert got["hops_above_floor"] <= layers + 1 and got["condition"] is None

@@ -83,9 +83,8 @@ def test_fit_interrupted_keeps_best_model(monkeypatch):
     monkeypatch.setattr(fit_module, "_train_epoch", epoch_then_interrupt)
     data = make_chains(ChainsConfig(num_graphs=6, length=5))
     config = TrainConfig(epochs=50, x64=True)
-    spec = model_spec(
-        RunConfig("chains", "gcn", {}, config), data
-    )  # any family: GCN compiles fastest
+    # any family: GCN compiles fastest
+    spec = model_spec(RunConfig("chains", "gcn", {}, config), data)
     result = fit(build_model(spec, seed=0), data, config)
     assert result.stopped == "interrupted during epoch 4"
     assert [r["epoch"] for r in result.history] == [1, 2, 3]

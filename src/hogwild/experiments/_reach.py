@@ -53,8 +53,9 @@ def _condition(model, graph, h) -> float | None:
     return float(k1 / mu)
 
 
-def profile(model, length: int, num_classes: int) -> dict:
-    """Class signal s_d and rightness per hop of ``model`` on the prototype chains."""
+def profile(model, length: int, num_classes: int, kind: str) -> dict:
+    """Class signal s_d and rightness per hop of ``model`` on the prototype chains; ``kind``
+    is the task's (``Dataset.kind``: "binary" or "multiclass")."""
     from ..graph import batch_graphs
     from ..tasks.chains import make_chain
     from ..train import cast_model
@@ -62,7 +63,6 @@ def profile(model, length: int, num_classes: int) -> dict:
     model = cast_model(model, np.float64)
     chains = [make_chain(length, k, num_classes) for k in range(num_classes)]
     graph = batch_graphs(chains, pad=False, dtype=np.float64)
-    kind = "binary" if num_classes == 2 else "multiclass"  # as `make_chains`
     h_all, labels, stats = _states_and_labels(model, graph, kind, np.float64)
     real = np.asarray(graph.node_mask)
     h = h_all[real].reshape(num_classes, length, -1)
@@ -124,7 +124,9 @@ def reach(run) -> dict:
     task = config.task_config()
     metrics = json.loads((Path(run) / "metrics.json").read_text())
     initial = build_model(model_spec(config, data), config.train.seed)
-    trained, untrained = (profile(m, task.length, task.num_classes) for m in (model, initial))
+    trained, untrained = (
+        profile(m, task.length, task.num_classes, data.kind) for m in (model, initial)
+    )
     return {
         "run": str(run),
         "model": config.model,
