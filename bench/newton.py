@@ -9,9 +9,10 @@ Trains an energy GNN (``--model``, default the edge-wise one) on ``--task`` (def
 MUTAG with Table 3's reduced settings: fold ``--fold``, seed 0, lr 0.01, full batch,
 float32 with float64 solves; a synthetic task takes ``--fold`` as its data seed, like
 Table 1) from the same parameters twice, one solver after the other in this process.
-``--start RUN`` instead continues a saved run directory's model (its task, data and
-training options; ``--epochs`` more epochs each), to compare the solvers where a long
-run's energy has got to, e.g. where "auto" would hand L-BFGS over to Newton:
+``--start RUN`` instead continues a saved run directory from its latest training state
+(``state.eqx``: parameters, optimiser and warm starts; else its best-validation model) with
+its task, data and training options, ``--epochs`` more epochs each, to compare the
+solvers where a long run's energy has got to, e.g. where "auto" would hand L-BFGS over to Newton:
 ``energy_solver`` lbfgs (L-BFGS forward, CG adjoint) and newton (per-graph dense Newton
 forward, Cholesky adjoint).
 
@@ -19,11 +20,15 @@ forward, Cholesky adjoint).
   11-epoch warm-up run of each solver that compiles every program.
 - ``<solver>_mean_solve_steps`` / ``<solver>_mean_adjoint_steps``: forward steps (L-BFGS
   iterations or Newton steps) and adjoint products (CG) or factorisations (Newton) per
-  training solve, over the run.
+  training solve, over the timed run's epochs.
 - ``<solver>_final_condition``: K₁/μ of the Hessian at the last recorded H* (the energy's
   stiffness when the run ends).
 - ``<solver>_unconverged``: training solves (forward + adjoint) that did not converge.
 - ``newton_speedup``: lbfgs_s_per_epoch / newton_s_per_epoch, measured side by side.
+- ``newton_step_cost``: what "auto" takes one Newton step on the first training batch to
+  cost, in gradients of E (local Hessians and factorisations, `Newton.step_cost`), and
+  ``auto_switch_units``: the L-BFGS forward steps plus adjoint products per solve past
+  which "auto" hands a run to Newton (`AUTO_SWITCH` times that).
 - ``train_loss_max_rel_diff``: the largest relative difference of the two runs' training
   losses over the epochs (both solve to the same tolerance; trajectories drift apart
   only by the solves' differing round-off and tolerance slack).
@@ -46,6 +51,7 @@ import argparse
 import contextlib
 import dataclasses
 import time
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -53,9 +59,12 @@ from _common import emit
 
 from hogwild.models import EnergyGNN
 from hogwild.models._base import AbstractEnergyGNN
+from hogwild.solve import Newton
+from hogwild.solve._newton import AUTO_SWITCH
 from hogwild.tasks import make_task
-from hogwild.train import TrainConfig, fit
-from hogwild.train._run import RunConfig, build_model, load_run, model_spec
+from hogwild.train import TrainConfig, fit, make_batches
+from hogwild.train._fit import initial_state
+from hogwild.train._run import RunConfig, build_model, load_run, load_state, model_spec
 
 #: Untimed epochs per solver first, so that neither timed run pays for a compilation
 #: (the conditioning estimate of epoch 10 included).
@@ -102,13 +111,30 @@ def generic_hessians(on: bool):
         EnergyGNN.local_hessians = own
 
 
+def latest_state(run: str, config, data, model):
+    """The run's latest `TrainingState` (its ``state.eqx``: parameters, optimiser, warm
+    starts where training got to), or None when it has none. Its ``checkpoint.eqx`` holds
+    the best-validation model, which may be hundreds of epochs younger and much softer
+    (a PROTEINS run's best epoch 112 took 66 L-BFGS steps per solve, its epoch 250 260)."""
+    path = Path(run) / "state.eqx"
+    if not path.is_file():
+        return None
+    skeleton = initial_state(model, data, config.train)
+    return load_state(path, skeleton, model_spec(config, data))[0]
+
+
 def train(variant: tuple, args, epochs: int | None = None) -> dict:
     """One run; its per-epoch wall times from the progress callback and its result."""
     epochs = epochs or args.epochs
     solver, tol, _ = variant
     changes = dict(epochs=epochs, patience=epochs, energy_solver=solver, solver_tol=tol)
+    state = None
     if args.start:
         saved, data, model = load_run(args.start)
+        state = latest_state(args.start, saved, data, model)
+        if state is not None:  # E more epochs from where the run got to, whatever its best
+            model, changes["epochs"] = state.model, state.epoch + epochs
+            changes["patience"] = changes["epochs"]
         train_config = dataclasses.replace(saved.train, **changes)
     else:
         train_config = TrainConfig(learning_rate=args.lr, **changes)
@@ -121,23 +147,39 @@ def train(variant: tuple, args, epochs: int | None = None) -> dict:
         model = build_model(model_spec(config, data), seed=0)
     stamps = []
     result = fit(
-        model, data, train_config, progress=lambda record: stamps.append(time.perf_counter())
+        model,
+        data,
+        train_config,
+        progress=lambda record: stamps.append(time.perf_counter()),
+        state=state,
     )
-    return {"stamps": stamps, "result": result}
+    return {
+        "stamps": stamps,
+        "result": result,
+        "step_cost": newton_step_cost(model, data, train_config),
+    }
+
+
+def newton_step_cost(model, data, config) -> float:
+    """What "auto" takes a Newton step on the first training batch to cost, in gradients
+    of E (`Newton.step_cost`: local Hessians and factorisations)."""
+    graphs = [g for split in data.splits().values() for g in split]
+    batch = make_batches(data.train, data.level, config.batch_size, config.dtype)[0]
+    return Newton.for_graphs(graphs).step_cost(model, batch.graph)
 
 
 def report(solver: str, run: dict) -> float:
     stamps, result = run["stamps"], run["result"]
     per_epoch = (stamps[-1] - stamps[0]) / (len(stamps) - 1)
     conditions = [h["condition"] for h in result.history if "condition" in h]
+    records = result.history[-len(stamps) :]  # this run's epochs (a --start run's
+    # history and solver counters begin with the saved run's)
     emit(f"{solver}_s_per_epoch", per_epoch)
-    emit(f"{solver}_mean_solve_steps", result.train_solver["mean_steps"])
-    emit(f"{solver}_mean_adjoint_steps", result.train_adjoint["mean_steps"])
+    emit(f"{solver}_mean_solve_steps", np.mean([h["solver_steps"] for h in records]))
+    emit(f"{solver}_mean_adjoint_steps", np.mean([h["adjoint_steps"] for h in records]))
     emit(f"{solver}_final_condition", conditions[-1] if conditions else float("nan"))
-    emit(
-        f"{solver}_unconverged",
-        result.train_solver["unconverged"] + result.train_adjoint["unconverged"],
-    )
+    unconverged = sum(h["solver_unconverged"] + h["adjoint_unconverged"] for h in records)
+    emit(f"{solver}_unconverged", unconverged)
     return per_epoch
 
 
@@ -176,6 +218,9 @@ def main(argv=None) -> None:
             train(variant, args, epochs=WARM_UP)  # compile everything, conditioning included
             runs[name] = train(variant, args)
     seconds = {name: report(name, run) for name, run in runs.items()}
+    cost = next(iter(runs.values()))["step_cost"]
+    emit("newton_step_cost", cost)
+    emit("auto_switch_units", AUTO_SWITCH * cost)
     if args.tolerances:
         emit("tight_cost", seconds["newton"] / seconds["newton_1e-4"])
     elif args.hessians:

@@ -309,9 +309,10 @@ def test_hessian_columns_are_the_generic_count_or_the_structured_cost(energy_mod
 
 def test_auto_falls_back_to_newton_only_where_it_fits(graphs, energy_model):
     """ "auto"'s fallback: Newton for a star (too many columns to start with, blocks
-    small), none for blocks too wide, none where Newton was chosen or not asked for. It
-    takes over once L-BFGS costs `AUTO_SWITCH` times what the model's local Hessians
-    cost per step: k(1 + d) generically, less for the energy GNN's structured ones."""
+    small) and for blocks too wide to start with, none for blocks beyond `AUTO_MEMORY`,
+    none where Newton was chosen or not asked for. It takes over once L-BFGS costs
+    `AUTO_SWITCH` times what a Newton step costs: the local Hessians, k(1 + d)
+    generically, less for the energy GNN's structured ones."""
     import hogwild.solve._newton as newton_module
     from hogwild.models._energy import STRUCTURED_HESSIAN_COLUMNS
 
@@ -324,12 +325,39 @@ def test_auto_falls_back_to_newton_only_where_it_fits(graphs, energy_model):
     for model, cost in ((_gsd(), 2 * 10), (energy_model("edge"), STRUCTURED_HESSIAN_COLUMNS)):
         assert fallback.step_cost(model) == cost
         switch = newton_module.AUTO_SWITCH * cost
-        assert not fallback.outpaces(switch, model) and fallback.outpaces(switch + 1, model)
-    assert config.auto_fallback("optimisation", [graphs.chain(129)], [2], 2) is None
+        assert not fallback.outpaces(switch, cost) and fallback.outpaces(switch + 1, cost)
+    wide = config.auto_fallback("optimisation", [graphs.chain(129)], [2], 2)
+    assert isinstance(wide, Newton) and not wide.pays([2], 2)  # 258 wide: L-BFGS first
+    assert config.auto_fallback("optimisation", [graphs.chain(4000)], [1], 2) is None  # 1.5 GiB
     assert config.auto_fallback("optimisation", [graphs.chain(20)], [2], 2) is None
     lbfgs = TrainConfig(energy_solver="lbfgs")
     assert lbfgs.auto_fallback("optimisation", [star], [2], 2) is None
     assert config.auto_fallback("fixed-point", [star], [2], 2) is None
+
+
+def test_a_newton_step_costs_its_factorisations_too(graphs, energy_model):
+    """On a batch, a Newton step costs its local Hessians plus Σ capacity (k · size)³ / 3
+    over the flops of one gradient of E (XLA's count, positive, remembered): larger graphs
+    make a step dearer, so "auto" switches later."""
+    import hogwild.solve._newton as newton_module
+    from hogwild.models._energy import STRUCTURED_HESSIAN_COLUMNS
+
+    model = energy_model("edge")
+    costs = []
+    for length in (20, 120):
+        chains = [graphs.chain(length, edge_size=1)] * 3
+        newton = Newton.for_graphs(chains)
+        batch = hogwild.batch_graphs(chains)
+        assert newton.factorisation_flops(3, 2) == sum(
+            min(c, 3) * (2 * s) ** 3 / 3 for s, c in newton._buckets(3)
+        )
+        flops = newton_module.gradient_flops(model, batch)
+        assert flops > 0 and newton_module.gradient_flops(model, batch) == flops
+        factor = newton.factorisation_flops(3, 2) / flops
+        cost = newton.step_cost(model, batch)
+        assert cost == pytest.approx(STRUCTURED_HESSIAN_COLUMNS + factor)
+        costs.append(cost)
+    assert costs[1] > costs[0] > STRUCTURED_HESSIAN_COLUMNS
 
 
 def test_auto_hands_training_to_newton_once_lbfgs_is_outpaced(monkeypatch):

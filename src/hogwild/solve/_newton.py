@@ -49,7 +49,8 @@ ROUNDING_SLACK = 1e-10
 MEMORY_LIMIT = 4 * 2**30
 #: When `Newton.pays` (the training option energy_solver "auto"): blocks at most this wide
 #: (hidden × largest graph), at most this many local Hessian columns per step
-#: (hidden × (1 + largest in-degree)) and a batch's blocks in at most this many bytes.
+#: (hidden × (1 + largest in-degree)) and a batch's blocks in at most this many bytes (the
+#: last alone decides whether Newton `fits` as the fallback "auto" may switch to).
 #: Measured wins (bench/newton.py): MUTAG (56 wide, 10 columns) 4.1x, counting 1.8x and
 #: sums 1.4x before their energies stiffen; coordinates (40 columns) 0.59x and MNIST
 #: terrain (20) 0.58x even with structured Hessians (fresh energies, session 37).
@@ -169,30 +170,48 @@ class Newton(AbstractSolver):
         connected the graphs are."""
         return hidden * (1 + self.max_degree)
 
-    def step_cost(self, model) -> int:
-        """What ``model``'s local Hessians cost per step, in gradients of E
-        (`AbstractEnergyGNN.hessian_columns` at this solver's largest in-degree)."""
-        return model.hessian_columns(self.max_degree)
+    def factorisation_flops(self, num_graphs: int, hidden: int) -> float:
+        """Flops of one step's Cholesky factorisations for a batch of ``num_graphs`` graphs:
+        Σ over size buckets of capacity × (k · size)³ / 3."""
+        return sum(min(c, num_graphs) * (s * hidden) ** 3 / 3 for s, c in self._buckets(num_graphs))
+
+    def step_cost(self, model, graph: Graph | None = None) -> float:
+        """What one Newton step costs, in gradients of E: ``model``'s local Hessians
+        (`AbstractEnergyGNN.hessian_columns` at this solver's largest in-degree) plus, for
+        the batch ``graph``, its factorisations' flops in gradients' worth of flops
+        (`factorisation_flops` / `gradient_flops`) — what makes a batch of large graphs
+        dearer per step than its local Hessians say. Small graphs' factorisations are
+        nearly free (coordinates, MNIST terrain: 0.02-0.03 gradients); PROTEINS' (blocks up
+        to 620 nodes × 2) cost 18 gradients, so "auto" hands a PROTEINS run to Newton at
+        `AUTO_SWITCH` × 24 = 145 L-BFGS units, where a Newton epoch was measured to cost
+        what 167 units do (README, "Choosing the energy solver")."""
+        cost = model.hessian_columns(self.max_degree)
+        if graph is None:
+            return cost
+        flops = self.factorisation_flops(graph.num_graphs, model.hidden)
+        return cost + flops / gradient_flops(model, graph)
 
     def fits(self, batch_graphs: Sequence[int], hidden: int, itemsize: int = 8) -> bool:
-        """Whether "auto" may use Newton at all for batches of ``batch_graphs`` graphs:
-        blocks at most `AUTO_BLOCK` wide, a batch's blocks in `AUTO_MEMORY` bytes."""
-        return hidden * self.max_nodes <= AUTO_BLOCK and all(
-            self.memory_bytes(g, hidden, itemsize) <= AUTO_MEMORY for g in batch_graphs
-        )
+        """Whether "auto" may use Newton at all for batches of ``batch_graphs`` graphs: a
+        batch's blocks in `AUTO_MEMORY` bytes. How wide they are is a matter of cost, which
+        `step_cost` counts."""
+        return all(self.memory_bytes(g, hidden, itemsize) <= AUTO_MEMORY for g in batch_graphs)
 
     def pays(self, batch_graphs: Sequence[int], hidden: int, itemsize: int = 8) -> bool:
         """Whether Newton is the better solver from the start for batches of
-        ``batch_graphs`` graphs (`fits`, at most `AUTO_COLUMNS` columns); otherwise L-BFGS.
-        Dense graphs (coordinates, MNIST terrain) start on L-BFGS: while the energy is soft
-        a first-order solve there takes few steps."""
-        return self.fits(batch_graphs, hidden, itemsize) and self.columns(hidden) <= AUTO_COLUMNS
+        ``batch_graphs`` graphs (`fits`, blocks at most `AUTO_BLOCK` wide, at most
+        `AUTO_COLUMNS` columns); otherwise L-BFGS. Dense graphs (coordinates, MNIST
+        terrain) start on L-BFGS: while the energy is soft a first-order solve there takes
+        few steps."""
+        narrow = hidden * self.max_nodes <= AUTO_BLOCK and self.columns(hidden) <= AUTO_COLUMNS
+        return narrow and self.fits(batch_graphs, hidden, itemsize)
 
-    def outpaces(self, lbfgs_units: float, model) -> bool:
+    def outpaces(self, lbfgs_units: float, step_cost: float) -> bool:
         """Whether Newton now beats an L-BFGS that takes ``lbfgs_units`` forward steps plus
-        adjoint products per training solve (`AUTO_SWITCH`): a stiffening energy makes
-        L-BFGS's count grow while Newton's stays at a few steps."""
-        return lbfgs_units > AUTO_SWITCH * self.step_cost(model)
+        adjoint products per training solve, Newton's steps costing ``step_cost``
+        gradients each (`step_cost`; `AUTO_SWITCH`): a stiffening energy makes L-BFGS's
+        count grow while Newton's stays at a few steps."""
+        return lbfgs_units > AUTO_SWITCH * step_cost
 
     def run(self, fn, h0):
         raise TypeError(
@@ -287,6 +306,25 @@ class Newton(AbstractSolver):
         lam = self._blocks(model, graph, h, prepared).solve(c)
         stats = true_residual_stats(_adjoint_operator(model, graph, h), c, lam, jnp.asarray(1), tol)
         return lam.astype(h_star.dtype), narrowed(stats, h_star.dtype)
+
+
+#: `gradient_flops` per (model structure, parameter shapes, batch shapes).
+_GRADIENT_FLOPS: dict = {}
+
+
+def gradient_flops(model, graph: Graph) -> float:
+    """Flops of one gradient ∇_H E of ``model`` on the batch ``graph``: XLA's count for
+    the lowered program (nothing is compiled), remembered per model structure and shapes."""
+    leaves = [(x.shape, x.dtype) for x in jax.tree.leaves(model) if hasattr(x, "shape")]
+    shapes = [(x.shape, x.dtype) for x in jax.tree.leaves(graph) if hasattr(x, "shape")]
+    key = (jax.tree.structure(model), tuple(leaves), tuple(shapes))
+    if key not in _GRADIENT_FLOPS:
+        h = jax.ShapeDtypeStruct((graph.num_nodes, model.hidden), graph.nodes.dtype)
+        lowered = jax.jit(jax.grad(lambda x: model.energy(graph, x))).lower(h)
+        cost = lowered.cost_analysis()
+        cost = cost[0] if isinstance(cost, list) else cost
+        _GRADIENT_FLOPS[key] = max(float(cost["flops"]), 1.0)
+    return _GRADIENT_FLOPS[key]
 
 
 def _graph_sizes(graph) -> np.ndarray:

@@ -148,11 +148,13 @@ def _setup(model, data: Dataset, config: TrainConfig) -> _Setup:
 
 def switched(setup: _Setup, record: dict, model) -> _Setup | None:
     """``setup`` with "auto"'s Newton in place of L-BFGS when the history ``record`` shows
-    L-BFGS outpaced (forward steps + adjoint products per solve against what ``model``'s
-    local Hessians cost, `Newton.outpaces`), else None."""
+    L-BFGS outpaced (forward steps + adjoint products per solve against what a Newton step
+    costs on the first training batch, local Hessians and factorisations:
+    `Newton.step_cost`, `Newton.outpaces`), else None."""
     if setup.fallback is None:
         return None
-    if not setup.fallback.outpaces(record["solver_steps"] + record["adjoint_steps"], model):
+    cost = setup.fallback.step_cost(model, setup.train[0].graph)
+    if not setup.fallback.outpaces(record["solver_steps"] + record["adjoint_steps"], cost):
         return None
     return setup.on_fallback()
 
