@@ -64,7 +64,7 @@ from hogwild.solve._newton import AUTO_SWITCH
 from hogwild.tasks import make_task
 from hogwild.train import TrainConfig, fit, make_batches
 from hogwild.train._fit import initial_state
-from hogwild.train._run import RunConfig, build_model, load_run, load_state, model_spec
+from hogwild.train._run import RunConfig, _resumed_state, build_model, load_run, model_spec
 
 #: Untimed epochs per solver first, so that neither timed run pays for a compilation
 #: (the conditioning estimate of epoch 10 included).
@@ -116,11 +116,8 @@ def latest_state(run: str, config, data, model):
     starts where training got to), or None when it has none. Its ``checkpoint.eqx`` holds
     the best-validation model, which may be hundreds of epochs younger and much softer
     (a PROTEINS run's best epoch 112 took 66 L-BFGS steps per solve, its epoch 250 260)."""
-    path = Path(run) / "state.eqx"
-    if not path.is_file():
-        return None
     skeleton = initial_state(model, data, config.train)
-    return load_state(path, skeleton, model_spec(config, data))[0]
+    return _resumed_state(Path(run), skeleton, model_spec(config, data), None)
 
 
 def train(variant: tuple, args, epochs: int | None = None) -> dict:
@@ -153,11 +150,7 @@ def train(variant: tuple, args, epochs: int | None = None) -> dict:
         progress=lambda record: stamps.append(time.perf_counter()),
         state=state,
     )
-    return {
-        "stamps": stamps,
-        "result": result,
-        "step_cost": newton_step_cost(model, data, train_config),
-    }
+    return {"stamps": stamps, "result": result, "problem": (model, data, train_config)}
 
 
 def newton_step_cost(model, data, config) -> float:
@@ -218,7 +211,7 @@ def main(argv=None) -> None:
             train(variant, args, epochs=WARM_UP)  # compile everything, conditioning included
             runs[name] = train(variant, args)
     seconds = {name: report(name, run) for name, run in runs.items()}
-    cost = next(iter(runs.values()))["step_cost"]
+    cost = newton_step_cost(*next(iter(runs.values()))["problem"])
     emit("newton_step_cost", cost)
     emit("auto_switch_units", AUTO_SWITCH * cost)
     if args.tolerances:
