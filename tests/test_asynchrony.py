@@ -842,3 +842,43 @@ def test_progress_hears_from_a_long_run_without_changing_it(graphs, capsys):
     ticker(*heard[0])
     line = capsys.readouterr().err
     assert line.startswith("  chains gsd seed 0: step 1,000  residual ")
+
+
+def test_a_checkpointed_run_killed_midway_continues_to_the_same_run(graphs, tmp_path, monkeypatch):
+    """With a ``checkpoint`` path, `simulate` runs in segments and saves its whole state
+    between them; a process killed after its second save continues from the file (its first
+    progress report is past the saved step) and ends with the trace of a run never
+    stopped, bit for bit; the file is then removed. Another run (another schedule seed)
+    refuses that file rather than continue someone else's run."""
+    import hogwild.asynchrony._simulate as sim
+    from hogwild.train import CheckpointError
+
+    monkeypatch.setattr(sim, "SEGMENT_STEPS", 500)
+    graph, model = _small_graph(graphs), _model("gsd")
+    schedule, path = Schedule(4, 3, seed=3), tmp_path / "run.ckpt"
+    slow = {"step_size": 1e-3, "tol": 1e-12, "max_time": 3000}  # runs to its budget
+    whole = simulate(model, graph, schedule, **slow)
+    saved, save_run = [], sim.save_run
+
+    def save_then_die(path, loop, fingerprint):
+        save_run(path, loop, fingerprint)
+        saved.append(int(loop.carry.t))
+        if len(saved) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(sim, "save_run", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        simulate(model, graph, schedule, **slow, checkpoint=path, checkpoint_seconds=0.0)
+    assert saved == [500, 1000] and path.is_file()
+    with pytest.raises(CheckpointError, match="holds another simulated run"):
+        simulate(model, graph, Schedule(4, 3, seed=4), **slow, checkpoint=path)
+    monkeypatch.setattr(sim, "save_run", save_run)
+    heard = []
+    resumed = simulate(
+        model, graph, schedule, **slow, checkpoint=path, progress=lambda t, r: heard.append(int(t))
+    )
+    assert heard == [2000, 3000]  # from step 1,000 on: the first 1,000 were not run again
+    assert not path.exists()
+    for field in ("states", "times", "residuals", "checks", "steps", "updates", "staleness"):
+        np.testing.assert_array_equal(getattr(resumed, field), getattr(whole, field))
+    assert bool(resumed.converged) == bool(whole.converged) is False

@@ -313,29 +313,40 @@ def test_cli_reproduce_figure1(tmp_path, capsys):
 def test_table2_row_resumes_from_its_last_finished_asynchronous_run(
     tiny_run, tmp_path, monkeypatch
 ):
-    """A row interrupted after its first asynchronous run resumes from the second: the first
-    is taken from ``table2.partial.jsonl``, not simulated again, and the row equals an
+    """A row killed during its second asynchronous run resumes there: the first is taken
+    from ``table2.partial.jsonl``, not simulated again, the second continues from the
+    checkpoint it saved in ``table2.checkpoints/`` (then removed), and the row equals an
     uninterrupted one's."""
+    import hogwild.asynchrony._simulate as sim
     import hogwild.experiments._async_eval as ae
     from hogwild.experiments._table2 import table2_rows
 
     settings = {"runs": 2, "graphs": 2, "max_time": 20_000, "x64": True}
     whole = table2_rows([tiny_run], jsonl=tmp_path / "whole.jsonl", **settings)
+    jsonl, partial = tmp_path / "t.jsonl", tmp_path / "t.partial.jsonl"
+    monkeypatch.setattr(sim, "SEGMENT_STEPS", 20)
+    monkeypatch.setattr(sim, "CHECKPOINT_SECONDS", 0.0)
+    save_run = sim.save_run
 
-    def stop_after_first(entry):
-        raise KeyboardInterrupt
+    def die_in_second_run(path, loop, fingerprint):
+        save_run(path, loop, fingerprint)
+        if partial.is_file():
+            raise KeyboardInterrupt
 
-    jsonl = tmp_path / "t.jsonl"
+    monkeypatch.setattr(sim, "save_run", die_in_second_run)
     with pytest.raises(KeyboardInterrupt):
-        table2_rows([tiny_run], jsonl=jsonl, run_progress=stop_after_first, **settings)
-    partial = tmp_path / "t.partial.jsonl"
+        table2_rows([tiny_run], jsonl=jsonl, **settings)
     assert not jsonl.exists() and len(partial.read_text().splitlines()) == 1
+    (saved,) = (tmp_path / "t.checkpoints").iterdir()
+    assert saved.name.endswith("tiny.seed1.ckpt")
+    monkeypatch.setattr(sim, "save_run", save_run)
     simulated, real_simulate = [], ae.simulate
     monkeypatch.setattr(
         ae, "simulate", lambda *a, **k: simulated.append(a[2].seed) or real_simulate(*a, **k)
     )
     (row,) = table2_rows([tiny_run], jsonl=jsonl, **settings)
     assert simulated == [1]  # seed 0 came from the partial file
+    assert not saved.exists()
     for key in ("decrease_mean", "decrease_std", "max_deviation", "all_converged"):
         assert row[key] == whole[0][key]
     assert [e["steps"] for e in row["async"]] == [e["steps"] for e in whole[0]["async"]]

@@ -34,6 +34,8 @@ residual is no longer finite (``diverged``), or after ``max_time`` steps.
 from __future__ import annotations
 
 import dataclasses
+import time
+from pathlib import Path
 
 import equinox as eqx
 import jax
@@ -45,6 +47,7 @@ from jaxtyping import Array, Bool, Float, Int
 from ..graph import Graph
 from ..models._base import ReceiverSlots, check_graph
 from ..solve import default_tolerance
+from ._resume import CHECKPOINT_SECONDS, SEGMENT_STEPS, resume_run, run_fingerprint, save_run
 from ._schedule import Schedule, reverse_edges
 
 
@@ -370,25 +373,64 @@ PROGRESS_STEPS = 1000
 """A ``progress`` callback of `simulate` hears from the run about every this many steps."""
 
 
-@eqx.filter_jit
-def _run(
-    model, graph, reverse, schedule, key, steps, tol, max_time, check_every, stall_checks, h0,
-    progress,
-):  # fmt: skip
-    alpha, momentum, receiver_slots = steps
-    report_every = max(1, PROGRESS_STEPS // check_every)
+class _Loop(eqx.Module):
+    """The state of a run between residual checks: the simulator's `_Carry`, the checks
+    made so far (``times``, ``residuals``, count ``c``), the last residual ``r``, the best
+    one, checks ``since`` it and whether the last was ``at_floor``. Everything a run needs
+    to go on, so a run saved here and continued (`_advance`) is the run never stopped."""
+
+    carry: _Carry
+    times: Array
+    residuals: Array
+    c: Array
+    r: Array
+    best: Array
+    since: Array
+    at_floor: Array
+
+
+def _begin(model, graph, schedule, key, steps, max_time, check_every, h0) -> _Loop:
+    """The loop state at t = 0 (no check made yet; ``r`` the residual of H(0))."""
     prepared = model.prepare(graph)
     checks = -(-max_time // check_every)
-    times = jnp.zeros((checks,), jnp.int32)
-    residuals = jnp.zeros((checks,), graph.nodes.dtype)
+    carry = _start(model, graph, prepared, schedule, key, h0, steps[2])
+    r0, floor0 = _residual(model, graph, prepared, carry.h, carry.layer)
+    return _Loop(
+        carry=carry,
+        times=jnp.zeros((checks,), jnp.int32),
+        residuals=jnp.zeros((checks,), graph.nodes.dtype),
+        c=jnp.array(0),
+        r=r0,
+        best=r0,
+        since=jnp.array(0),
+        at_floor=r0 <= FLOOR_FACTOR * floor0,
+    )
 
-    def chunk(state):
-        carry, times, residuals, c, _, best, since, _ = state
+
+def _stalled(loop: _Loop, stall_checks):
+    return (loop.since >= stall_checks) & loop.at_floor
+
+
+def _running(loop: _Loop, tol, stall_checks):
+    """Whether the run goes on: budget left, residual above ``tol`` and finite, not stalled."""
+    budget = loop.c < loop.times.shape[0]
+    return budget & (loop.r > tol) & jnp.isfinite(loop.r) & ~_stalled(loop, stall_checks)
+
+
+def _advance(
+    model, graph, reverse, schedule, steps, tol, check_every, stall_checks, progress, loop, limit
+):  # fmt: skip
+    """``check_every`` steps, then a residual check, while the run goes on (`_running`) and
+    fewer than ``limit`` checks have been made."""
+    report_every = max(1, PROGRESS_STEPS // check_every)
+    prepared = model.prepare(graph)
+
+    def chunk(loop):
         carry = jax.lax.fori_loop(
             0,
             check_every,
             lambda _, cr: _step(model, graph, prepared, reverse, schedule, steps, cr),
-            carry,
+            loop.carry,
         )
         r, floor = _residual(model, graph, prepared, carry.h, carry.layer)
         if progress is not None:  # host callback, every `report_every` checks
@@ -396,43 +438,39 @@ def _run(
             def report():
                 jax.debug.callback(progress, carry.t, r)
 
-            jax.lax.cond(c % report_every == report_every - 1, report, lambda: None)
-        improved = r < STALL_FACTOR * best
-        return (
-            carry,
-            times.at[c].set(carry.t),
-            residuals.at[c].set(r),
-            c + 1,
-            r,
-            jnp.where(improved, r, best),
-            jnp.where(improved, 0, since + 1),
-            r <= FLOOR_FACTOR * floor,
+            jax.lax.cond(loop.c % report_every == report_every - 1, report, lambda: None)
+        improved = r < STALL_FACTOR * loop.best
+        return _Loop(
+            carry=carry,
+            times=loop.times.at[loop.c].set(carry.t),
+            residuals=loop.residuals.at[loop.c].set(r),
+            c=loop.c + 1,
+            r=r,
+            best=jnp.where(improved, r, loop.best),
+            since=jnp.where(improved, 0, loop.since + 1),
+            at_floor=r <= FLOOR_FACTOR * floor,
         )
 
-    def stalled(state):
-        *_, since, at_floor = state
-        return (since >= stall_checks) & at_floor
+    def cond(loop):
+        return (loop.c < limit) & _running(loop, tol, stall_checks)
 
-    def cond(state):
-        _, _, _, c, r, *_ = state
-        return (c < checks) & (r > tol) & jnp.isfinite(r) & ~stalled(state)
+    return jax.lax.while_loop(cond, chunk, loop)
 
-    carry = _start(model, graph, prepared, schedule, key, h0, receiver_slots)
-    r0, floor0 = _residual(model, graph, prepared, carry.h, carry.layer)
-    at_floor = r0 <= FLOOR_FACTOR * floor0
-    start = (carry, times, residuals, jnp.array(0), r0, r0, jnp.array(0), at_floor)
-    final = jax.lax.while_loop(cond, chunk, start)
-    carry, times, residuals, c, r, *_ = final
+
+def _finish(model, graph, loop: _Loop, steps, tol, stall_checks) -> AsyncTrace:
+    """The `AsyncTrace` of a run that has stopped."""
+    alpha, momentum, receiver_slots = steps
+    carry, r = loop.carry, loop.r
     states = model.output(carry.h) if model.family == "explicit" else carry.h
     return AsyncTrace(
         states=states,
         predictions=model.readout(graph, states),
-        times=times,
-        residuals=residuals,
-        checks=c,
+        times=loop.times,
+        residuals=loop.residuals,
+        checks=loop.c,
         steps=carry.t,
         converged=r <= tol,
-        stalled=(r > tol) & stalled(final),
+        stalled=(r > tol) & _stalled(loop, stall_checks),
         diverged=~jnp.isfinite(r),
         updates=carry.updates,
         staleness=carry.staleness,
@@ -440,6 +478,31 @@ def _run(
         momentum=jnp.asarray(jnp.nan if momentum is None else momentum, graph.nodes.dtype),
         preconditioned=receiver_slots is not None,
     )
+
+
+@eqx.filter_jit
+def _run(
+    model, graph, reverse, schedule, key, steps, tol, max_time, check_every, stall_checks, h0,
+    progress,
+):  # fmt: skip
+    """A whole run in one compiled program: begin, advance to the end, finish."""
+    loop = _begin(model, graph, schedule, key, steps, max_time, check_every, h0)
+    loop = _advance(
+        model, graph, reverse, schedule, steps, tol, check_every, stall_checks, progress, loop,
+        loop.times.shape[0],
+    )  # fmt: skip
+    return _finish(model, graph, loop, steps, tol, stall_checks)
+
+
+_begin_jit = eqx.filter_jit(_begin)
+_finish_jit = eqx.filter_jit(_finish)
+
+
+@eqx.filter_jit
+def _advance_jit(*args):
+    """`_advance` compiled on its own, with whether the run goes on after it."""
+    loop = _advance(*args)
+    return loop, _running(loop, args[5], args[7])
 
 
 def simulate(
@@ -456,6 +519,8 @@ def simulate(
     momentum: float = 0.0,
     precondition: bool = False,
     progress=None,
+    checkpoint=None,
+    checkpoint_seconds: float | None = None,
 ) -> AsyncTrace:
     """Run ``model`` on ``graph`` under partial asynchrony and return its `AsyncTrace`.
 
@@ -485,11 +550,18 @@ def simulate(
         progress: called on the host as ``progress(steps, residual)`` about every
             `PROGRESS_STEPS` simulated steps (None: never). Part of the compiled program:
             pass the same callable to every run to compile once.
+        checkpoint: a file path (None: the run is one compiled call). The run goes in
+            segments of `SEGMENT_STEPS` steps; every ``checkpoint_seconds`` (default
+            `CHECKPOINT_SECONDS`, 5 minutes) its whole
+            state is written there (atomically), and a run started with an existing file
+            continues from it: the same trace an uninterrupted run gives. The file is
+            removed when the run ends.
 
     Raises:
         GraphError: the graph's feature sizes are not the model's.
         ValueError: a bad budget, a stagger or delay above ``max_time``, or a history
             above `MAX_SIMULATION_BYTES` (`check_simulation`), before any work is done.
+        CheckpointError: ``checkpoint`` holds another run's state, or a corrupt one.
     """
     check_simulation(
         model,
@@ -523,17 +595,42 @@ def simulate(
         tol = 0.5 if model.family == "explicit" else default_tolerance(graph.nodes.dtype)
     key = jr.PRNGKey(schedule.seed)
     shape = dataclasses.replace(schedule, seed=0)  # static part: one compile for all seeds
-    return _run(
-        model,
-        graph,
-        reverse,
-        shape,
-        key,
-        (alpha, beta, receiver_slots),
-        tol,
-        max_time,
-        check_every,
-        stall_checks,
-        h0,
-        progress,
-    )
+    steps = (alpha, beta, receiver_slots)
+    run = (model, graph, reverse, shape, key, steps, tol, max_time, check_every, stall_checks)
+    if checkpoint is None:
+        return _run(*run, h0, progress)
+    settings = {
+        "schedule": [schedule.stagger, schedule.delay, schedule.seed],
+        "step_size": None if alpha is None else float(alpha),
+        "momentum": None if beta is None else float(beta),
+        "precondition": receiver_slots is not None,
+        "tol": float(tol),
+        "max_time": max_time,
+        "check_every": check_every,
+        "stall_checks": stall_checks,
+    }
+    fingerprint = run_fingerprint(model, graph, h0, settings)
+    every = CHECKPOINT_SECONDS if checkpoint_seconds is None else checkpoint_seconds
+    return _run_in_segments(run, h0, progress, checkpoint, every, fingerprint)
+
+
+def _run_in_segments(run, h0, progress, path, every_seconds, fingerprint) -> AsyncTrace:
+    """`_run`, `SEGMENT_STEPS` at a time, continuing from the checkpoint at ``path`` if
+    there is one and saving to it every ``every_seconds``; the file is removed at the end."""
+    model, graph, reverse, shape, key, steps, tol, max_time, check_every, stall_checks = run
+    loop = _begin_jit(model, graph, shape, key, steps, max_time, check_every, h0)
+    loop = resume_run(path, loop, fingerprint)
+    per_segment = max(1, SEGMENT_STEPS // check_every)
+    checks, saved, running = loop.times.shape[0], time.monotonic(), True
+    while running:
+        limit = jnp.asarray(min(int(loop.c) + per_segment, checks))
+        loop, running = _advance_jit(
+            model, graph, reverse, shape, steps, tol, check_every, stall_checks, progress, loop,
+            limit,
+        )  # fmt: skip
+        running = bool(running)
+        if running and time.monotonic() - saved >= every_seconds:
+            save_run(path, loop, fingerprint)
+            saved = time.monotonic()
+    Path(path).unlink(missing_ok=True)
+    return _finish_jit(model, graph, loop, steps, tol, stall_checks)

@@ -73,6 +73,12 @@ class StepTicker:
 TICKER = StepTicker()
 
 
+def run_checkpoint(directory, run, seed: int) -> Path:
+    """Where asynchronous run ``seed`` of the trained ``run`` keeps its checkpoint."""
+    name = str(Path(run)).strip("/").replace("/", "__")
+    return Path(directory) / f"{name}.seed{seed}.ckpt"
+
+
 def made_no_progress(entry: dict) -> bool:
     """A run that ended on its time budget (not converged, stalled or diverged) with its
     residual at or above its first check: it made no progress at all, typically a step
@@ -103,6 +109,7 @@ def async_evaluation(
     precondition: bool = False,
     tick: bool = False,
     finished: dict | None = None,
+    checkpoints=None,
 ) -> dict:
     """Compare synchronous and ``runs`` asynchronous inferences of the run in ``run``.
 
@@ -113,7 +120,9 @@ def async_evaluation(
     ``progress(entry)`` hears of each finished run; ``tick``: a line on stderr every few
     seconds while a run goes on (`TICKER`). ``finished``: entries of an earlier, interrupted
     evaluation with the same settings, by schedule seed; those runs are taken as they are
-    (a schedule seed replays the same run), not simulated again.
+    (a schedule seed replays the same run), not simulated again. ``checkpoints``: a
+    directory where each asynchronous run saves its state every few minutes
+    (`simulate`'s ``checkpoint``), so a killed evaluation continues mid-run.
     """
     start = time.perf_counter()
     config, data, model = load_run(run)
@@ -174,6 +183,7 @@ def async_evaluation(
             max_time=max_time,
             precondition=precondition,
             progress=TICKER if tick else None,
+            checkpoint=None if checkpoints is None else run_checkpoint(checkpoints, run, seed),
         )
         times, residuals = trace.residual_curve()
         entry = {

@@ -56,7 +56,9 @@ def table2_rows(
     Resumable: a run whose row ``jsonl`` already holds is not evaluated again; rows made
     with other settings are refused (`check_settings`), never replaced. Within a row, each
     finished asynchronous run is kept in ``JSONL.partial.jsonl`` as it ends, so a row
-    interrupted after some of its runs resumes from the next one."""
+    interrupted after some of its runs resumes from the next one; and the run in progress
+    saves its state in ``JSONL.checkpoints/`` every few minutes (`simulate`), so it goes on
+    from there rather than from step 0."""
     settings = {
         "stagger": stagger,
         "delay": delay,
@@ -76,9 +78,12 @@ def table2_rows(
             continue
         tick = run_progress is not None  # someone watches: a line every few seconds too
         partial = None if jsonl is None else Path(jsonl).with_suffix(".partial.jsonl")
+        checkpoints = None if jsonl is None else Path(jsonl).with_suffix(".checkpoints")
         keep = _keeper(partial, run, settings, run_progress)
         earlier = _partial_entries(partial, run, settings)
-        result = async_evaluation(run, **settings, progress=keep, tick=tick, finished=earlier)
+        result = async_evaluation(
+            run, **settings, progress=keep, tick=tick, finished=earlier, checkpoints=checkpoints
+        )
         result["settings"] = settings
         rows.append(result)
         if jsonl is not None:
