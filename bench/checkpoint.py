@@ -60,9 +60,11 @@ def main(argv=None) -> None:
 
     def segmented(seconds, name):
         path = folder / name
-        return lambda: simulate(
-            model, graph, schedule, **common, checkpoint=path, checkpoint_seconds=seconds
-        ).states
+        return lambda: (
+            simulate(
+                model, graph, schedule, **common, checkpoint=path, checkpoint_seconds=seconds
+            ).states
+        )
 
     (t_whole, a, _), (t_seg, b, _), (t_save, c, _) = timed_interleaved(
         [(whole, ()), (segmented(None, "default.ckpt"), ()), (segmented(0.0, "each.ckpt"), ())],
