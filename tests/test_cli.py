@@ -238,6 +238,48 @@ def test_cli_async_implicit_model_matches_synchronous(tiny_run, capsys):
     assert result["max_deviation"] < 1e-4 and not result["certificate"]["safe"]  # α ≫ α_safe
 
 
+def test_cli_async_killed_midway_continues_where_it_stopped(tiny_run, monkeypatch, capsys):
+    """`hogwild async` killed after its first asynchronous run: the same command continues
+    from the second (the first is kept, with its residual curve, in
+    ``RUN/async-S2-D1.partial/``), the result equals an uninterrupted one's and the partial
+    directory goes; the earlier result (of ``--overwrite``) is kept until then; other flags
+    against a partial evaluation are refused in one line."""
+    import hogwild._cli_async as cli_async
+    import hogwild.experiments._async_eval as ae
+
+    args = ["async", "--run", str(tiny_run), "--stagger", "2", "--delay", "1", "--runs", "2"]
+    args += ["--graphs", "2", "--step-size", "sync", "--x64"]
+    stem = tiny_run / "async-S2-D1"
+    assert main(args) == 0
+    whole = json.loads(stem.with_suffix(".json").read_text())
+    printed = []
+
+    def die_after_first(entry):
+        printed.append(entry["seed"])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_async, "print_async_run", die_after_first)
+    with pytest.raises(KeyboardInterrupt):
+        main([*args, "--overwrite"])
+    assert printed == [0]  # the earlier result stays until the new one replaces it
+    assert json.loads(stem.with_suffix(".json").read_text()) == whole
+    capsys.readouterr()
+    assert main([*args[:-1], "--max-time", "50000", "--x64"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "other settings" in err[0]
+    monkeypatch.undo()
+    simulated, real_simulate = [], ae.simulate
+    monkeypatch.setattr(
+        ae, "simulate", lambda *a, **k: simulated.append(a[2].seed) or real_simulate(*a, **k)
+    )
+    assert main([*args, "--overwrite"]) == 0  # the command that was killed, again
+    assert simulated == [1] and not (tiny_run / "async-S2-D1.partial").exists()
+    again = json.loads(stem.with_suffix(".json").read_text())
+    for a, b in zip(again["async"], whole["async"], strict=True):
+        for key in ("steps", "residuals", "deviation"):
+            assert a[key] == b[key]
+
+
 def test_cli_says_when_a_run_has_not_learned(tiny_gcn_run, capsys):
     """A 3-epoch GCN on chains: its metrics carry the constant predictor, and `evaluate`
     prints NOT LEARNED exactly when validation is no better than it."""

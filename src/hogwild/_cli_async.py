@@ -3,7 +3,11 @@ its certificate, table line and figure (`hogwild.experiments.async_evaluation`).
 
 from __future__ import annotations
 
+import json
+import shutil
 import sys
+
+from .train._checkpoint import append_json_line, read_json_lines
 
 
 def _step_size(text: str | None):
@@ -56,8 +60,22 @@ def run_async(args) -> int:
     step_size = _step_size(args.step_size)
     if not 0.0 <= args.momentum < 1.0:
         raise ValueError(f"--momentum must be in [0, 1); got {args.momentum}.")
+    settings = {
+        "stagger": args.stagger,
+        "delay": args.delay,
+        "runs": args.runs,
+        "graphs": args.graphs,
+        "step_size": step_size,
+        "max_time": args.max_time,
+        "x64": args.x64,
+        "momentum": args.momentum,
+        "precondition": args.precondition,
+    }
     stem = _result_stem(args)
-    if stem.with_suffix(".json").exists() and not args.overwrite:
+    if not (stem.parent / "config.json").is_file():
+        raise ValueError(f"{args.run} is not a run directory (no config.json).")
+    work, resuming = _interrupted(stem, settings, args.overwrite)
+    if stem.with_suffix(".json").exists() and not (args.overwrite or resuming):
         raise ValueError(
             f"{stem}.json exists (an earlier `hogwild async` of this schedule): pass "
             "--overwrite to replace it."
@@ -66,21 +84,17 @@ def run_async(args) -> int:
     from .experiments import async_evaluation, async_figure
     from .train import write_json
 
+    write_json(work / "settings.json", settings)
     result = async_evaluation(
         args.run,
-        stagger=args.stagger,
-        delay=args.delay,
-        runs=args.runs,
-        graphs=args.graphs,
-        step_size=step_size,
-        max_time=args.max_time,
-        x64=args.x64,
-        progress=print_async_run,
-        momentum=args.momentum,
-        precondition=args.precondition,
+        **settings,
+        progress=_keeping(work, settings),
         tick=True,
+        finished=_finished_runs(work),
+        checkpoints=work,
     )
     write_json(stem.with_suffix(".json"), result)
+    shutil.rmtree(work, ignore_errors=True)
     async_figure(result, stem.with_suffix(".png"))
     print(result["certificate"]["summary"])
     print(
@@ -91,6 +105,45 @@ def run_async(args) -> int:
     )
     print(f"wrote {stem}.json and {stem}.png", file=sys.stderr)
     return 0
+
+
+def _interrupted(stem, settings: dict, overwrite: bool):
+    """(``STEM.partial/``, whether it holds an interrupted evaluation to continue).
+
+    An evaluation keeps its settings, its finished runs (``runs.jsonl``) and the checkpoint
+    of the run in progress there until it ends, so the same command after a kill continues
+    it. One made with other settings is refused (ValueError, before any work), or
+    discarded with ``overwrite``."""
+    work = stem.with_name(stem.name + ".partial")
+    saved = work / "settings.json"
+    if not saved.is_file():
+        return work, False
+    earlier = json.loads(saved.read_text())
+    if earlier == settings:
+        return work, True
+    if not overwrite:
+        raise ValueError(
+            f"{work} holds an interrupted evaluation with other settings ({earlier}): rerun "
+            "with those flags to continue it, or pass --overwrite to start afresh."
+        )
+    shutil.rmtree(work)
+    return work, False
+
+
+def _finished_runs(work) -> dict:
+    """The asynchronous runs an interrupted evaluation finished, by schedule seed."""
+    return {line["entry"]["seed"]: line["entry"] for line in read_json_lines(work / "runs.jsonl")}
+
+
+def _keeping(work, settings: dict):
+    """The ``progress`` of the evaluation: keep each finished run (with its residual
+    curve, for the figure), then print its line."""
+
+    def keep(entry: dict) -> None:
+        append_json_line(work / "runs.jsonl", {"settings": settings, "entry": entry})
+        print_async_run(entry)
+
+    return keep
 
 
 def _result_stem(args):
