@@ -88,7 +88,7 @@ def run_async(args) -> int:
     result = async_evaluation(
         args.run,
         **settings,
-        progress=_keeping(work, settings),
+        progress=_keeping(work),
         tick=True,
         finished=_finished_runs(work),
         checkpoints=work,
@@ -132,15 +132,16 @@ def _interrupted(stem, settings: dict, overwrite: bool):
 
 def _finished_runs(work) -> dict:
     """The asynchronous runs an interrupted evaluation finished, by schedule seed."""
-    return {line["entry"]["seed"]: line["entry"] for line in read_json_lines(work / "runs.jsonl")}
+    return {entry["seed"]: entry for entry in read_json_lines(work / "runs.jsonl")}
 
 
-def _keeping(work, settings: dict):
+def _keeping(work):
     """The ``progress`` of the evaluation: keep each finished run (with its residual
-    curve, for the figure), then print its line."""
+    curve, for the figure; its settings are the directory's ``settings.json``), then print
+    its line."""
 
     def keep(entry: dict) -> None:
-        append_json_line(work / "runs.jsonl", {"settings": settings, "entry": entry})
+        append_json_line(work / "runs.jsonl", entry)
         print_async_run(entry)
 
     return keep

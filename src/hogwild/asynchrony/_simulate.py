@@ -499,10 +499,15 @@ _finish_jit = eqx.filter_jit(_finish)
 
 
 @eqx.filter_jit
-def _advance_jit(*args):
+def _advance_jit(
+    model, graph, reverse, schedule, steps, tol, check_every, stall_checks, progress, loop, limit
+):  # fmt: skip
     """`_advance` compiled on its own, with whether the run goes on after it."""
-    loop = _advance(*args)
-    return loop, _running(loop, args[5], args[7])
+    loop = _advance(
+        model, graph, reverse, schedule, steps, tol, check_every, stall_checks, progress, loop,
+        limit,
+    )  # fmt: skip
+    return loop, _running(loop, tol, stall_checks)
 
 
 def simulate(
