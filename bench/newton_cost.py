@@ -20,6 +20,18 @@ model in float64, at H = 0.1:
 - ``planned_blocks_speedup``: the blocks and solve with every block padded to the largest
   graph and every node in 1 + d slots (Newton before session 38) over the planned ones,
   timed alternately; only where the padded blocks fit in 1 GiB (not PROTEINS).
+- ``<split>_fitted_entries_vs_dataset`` and ``<split>_fitted_plan_speedup``, for the
+  training and validation batches: the block entries of a plan fitted to the batch
+  (`Newton.fitted`, what training uses since session 45) over those of the plan counted
+  on every split of the dataset (before), and the second's blocks and solve over the
+  first's, timed alternately.
+
+``--run RUN`` (a Newton run of an energy GNN, e.g. a Table 3 PROTEINS run after "auto"
+handed it to Newton) instead continues the run's latest state for one epoch with each
+plan, alternately (`timed_interleaved`, medians): ``dataset_plan_train_s`` /
+``fitted_plan_train_s`` (the training pass), ``dataset_plan_validation_s`` /
+``fitted_plan_validation_s`` (the validation solves), ``fitted_plan_epoch_speedup`` (the
+sums' ratio) and ``validation_loss_diff`` (between the two plans' validation losses).
 """
 
 from __future__ import annotations
@@ -41,7 +53,9 @@ from hogwild.solve._newton_layout import Blocks
 from hogwild.solve._precision import cast_floats
 from hogwild.tasks import make_task
 from hogwild.train import TrainConfig
-from hogwild.train._run import RunConfig, build_model, model_spec
+from hogwild.train._fit import _setup, _sizes, _train_epoch, evaluate_batches
+from hogwild.train._run import RunConfig, build_model, load_run, model_spec
+from hogwild.train._state import SolverSummary
 
 
 def seconds(fn, *args, repeats: int = 2) -> float:
@@ -57,7 +71,11 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--task", default="proteins")
     p.add_argument("--model", default="energy-edge")
+    p.add_argument("--run", help="time epochs of this Newton run with each plan instead")
+    p.add_argument("--repeats", type=int, default=4, help="--run: epochs per plan (4)")
     args = p.parse_args(argv)
+    if args.run:
+        return run_epochs(args.run, args.repeats)
     jax.config.update("jax_enable_x64", True)
     fold = "fold" if args.task in ("mutag", "proteins") else "seed"
     config = RunConfig(args.task, args.model, {fold: 0}, TrainConfig())
@@ -101,6 +119,20 @@ def main(argv=None) -> None:
     padded_solver = dataclasses.replace(solver, size_buckets=(), degree_groups=())
     if padded_solver.memory_bytes(graph.num_graphs, model.hidden) <= 2**30:
         emit("planned_blocks_speedup", alternated_ratio(model, graph, h, solver, padded_solver))
+    fitted_speedups(model, data)
+
+
+def fitted_speedups(model, data) -> None:
+    """The ``<split>_fitted_*`` lines: plans fitted to the training and the validation
+    batch against the plan counted on every split (module docstring)."""
+    every = Newton.for_graphs([g for split in data.splits().values() for g in split])
+    for name in ("train", "validation"):
+        graph = batch_graphs(list(getattr(data, name)), dtype=np.float64)
+        fitted = every.fitted([graph])
+        entries = [jax.jit(s._layout)(graph).total for s in (fitted, every)]
+        h = jnp.full((graph.num_nodes, model.hidden), 0.1)
+        emit(f"{name}_fitted_entries_vs_dataset", entries[0] / entries[1])
+        emit(f"{name}_fitted_plan_speedup", alternated_ratio(model, graph, h, fitted, every))
 
 
 def alternated_ratio(model, graph, h, planned, padded, repeats: int = 10) -> float:
@@ -114,6 +146,42 @@ def alternated_ratio(model, graph, h, planned, padded, repeats: int = 10) -> flo
         [(step(planned), (h,)), (step(padded), (h,))], repeats
     )
     return slow / fast
+
+
+def run_epochs(run: str, repeats: int) -> None:
+    """The ``--run`` lines: one epoch of ``run`` from its latest state with the plans
+    fitted to the training and validation batches, and with the dataset's plan."""
+    from newton import latest_state  # bench/newton.py
+
+    config, data, model = load_run(run)
+    state = latest_state(run, config, data, model)
+    fitted = _setup(state.model, data, config.train)
+    fitted = fitted.on_fallback() if fitted.fallback is not None else fitted
+    if not isinstance(fitted.solver, Newton):
+        raise SystemExit(f"{run}: its solver is {type(fitted.solver).__name__}, not Newton")
+    newton = dataclasses.replace(config.train, energy_solver="newton")
+    sizes = _sizes(data, fitted.train + fitted.validation)
+    every = newton.solver(state.model.family, *sizes, state.model.hidden)
+    dataset = dataclasses.replace(fitted, solver=every, validation_solver=every)
+
+    def train(setup):
+        return _train_epoch(state, setup)[0][0]
+
+    def validate(setup, trained):
+        summary = SolverSummary()
+        args = (setup.validation, state.validation_states, setup.kind)
+        return evaluate_batches(trained, *args, setup.validation_solver, summary)[0]["loss"]
+
+    trained = train(fitted)
+    calls = [(train, (dataset,)), (train, (fitted,))]
+    calls += [(validate, (dataset, trained)), (validate, (fitted, trained))]
+    (t_d, _, _), (t_f, _, _), (v_d, loss_d, _), (v_f, loss_f, _) = timed_interleaved(calls, repeats)
+    emit("dataset_plan_train_s", t_d)
+    emit("fitted_plan_train_s", t_f)
+    emit("dataset_plan_validation_s", v_d)
+    emit("fitted_plan_validation_s", v_f)
+    emit("fitted_plan_epoch_speedup", (t_d + v_d) / (t_f + v_f))
+    emit("validation_loss_diff", abs(float(loss_d) - float(loss_f)))
 
 
 if __name__ == "__main__":

@@ -199,6 +199,51 @@ def test_a_batch_past_the_plan_is_refused(batch):
             dataclasses.replace(planned, **change).check_batch(graph)
 
 
+def _dense_solve_error(solver, graph, model) -> float:
+    """Largest difference between (∇²E)⁻¹ v by ``solver``'s blocks and a dense solve."""
+    rng = np.random.default_rng(0)
+    h = jnp.asarray(rng.normal(size=(graph.num_nodes, model.hidden)))
+    v = jnp.asarray(rng.normal(size=h.shape))
+    x, dense = _blocks_and_dense_hessian(model, graph, h, v, solver)
+    expected = np.linalg.solve(np.asarray(dense).reshape(h.size, h.size), np.asarray(v).ravel())
+    return float(np.max(np.abs(np.asarray(x).ravel() - expected)))
+
+
+def test_a_plan_fitted_to_its_batches_holds_them_exactly_and_nothing_more(
+    batch, graphs, energy_model
+):
+    """A plan counted on a dataset, fitted to a batch of part of it, keeps only the
+    buckets and groups the batch uses, each with exactly the batch's count (one fewer is
+    refused), solves that batch's blocks exactly, and refuses a graph the batch lacks."""
+    parts, graph = batch
+    big = graphs.random(30, edge_size=1, extra=40)
+    dataset = Newton.for_graphs([*parts, big, graphs.chain(4, edge_size=1)])
+    fitted = dataset.fitted([graph])
+    assert len(fitted.size_buckets) < len(dataset.size_buckets)
+    assert fitted.max_nodes < dataset.max_nodes and fitted.max_degree < dataset.max_degree
+    fitted.check_batch(graph)
+    for i, (size, count) in enumerate(fitted.size_buckets):
+        fewer = (*fitted.size_buckets[:i], (size, count - 1), *fitted.size_buckets[i + 1 :])
+        with pytest.raises(ValueError, match="sized for other graphs"):
+            dataclasses.replace(fitted, size_buckets=fewer).check_batch(graph)
+    with pytest.raises(ValueError, match="sized for other graphs"):
+        fitted.check_batch(graphs.batch([*parts, big]))
+    assert _dense_solve_error(fitted, graph, energy_model("edge")) < 1e-9
+
+
+def test_solvers_joined_and_fitted_hold_every_members_batches(batch, graphs, energy_model):
+    """Two members' plans from different graphs, joined (`Newton.joined`) and fitted to
+    both members' batches: each batch is held exactly and solved exactly."""
+    parts, graph = batch
+    other = graphs.batch([graphs.random(12, edge_size=1, extra=20), graphs.chain(9, edge_size=1)])
+    mine, theirs = Newton.for_graphs(parts), Newton.for_graphs([other])
+    joined = Newton.joined([mine, theirs]).fitted([graph, other])
+    model = energy_model("edge")
+    for g in (graph, other):
+        joined.check_batch(g)
+        assert _dense_solve_error(joined, g, model) < 1e-9
+
+
 def test_plans_hold_every_graph_and_node():
     """Size buckets hold every graph in at most `MAX_BUCKETS` sizes (one when all are
     equal); degree groups put every node in a group whose bound covers it, the first

@@ -30,6 +30,7 @@ on one large graph use `LBFGS`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import jax
@@ -38,7 +39,14 @@ import numpy as np
 
 from ..graph import Graph
 from ._linear import true_residual_stats
-from ._newton_layout import Blocks, Layout, plan_buckets, plan_groups
+from ._newton_layout import (
+    Blocks,
+    Layout,
+    fitted_plan,
+    joined_plan,
+    plan_buckets,
+    plan_groups,
+)
 from ._precision import cast_floats, narrowed, working_dtype
 from ._solvers import AbstractSolver, SolveStats, _norm, default_tolerance
 
@@ -122,6 +130,49 @@ class Newton(AbstractSolver):
             size_buckets=plan_buckets(sizes),
             degree_groups=plan_groups(degrees),
             **options,
+        )
+
+    def fitted(self, graphs: Sequence) -> Newton:
+        """This solver for the batches ``graphs`` only: its plan's capacities counted on
+        them (the most graphs of a size bucket, nodes of a degree group, any one batch
+        holds; `fitted_plan`), the buckets and groups none of them uses dropped. The
+        blocks of those batches are the same; what goes is the padding a plan counted on
+        a whole dataset leaves in a smaller batch (a PROTEINS validation batch of 100
+        graphs kept slots for every graph of up to 620 nodes: `bench/newton_cost.py`,
+        ``fitted_plan_speedup``). A solver without a plan is returned as it is."""
+        if not self.size_buckets or not graphs:
+            return self
+        buckets = fitted_plan(self.size_buckets, [_graph_sizes(g) for g in graphs])
+        if not buckets:
+            return self
+        groups = self.degree_groups
+        if groups:
+            degrees = [_in_degrees(g) for g in graphs]
+            groups = fitted_plan(groups, degrees, keep_first=True)
+        return dataclasses.replace(
+            self,
+            max_nodes=buckets[-1][0],
+            max_degree=max(b for b, _ in groups) if groups else self.max_degree,
+            size_buckets=buckets,
+            degree_groups=groups,
+        )
+
+    @staticmethod
+    def joined(solvers: Sequence[Newton]) -> Newton:
+        """One solver (the first one's options) for the batches of every solver of
+        ``solvers``: every bucket and group bound of their plans (`joined_plan`), with
+        capacities for `fitted` to count on all those batches; any of them without a plan:
+        blocks padded to the largest graph."""
+        first = solvers[0]
+        planned = all(s.size_buckets and s.degree_groups for s in solvers)
+        buckets = joined_plan([s.size_buckets for s in solvers]) if planned else ()
+        groups = joined_plan([s.degree_groups for s in solvers], True) if planned else ()
+        return dataclasses.replace(
+            first,
+            max_nodes=max(s.max_nodes for s in solvers),
+            max_degree=max(s.max_degree for s in solvers),
+            size_buckets=buckets,
+            degree_groups=groups,
         )
 
     def _buckets(self, num_graphs: int) -> tuple:

@@ -107,6 +107,33 @@ def plan_groups(degrees) -> tuple[tuple[int, int], ...]:
     return tuple(best[1])
 
 
+def fitted_plan(plan: tuple, values: list, keep_first: bool = False) -> tuple:
+    """``plan`` ((bound, capacity), …: `plan_buckets` or `plan_groups`) with each capacity
+    the most values (graph sizes, resp. in-degrees) any one array of ``values`` (one per
+    batch) puts under that bound, each value in the first bound that holds it, and the
+    bounds no batch uses dropped (a value's first holding bound is then unchanged).
+    ``keep_first``: the first class is kept as it is (`plan_groups`' every-node group)."""
+    bounds = np.array([b for b, _ in plan])
+    counts = np.max(
+        [np.bincount(np.searchsorted(bounds, v), minlength=len(bounds) + 1) for v in values],
+        axis=0,
+    )[: len(bounds)]
+    fitted = [(int(b), int(c)) for b, c in zip(bounds, counts)]
+    first = [plan[0]] if keep_first else []
+    return (*first, *((b, c) for b, c in fitted[len(first) :] if c))
+
+
+def joined_plan(plans: list, first_group: bool = False) -> tuple:
+    """Every bound of ``plans`` once, capacities 0 (for `fitted_plan` to count);
+    ``first_group``: degree groups, whose first is (the smallest first bound, 0) and whose
+    other bounds lie above it."""
+    if not first_group:
+        return tuple((b, 0) for b in sorted({b for plan in plans for b, _ in plan}))
+    first = min(plan[0][0] for plan in plans)
+    wider = sorted({b for plan in plans for b, _ in plan[1:] if b > first})
+    return ((first, 0), *((b, 0) for b in wider))
+
+
 def _positions(graph: Graph):
     """(which, position): the graph of each real node (num_graphs for padding nodes) and
     its index inside that graph."""

@@ -67,7 +67,8 @@ class FitResult:
 
 @dataclasses.dataclass(frozen=True)
 class _Setup:
-    """What stays fixed during training: batches, optimiser, solvers."""
+    """What stays fixed during training: batches, optimiser, solvers (the validation
+    batches' own: a Newton solver's plan is fitted to the batches it solves)."""
 
     train: list
     validation: list
@@ -75,27 +76,44 @@ class _Setup:
     optimiser: object
     solver: object
     adjoint: ImplicitAdjoint
-    #: The Newton solver "auto" switches to once L-BFGS is the slower (None: no switch).
+    validation_solver: object = None
+    #: The Newton solvers "auto" switches to once L-BFGS is the slower (None: no switch),
+    #: for the training and the validation batches.
     fallback: object = None
+    validation_fallback: object = None
 
     def on_fallback(self) -> _Setup:
-        """This setup solving with its fallback (and no further switch)."""
-        return dataclasses.replace(self, solver=self.fallback, fallback=None)
+        """This setup solving with its fallbacks (and no further switch)."""
+        return dataclasses.replace(
+            self,
+            solver=self.fallback,
+            validation_solver=self.validation_fallback,
+            fallback=None,
+            validation_fallback=None,
+        )
 
 
 def sized_solver(model, data: Dataset, config: TrainConfig, batches, evaluation=False):
-    """``config.solver`` (``eval_solver`` when ``evaluation``) for ``model``, sized from
-    every split of ``data`` — Newton's blocks must hold the largest graph wherever it is,
-    and one size serves training and evaluation (one compilation) — and checked to fit in
-    memory for ``batches`` before anything is compiled."""
+    """``config.solver`` (``eval_solver`` when ``evaluation``) for ``model`` on
+    ``batches``: a Newton solver planned on every split of ``data`` (its size buckets and
+    degree groups), fitted to ``batches`` (`Newton.fitted`: no slots for graphs they do not
+    hold) and checked to fit in memory for them before anything is compiled."""
     graphs, counts = _sizes(data, batches)
     make = config.eval_solver if evaluation else config.solver
     solver = make(model.family, graphs, counts, model.hidden)
     if isinstance(solver, Newton):
+        solver = solver.fitted([batch.graph for batch in batches])
         for batch in batches:
             solver.check_batch(batch.graph)
             solver.check_memory(batch.graph.num_graphs, model.hidden, config.itemsize(model.family))
     return solver
+
+
+def _fitted(solver, batches):
+    """``solver`` fitted to ``batches`` when it is a Newton one (`Newton.fitted`)."""
+    if not isinstance(solver, Newton):
+        return solver
+    return solver.fitted([batch.graph for batch in batches])
 
 
 def _sizes(data: Dataset, batches) -> tuple[list, list[int]]:
@@ -135,14 +153,18 @@ def _setup(model, data: Dataset, config: TrainConfig) -> _Setup:
         config.coupled_weight_decay,
     )
     batches = train + validation
+    solver = sized_solver(model, data, config, batches)
+    fallback = config.auto_fallback(model.family, *_sizes(data, batches), model.hidden)
     return _Setup(
         train=train,
         validation=validation,
         kind=data.kind,
         optimiser=optimiser,
-        solver=sized_solver(model, data, config, batches),
+        solver=_fitted(solver, train),
         adjoint=config.adjoint(model.family),
-        fallback=config.auto_fallback(model.family, *_sizes(data, batches), model.hidden),
+        validation_solver=_fitted(solver, validation),
+        fallback=_fitted(fallback, train),
+        validation_fallback=_fitted(fallback, validation),
     )
 
 
@@ -330,7 +352,7 @@ class _Loop:
             self.setup.validation,
             state.validation_states,
             self.setup.kind,
-            self.setup.solver,
+            self.setup.validation_solver,
             SolverSummary(),
         )
         if not math.isfinite(val["loss"]):

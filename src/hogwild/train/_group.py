@@ -128,32 +128,26 @@ def _stacked_batches(setups) -> tuple[list, list]:
     return train, validation
 
 
-def _widened(setups, field: str):
-    """The first member's ``field`` solver; a Newton one widened to every member's graphs
-    (members with other folds may hold larger graphs)."""
+def _widened(setups, field: str, split: str):
+    """The first member's ``field`` solver; a Newton one joined over every member's plan
+    and fitted to every member's ``split`` batches (`Newton.joined`, `Newton.fitted`):
+    members with other folds or data may hold other graphs."""
     solver = getattr(setups[0], field)
     if not isinstance(solver, Newton):
         return solver
-    solvers = [getattr(s, field) for s in setups]
-    same = all(
-        (s.size_buckets, s.degree_groups) == (solver.size_buckets, solver.degree_groups)
-        for s in solvers
-    )
-    return dataclasses.replace(
-        solver,
-        max_nodes=max(s.max_nodes for s in solvers),
-        max_degree=max(s.max_degree for s in solvers),
-        # Members planned on other graphs: every block padded to the largest (no plan).
-        size_buckets=solver.size_buckets if same else (),
-        degree_groups=solver.degree_groups if same else (),
-    )
+    joined = Newton.joined([getattr(s, field) for s in setups])
+    return joined.fitted([batch.graph for s in setups for batch in getattr(s, split)])
 
 
 def _shared_setup(setups) -> object:
-    """The first member's setup, with its solver and "auto"'s Newton fallback sized for
+    """The first member's setup, with its solvers and "auto"'s Newton fallbacks sized for
     every member's graphs."""
     return dataclasses.replace(
-        setups[0], solver=_widened(setups, "solver"), fallback=_widened(setups, "fallback")
+        setups[0],
+        solver=_widened(setups, "solver", "train"),
+        validation_solver=_widened(setups, "validation_solver", "validation"),
+        fallback=_widened(setups, "fallback", "train"),
+        validation_fallback=_widened(setups, "validation_fallback", "validation"),
     )
 
 
@@ -228,7 +222,7 @@ class _GroupLoop:
         sums = []
         for k, batch in enumerate(self.validation):
             s, h, _ = group_eval_step(
-                a.models, batch, a.validation_states[k], setup.kind, setup.solver
+                a.models, batch, a.validation_states[k], setup.kind, setup.validation_solver
             )
             a.validation_states[k] = h
             sums.append(jax.device_get(s))
