@@ -27,11 +27,15 @@ model in float64, at H = 0.1:
   first's, timed alternately.
 
 ``--run RUN`` (a Newton run of an energy GNN, e.g. a Table 3 PROTEINS run after "auto"
-handed it to Newton) instead continues the run's latest state for one epoch with each
-plan, alternately (`timed_interleaved`, medians): ``dataset_plan_train_s`` /
-``fitted_plan_train_s`` (the training pass), ``dataset_plan_validation_s`` /
-``fitted_plan_validation_s`` (the validation solves), ``fitted_plan_epoch_speedup`` (the
-sums' ratio) and ``validation_loss_diff`` (between the two plans' validation losses).
+handed it to Newton) instead continues the run's latest state for one epoch three ways,
+alternately (`timed_interleaved`, medians): ``dataset_plan`` (the plan counted on the
+whole dataset, every step and every adjoint factorising: Newton before session 45),
+``fitted_plan`` (plans fitted to the batches) and ``reuse`` (also reusing factors: chord
+steps and a preconditioned adjoint, Newton now); for each ``<way>_train_s`` (the
+training pass), ``<way>_validation_s`` and ``<way>_validation_loss``; then
+``fitted_plan_epoch_speedup`` and ``reuse_epoch_speedup`` (ratios of train + validation
+seconds) and ``reuse_parameter_rel_diff`` (‖θ_reuse − θ‖ / ‖θ‖ of the parameters trained
+with and without reuse).
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _common import emit, timed_interleaved
+from _common import emit, rel_error, timed_interleaved
 
 from hogwild.graph import batch_graphs
 from hogwild.models._base import AbstractEnergyGNN, ReceiverSlots
@@ -148,21 +152,34 @@ def alternated_ratio(model, graph, h, planned, padded, repeats: int = 10) -> flo
     return slow / fast
 
 
+def _without_reuse(setup):
+    """``setup`` whose Newton solvers factorise at every step and at H* (before session
+    45: ``reuse_ratio`` 0, ``adjoint_products`` 0)."""
+    fresh = {"reuse_ratio": 0.0, "adjoint_products": 0}
+    return dataclasses.replace(
+        setup,
+        solver=dataclasses.replace(setup.solver, **fresh),
+        validation_solver=dataclasses.replace(setup.validation_solver, **fresh),
+    )
+
+
 def run_epochs(run: str, repeats: int) -> None:
-    """The ``--run`` lines: one epoch of ``run`` from its latest state with the plans
-    fitted to the training and validation batches, and with the dataset's plan."""
+    """The ``--run`` lines: one epoch of ``run`` from its latest state with Newton as it
+    is (plans fitted to the training and validation batches, factors reused), without
+    reusing factors, and without either (the dataset's plan)."""
     from newton import latest_state  # bench/newton.py
 
     config, data, model = load_run(run)
     state = latest_state(run, config, data, model)
-    fitted = _setup(state.model, data, config.train)
-    fitted = fitted.on_fallback() if fitted.fallback is not None else fitted
-    if not isinstance(fitted.solver, Newton):
-        raise SystemExit(f"{run}: its solver is {type(fitted.solver).__name__}, not Newton")
+    reuse = _setup(state.model, data, config.train)
+    reuse = reuse.on_fallback() if reuse.fallback is not None else reuse
+    if not isinstance(reuse.solver, Newton):
+        raise SystemExit(f"{run}: its solver is {type(reuse.solver).__name__}, not Newton")
+    fitted = _without_reuse(reuse)
     newton = dataclasses.replace(config.train, energy_solver="newton")
-    sizes = _sizes(data, fitted.train + fitted.validation)
+    sizes = _sizes(data, reuse.train + reuse.validation)
     every = newton.solver(state.model.family, *sizes, state.model.hidden)
-    dataset = dataclasses.replace(fitted, solver=every, validation_solver=every)
+    dataset = _without_reuse(dataclasses.replace(reuse, solver=every, validation_solver=every))
 
     def train(setup):
         return _train_epoch(state, setup)[0][0]
@@ -173,15 +190,21 @@ def run_epochs(run: str, repeats: int) -> None:
         return evaluate_batches(trained, *args, setup.validation_solver, summary)[0]["loss"]
 
     trained = train(fitted)
-    calls = [(train, (dataset,)), (train, (fitted,))]
-    calls += [(validate, (dataset, trained)), (validate, (fitted, trained))]
-    (t_d, _, _), (t_f, _, _), (v_d, loss_d, _), (v_f, loss_f, _) = timed_interleaved(calls, repeats)
-    emit("dataset_plan_train_s", t_d)
-    emit("fitted_plan_train_s", t_f)
-    emit("dataset_plan_validation_s", v_d)
-    emit("fitted_plan_validation_s", v_f)
-    emit("fitted_plan_epoch_speedup", (t_d + v_d) / (t_f + v_f))
-    emit("validation_loss_diff", abs(float(loss_d) - float(loss_f)))
+    setups = {"dataset_plan": dataset, "fitted_plan": fitted, "reuse": reuse}
+    calls = [(train, (s,)) for s in setups.values()]
+    calls += [(validate, (s, trained)) for s in setups.values()]
+    timed = timed_interleaved(calls, repeats)
+    seconds = {}
+    for k, name in enumerate(setups):
+        (t, _, _), (v, loss, _) = timed[k], timed[k + len(setups)]
+        emit(f"{name}_train_s", t)
+        emit(f"{name}_validation_s", v)
+        emit(f"{name}_validation_loss", float(loss))
+        seconds[name] = t + v
+    emit("fitted_plan_epoch_speedup", seconds["dataset_plan"] / seconds["fitted_plan"])
+    emit("reuse_epoch_speedup", seconds["fitted_plan"] / seconds["reuse"])
+    params = [train(s) for s in (fitted, reuse)]
+    emit("reuse_parameter_rel_diff", rel_error(*params))
 
 
 if __name__ == "__main__":

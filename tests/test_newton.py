@@ -128,6 +128,35 @@ def test_newton_reaches_the_lbfgs_minimiser(name, batch, graphs, energy_model):
     assert int(newton.stats.steps) < int(lbfgs.stats.steps)
 
 
+def test_reused_factors_reach_the_same_minimiser_and_precondition_the_adjoint(
+    batch, graphs, energy_model
+):
+    """Chord steps (the last factors reused while ‖∇E‖ falls fast) reach the minimiser of
+    a Newton that factorises at every step; the adjoint preconditioned by the forward's
+    factors equals the one factorised at H*, in at most ``adjoint_products`` products
+    (a fallback to the factorisation would count one more); a warm start already at
+    tolerance takes no step, makes no factorisation, and its adjoint factorises."""
+    parts, graph, model = _problem("edge", batch, graphs, energy_model)
+    h0 = jnp.zeros((graph.num_nodes, model.hidden))
+    solver = Newton.for_graphs(parts, tol=TOL)
+    fresh = dataclasses.replace(solver, reuse_ratio=0.0, adjoint_products=0)
+    h, stats, factors = solver.solve_factored(model, graph, h0)
+    h_fresh, stats_fresh = fresh.solve(model, graph, h0)
+    assert bool(stats.converged) and bool(stats_fresh.converged) and bool(factors[1])
+    np.testing.assert_allclose(h, h_fresh, atol=1e-9)
+    c = jnp.asarray(np.random.default_rng(2).normal(size=h.shape)) * graph.node_mask[:, None]
+    exact, exact_stats = fresh.adjoint(model, graph, h, c, 1e-10, factors)
+    reused, reused_stats = solver.adjoint(model, graph, h, c, 1e-10, factors)
+    assert int(exact_stats.steps) == 1 and bool(reused_stats.converged)
+    assert 1 <= int(reused_stats.steps) <= solver.adjoint_products
+    np.testing.assert_allclose(reused, exact, rtol=1e-7, atol=1e-9)
+    _, warm, none = solver.solve_factored(model, graph, h)
+    assert int(warm.steps) == 0 and not bool(none[1])
+    lam, warm_stats = solver.adjoint(model, graph, h, c, 1e-10, none)
+    assert int(warm_stats.steps) == 1
+    np.testing.assert_allclose(lam, exact, rtol=1e-7, atol=1e-9)
+
+
 def test_newton_converges_quadratically_near_the_minimiser(batch, energy_model):
     """From H* + δ (‖δ‖ ~ 1e-2) full Newton steps square the gradient's norm: at most
     three steps reach ‖∇E‖ <= 1e-12, where a linearly converging method needs many."""

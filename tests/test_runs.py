@@ -289,3 +289,27 @@ def test_linear_solves_report_true_residual(solve):
     assert bool(stats.converged) and float(stats.residual) == pytest.approx(true) and true <= 1e-10
     x, stats = solve(matvec, b, 1e-10, 1)
     assert not bool(stats.converged) and float(stats.residual) > 1e-10
+
+
+def test_preconditioned_cg_takes_few_products_with_a_near_inverse():
+    """CG preconditioned by the inverse of a nearby matrix (what Newton's adjoint reuses:
+    the factors of an iterate near H*) reaches 1e-10 in a few products where plain CG on
+    the same condition number 1e4 takes dozens; with the exact inverse, one."""
+    rng = np.random.default_rng(1)
+    q, _ = np.linalg.qr(rng.normal(size=(40, 40)))
+    d = np.geomspace(1e-2, 1e2, 40)
+    a = q @ np.diag(d) @ q.T
+    e = rng.normal(size=(40, 40))
+    noise = (e + e.T) / np.linalg.norm(e + e.T, 2)  # symmetric, norm 1
+    root = q @ np.diag(np.sqrt(d)) @ q.T
+    near = np.linalg.inv(a + 1e-3 * root @ noise @ root)  # A^½ (I + 1e-3 N) A^½
+    b = jnp.asarray(rng.normal(size=40))
+    matvec = lambda v: jnp.asarray(a) @ v  # noqa: E731
+    counts = {}
+    for name, m in (("plain", None), ("near", near), ("exact", np.linalg.inv(a))):
+        precondition = None if m is None else (lambda v, m=jnp.asarray(m): m @ v)
+        x, stats = conjugate_gradient(matvec, b, 1e-10, 2000, precondition=precondition)
+        assert bool(stats.converged), name
+        np.testing.assert_allclose(a @ np.asarray(x), np.asarray(b), atol=1e-8)
+        counts[name] = int(stats.steps)
+    assert counts["exact"] == 1 and counts["near"] <= 4 < 20 < counts["plain"]

@@ -155,10 +155,13 @@ def _linear_solve(model, operator, cotangent, tol, max_steps, start=None):
     return restarted_gmres(operator, cotangent, tol, max_steps, x0=start)
 
 
-def adjoint_solve(model, graph: Graph, h_star, cotangent, adjoint: ImplicitAdjoint, solver=None):
+def adjoint_solve(
+    model, graph: Graph, h_star, cotangent, adjoint: ImplicitAdjoint, solver=None, factors=None
+):
     """(λ, stats) with λ solving (∂g/∂H at H*)ᵀ λ = cotangent: CG on Hessian-vector
-    products for energies, GMRES on λ − (∂F/∂H)ᵀ λ for fixed points, or the per-graph
-    Cholesky factors when the forward ``solver`` is `Newton`. ``stats`` count the
+    products for energies, GMRES on λ − (∂F/∂H)ᵀ λ for fixed points, or, when the forward
+    ``solver`` is `Newton`, its per-graph Cholesky factors (``factors``: the forward's, as
+    a preconditioner: `Newton.adjoint`). ``stats`` count the
     products and give the true relative residual, like a forward solve's.
 
     Mixed precision as in `run`: CG in the model's dtype first (at most `NARROW_STEPS`
@@ -166,7 +169,7 @@ def adjoint_solve(model, graph: Graph, h_star, cotangent, adjoint: ImplicitAdjoi
     """
     tol, max_steps = adjoint.tolerance(h_star.dtype), adjoint.cg_max_steps
     if isinstance(solver, Newton):
-        return solver.adjoint(model, graph, h_star, cotangent, tol)
+        return solver.adjoint(model, graph, h_star, cotangent, tol, factors)
     dtype = working_dtype(adjoint.precision, h_star.dtype)
     operator = _adjoint_operator(model, graph, h_star)
     if dtype == h_star.dtype:
@@ -187,6 +190,15 @@ def adjoint_solve(model, graph: Graph, h_star, cotangent, adjoint: ImplicitAdjoi
     return lam.astype(h_star.dtype), narrowed(stats, h_star.dtype)
 
 
+def _forward(model, graph: Graph, h0, solver):
+    """(`run`'s solution, what the adjoint may reuse: `Newton.solve_factored`'s factors,
+    else None)."""
+    if isinstance(solver, Newton):
+        h, stats, factors = solver.solve_factored(model, graph, h0)
+        return Solution(h, stats), factors
+    return run(model, graph, h0, solver), None
+
+
 def implicit_value_and_grad(loss_fn, model, graph: Graph, h0, solver, adjoint: ImplicitAdjoint):
     """L(θ) = loss_fn(model, H*(θ)) and dL/dθ, with the statistics of both solves.
 
@@ -194,10 +206,10 @@ def implicit_value_and_grad(loss_fn, model, graph: Graph, h0, solver, adjoint: I
     gradient as differentiating `implicit_solve`, with the adjoint solve's `SolveStats`
     returned instead of discarded. Returns ``(value, grads, solution, adjoint_stats)``.
     """
-    sol = run(jax.lax.stop_gradient(model), graph, h0, solver)
+    sol, factors = _forward(jax.lax.stop_gradient(model), graph, h0, solver)
     h_star = sol.value
     value, (direct, cotangent) = eqx.filter_value_and_grad(lambda mh: loss_fn(*mh))((model, h_star))
-    lam, stats = adjoint_solve(model, graph, h_star, cotangent, adjoint, solver)
+    lam, stats = adjoint_solve(model, graph, h_star, cotangent, adjoint, solver, factors)
     _, vjp = eqx.filter_vjp(lambda m: root(m, graph, h_star), model)
     (through_solve,) = vjp(-lam)
     return value, eqx.apply_updates(direct, through_solve), sol, stats

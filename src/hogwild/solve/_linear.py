@@ -31,14 +31,20 @@ def true_residual_stats(matvec, b, x, steps, tol) -> SolveStats:
     return SolveStats(steps, residual, residual <= tol)
 
 
-def _cg_from(matvec, b, x, target_sq, budget):
-    """Conjugate-gradient steps from ``x`` until ‖r‖² ≤ ``target_sq`` or ``budget`` steps:
-    x += α p, r −= α A p, α = rᵀr / pᵀAp, p = r' + (r'ᵀr' / rᵀr) p. Returns (x, steps)."""
+def _identity(r):
+    return r
+
+
+def _cg_from(matvec, b, x, target_sq, budget, precondition=_identity):
+    """(Preconditioned) conjugate-gradient steps from ``x`` until ‖r‖² ≤ ``target_sq`` or
+    ``budget`` steps: z = M⁻¹r (``precondition``; identity: plain CG), x += α p,
+    r −= α A p, α = rᵀz / pᵀAp, p = z' + (r'ᵀz' / rᵀz) p. Returns (x, steps)."""
     r = b - matvec(x)
+    z = precondition(r)
 
     def cond(carry):
-        _, _, _, gamma, step = carry
-        return (step < budget) & (gamma > target_sq)
+        _, r, _, _, step = carry
+        return (step < budget) & (jnp.vdot(r, r) > target_sq)
 
     def body(carry):
         x, r, p, gamma, step = carry
@@ -46,23 +52,29 @@ def _cg_from(matvec, b, x, target_sq, budget):
         curvature = jnp.vdot(p, ap)
         alpha = gamma / jnp.where(curvature > 0, curvature, jnp.inf)
         x, r = x + alpha * p, r - alpha * ap
-        gamma_next = jnp.vdot(r, r)
-        p = r + (gamma_next / jnp.maximum(gamma, jnp.finfo(b.dtype).tiny)) * p
+        z = precondition(r)
+        gamma_next = jnp.vdot(r, z)
+        p = z + (gamma_next / jnp.maximum(gamma, jnp.finfo(b.dtype).tiny)) * p
         return x, r, p, gamma_next, step + 1
 
-    x, _, _, _, steps = jax.lax.while_loop(cond, body, (x, r, r, jnp.vdot(r, r), jnp.array(0)))
+    x, _, _, _, steps = jax.lax.while_loop(cond, body, (x, r, z, jnp.vdot(r, z), jnp.array(0)))
     return x, steps
 
 
-def conjugate_gradient(matvec, b, tol: float, max_steps: int, restarts: int = 3, x0=None):
+def conjugate_gradient(
+    matvec, b, tol: float, max_steps: int, restarts: int = 3, x0=None, precondition=None
+):
     """x ≈ A⁻¹b for symmetric positive definite A by conjugate gradients from ``x0``
-    (default 0; a start already within tolerance costs one product and no step).
+    (default 0; a start already within tolerance costs one product and no step),
+    preconditioned by ``precondition`` (v ↦ M⁻¹v, M symmetric positive definite; None:
+    plain CG).
 
     CG stops on its recursively updated residual, which drifts from the true one in
     float32; when the true residual ‖b − Ax‖ is still above tol ‖b‖, CG restarts from x
     with the true residual (at most ``restarts`` times, ``max_steps`` products in all).
     """
     target_sq = (tol * _norm(b)) ** 2
+    precondition = _identity if precondition is None else precondition
 
     def cond(carry):
         x, steps, k = carry
@@ -71,7 +83,7 @@ def conjugate_gradient(matvec, b, tol: float, max_steps: int, restarts: int = 3,
 
     def body(carry):
         x, steps, k = carry
-        x, taken = _cg_from(matvec, b, x, target_sq, max_steps - steps)
+        x, taken = _cg_from(matvec, b, x, target_sq, max_steps - steps, precondition)
         return x, steps + taken, k + 1
 
     start = jnp.zeros_like(b) if x0 is None else x0

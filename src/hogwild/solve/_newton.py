@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..graph import Graph
-from ._linear import true_residual_stats
+from ._linear import conjugate_gradient, true_residual_stats
 from ._newton_layout import (
     Blocks,
     Layout,
@@ -78,6 +78,16 @@ AUTO_MEMORY = 2**30
 #: "Protocols"). At 4 the switch came at epoch 250 (154 units) where Newton's epochs were
 #: still about twice L-BFGS's (measured beside three jobs).
 AUTO_SWITCH = 6
+#: A step reuses the last factorisation (a chord step, p = −F⁻¹∇E with F factorised at an
+#: earlier iterate) while the step before it shrank ‖∇E‖ at least this much and moved;
+#: otherwise it factorises afresh. Measured on a trained PROTEINS energy (fold 1, epoch
+#: 600) from the training warm start: ‖∇E‖ 0.25 → 2.0e-4 → 3.3e-7 with one factorisation
+#: where fresh steps took two (→ 1.4e-10); `bench/newton_cost.py --run`.
+REUSE_RATIO = 0.25
+#: Hessian-vector products the adjoint's conjugate gradients, preconditioned by the
+#: forward solve's last factorisation, may take before factorising at H* instead (the
+#: same energy: 2-3 products to 1e-10 against one factorisation costing ~8 gradients).
+ADJOINT_PCG_STEPS = 12
 
 
 class Newton(AbstractSolver):
@@ -108,6 +118,12 @@ class Newton(AbstractSolver):
     degree_groups: tuple = ()
     max_steps: int = 100
     backtracks: int = 30
+    #: A step reuses the last factors while the step before shrank ‖∇E‖ by at least this
+    #: (`REUSE_RATIO`; 0: every step factorises), and the adjoint tries at most
+    #: ``adjoint_products`` preconditioned CG products before it factorises at H*
+    #: (`ADJOINT_PCG_STEPS`; 0: it always factorises).
+    reuse_ratio: float = REUSE_RATIO
+    adjoint_products: int = ADJOINT_PCG_STEPS
 
     def tolerance(self, h) -> float:
         """``tol``, else `default_tolerance` of the dtype the solve runs in."""
@@ -282,6 +298,18 @@ class Newton(AbstractSolver):
 
     def solve(self, model, graph: Graph, h0) -> tuple[jax.Array, SolveStats]:
         """H* = argmin E from ``h0`` and the solve's `SolveStats` (in ``h0``'s dtype)."""
+        h, stats, _ = self.solve_factored(model, graph, h0)
+        return h, stats
+
+    def solve_factored(self, model, graph: Graph, h0):
+        """`solve`, with ``(factors, factored)``: the factors of its last factorisation
+        (`Blocks.arrays`, in the solve's dtype) and whether it made one (a warm start
+        within tolerance takes no step), for `adjoint` to precondition with.
+
+        A step factorises afresh only when it must (the first step, or the step before
+        it shrank ‖∇E‖ by less than ``reuse_ratio`` or did not move); otherwise it reuses
+        the last factors (a chord step). The solve stops when a freshly factorised step
+        cannot move, at ``tol`` or after ``max_steps``."""
         tol = self.tolerance(h0)
         dtype = working_dtype(self.precision, h0.dtype)
         model, graph, h = cast_floats((model, graph, h0), dtype)
@@ -326,37 +354,79 @@ class Newton(AbstractSolver):
             moved = ok[graph.node_graph, None]
             return jnp.where(ok, t, 0.0), jnp.where(ok, e1, e0), jnp.where(moved, g1, g)
 
+        def factorise(h):
+            return self._blocks(model, graph, h, prepared, layout).arrays
+
         def step(carry):
-            h, e, g, count, _ = carry
-            p = -self._blocks(model, graph, h, prepared, layout).solve(g)
+            h, e, g, count, moved, arrays, ratio, _ = carry
+            fresh = (count == 0) | (ratio > self.reuse_ratio) | ~moved
+            arrays = jax.lax.cond(fresh, factorise, lambda _: arrays, h)
+            p = -Blocks.from_arrays(graph, layout, arrays).solve(g)
             # A block that is not positive definite (a non-convex energy, e.g. GSD-GNN on a
             # directed graph) has no Cholesky factor: its graph takes the gradient step.
             p = jnp.where(jnp.all(jnp.isfinite(p), axis=-1, keepdims=True), p, -g)
-            t, e, g = line_search(h, e, g, p)
+            t, e, g_new = line_search(h, e, g, p)
             new = h + t[graph.node_graph, None] * p
-            return new, e, g, count + 1, jnp.any(new != h)
+            ratio = _norm(g_new) / jnp.maximum(_norm(g), jnp.finfo(h.dtype).tiny)
+            return new, e, g_new, count + 1, jnp.any(new != h), arrays, ratio, fresh
 
         def cond(carry):
-            _, _, g, count, moved = carry
-            return (count < self.max_steps) & (_norm(g) > tol) & moved
+            _, _, g, count, moved, _, _, fresh = carry
+            return (count < self.max_steps) & (_norm(g) > tol) & (moved | ~fresh)
 
         e, g = value_and_grad(h)
-        h, _, g, steps, _ = jax.lax.while_loop(cond, step, (h, e, g, jnp.array(0), jnp.array(True)))
+        arrays = jax.tree.map(jnp.zeros_like, jax.eval_shape(factorise, h))
+        start = (h, e, g, jnp.array(0), jnp.array(True), arrays, jnp.array(1.0, h.dtype))
+        h, _, g, steps, _, arrays, _, _ = jax.lax.while_loop(cond, step, (*start, jnp.array(False)))
         residual = _norm(g)
         stats = SolveStats(jnp.asarray(steps), residual, residual <= tol)
-        return h.astype(h0.dtype), narrowed(stats, h0.dtype)
+        return h.astype(h0.dtype), narrowed(stats, h0.dtype), (arrays, steps > 0)
 
-    def adjoint(self, model, graph: Graph, h_star, cotangent, tol: float):
-        """λ = (∇²E(H*))⁻¹ ``cotangent`` by the per-graph Cholesky factors, with `SolveStats`
-        (steps 1, the true relative residual ‖∇²E λ − c‖ / ‖c‖ against ``tol``)."""
+    def adjoint(self, model, graph: Graph, h_star, cotangent, tol: float, factors=None):
+        """λ = (∇²E(H*))⁻¹ ``cotangent`` with `SolveStats` (steps: Hessian-vector products,
+        plus one for a factorisation at H*; the true relative residual
+        ‖∇²E λ − c‖ / ‖c‖ against ``tol``). With ``factors`` (`solve_factored`'s, from the
+        forward solve that found H*): conjugate gradients preconditioned by them, at most
+        ``adjoint_products`` products; without, or when those do not reach ``tol``, one
+        Cholesky solve per graph at H*."""
         dtype = working_dtype(self.precision, h_star.dtype)
         model, graph, h, c = cast_floats((model, graph, h_star, cotangent), dtype)
-        prepared = model.prepare(graph)
+        prepared, layout = model.prepare(graph), self._layout(graph)
         from ._implicit import _adjoint_operator  # _implicit imports this module
 
-        lam = self._blocks(model, graph, h, prepared).solve(c)
-        stats = true_residual_stats(_adjoint_operator(model, graph, h), c, lam, jnp.asarray(1), tol)
+        matvec = _adjoint_operator(model, graph, h)
+
+        def factorised(steps):
+            return self._blocks(model, graph, h, prepared, layout).solve(c), steps + 1
+
+        if factors is None or not self.adjoint_products:
+            lam, steps = factorised(jnp.array(0))
+        else:
+            arrays, factored = factors
+            precondition = Blocks.from_arrays(graph, layout, arrays).solve
+
+            def preconditioned(_):
+                target = _pcg_tolerance(tol, dtype)
+                lam, pcg = conjugate_gradient(
+                    matvec, c, target, self.adjoint_products, precondition=precondition
+                )
+                return jax.lax.cond(
+                    pcg.converged, lambda s: (lam, s), factorised, jnp.asarray(pcg.steps)
+                )
+
+            lam, steps = jax.lax.cond(
+                factored, preconditioned, lambda _: factorised(jnp.array(0)), None
+            )
+        stats = true_residual_stats(matvec, c, lam, steps, tol)
         return lam.astype(h_star.dtype), narrowed(stats, h_star.dtype)
+
+
+def _pcg_tolerance(tol: float, dtype) -> float:
+    """What the preconditioned adjoint aims at: ``tol``, or 1e-10 in float64 (the
+    float64 adjoint's default) when that is tighter — a float32 model's adjoint asks for
+    1e-4, which its Cholesky solve in float64 overshot by far, and a few more products
+    keep that accuracy."""
+    return min(tol, 1e-10) if jnp.dtype(dtype) == jnp.float64 else tol
 
 
 #: `gradient_flops` per (model structure, parameter shapes, batch shapes).

@@ -277,6 +277,19 @@ class Blocks:
             pad = real[:, :, None] & real[:, None, :]
             self.factors.append(jnp.linalg.cholesky(jnp.where(pad, block, eye)))
 
+    @property
+    def arrays(self) -> tuple:
+        """The factors: every node's own block's, then each bucket's (`from_arrays`)."""
+        return self.own_factor, tuple(self.factors)
+
+    @classmethod
+    def from_arrays(cls, graph: Graph, layout: Layout, arrays: tuple) -> Blocks:
+        """The blocks whose factors ``arrays`` (`arrays`) an earlier factorisation left."""
+        blocks = cls.__new__(cls)
+        blocks.graph, blocks.layout, blocks.k = graph, layout, arrays[0].shape[-1]
+        blocks.own_factor, blocks.factors = arrays[0], list(arrays[1])
+        return blocks
+
     def solve(self, v):
         """(∇²E)⁻¹ v, bucket by bucket (nodes outside every bucket by their own block)."""
         g, layout, k = self.graph, self.layout, self.k
