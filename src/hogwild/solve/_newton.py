@@ -19,6 +19,13 @@ epoch's states 2 steps where L-BFGS takes 173; cold from H = 0, 33 damped steps 
 408. The adjoint system (∇²E) λ = ∂L/∂H* of implicit differentiation is one Cholesky
 solve per graph where conjugate gradients took 396 Hessian-vector products.
 
+Factorisations are reused (`Newton.solve_factored`): a step reuses the last factors F
+(a chord step, p = −F⁻¹∇E) while the step before shrank ‖∇E‖ by at least
+``reuse_ratio``, and the adjoint runs conjugate gradients preconditioned by the forward
+solve's last factors, M = F, which near H* converge in a few products (a factorisation
+at H* only when they do not). On a trained PROTEINS energy that took a training step
+from three factorisations to one (`bench/newton_cost.py --run`).
+
 Cost: a step assembles the local Hessians (`model.hessian_columns` gradients of E: the
 energy GNN's structured ones about 6 whatever the degree, a generic energy's k(1 + d)
 Hessian-vector products, d the largest in-degree) and factorises one block per graph,
@@ -96,8 +103,9 @@ class Newton(AbstractSolver):
     ``max_nodes`` and ``max_degree`` must cover the largest graph and in-degree of every
     batch it solves (the block and slot sizes are static): build it with `for_graphs`.
     Unlike `LBFGS` it needs the model, not only E: `minimise` and `embed` call `solve`.
-    It brings its own adjoint: implicit differentiation through a Newton solve factorises
-    the blocks at H* once (`adjoint`). ``precision`` as for every solver (float64 inside a
+    It brings its own adjoint: implicit differentiation through a Newton solve reuses the
+    forward's factors as a preconditioner, or factorises the blocks at H* once
+    (`adjoint`). ``precision`` as for every solver (float64 inside a
     float32 model: the whole solve runs in float64, to float64's tolerance).
 
     Its default tolerance is the solve dtype's (1e-6 under float64 mixed precision), where
