@@ -191,18 +191,3 @@ def optimised():
     jax.config.update(flag, False)
     yield
     jax.config.update(flag, before)
-
-
-@pytest.fixture(scope="session")
-def newton_adjoint():
-    """``check(record)``: whether the adjoints of a history record (``adjoint_steps``,
-    their mean, and ``adjoint_max_residual``) are Newton's: CG preconditioned by the
-    forward's Cholesky factors (or one factorisation at H*) to float64's 1e-10, where a
-    float32 model's CG adjoint stops at its tolerance 1e-4."""
-    from hogwild.solve._newton import ADJOINT_PCG_STEPS
-
-    def check(record: dict) -> bool:
-        steps, residual = record["adjoint_steps"], record["adjoint_max_residual"]
-        return residual <= 1e-10 and 1 <= steps <= ADJOINT_PCG_STEPS + 1
-
-    return check

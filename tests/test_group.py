@@ -99,12 +99,12 @@ def test_restacking_keeps_the_active_members_exact():
     _assert_same_run(fit(models[0], datasets[0], CONFIG), grouped[0])
 
 
-def test_a_group_hands_auto_solves_to_newton_as_fit_does(monkeypatch, newton_adjoint):
+def test_a_group_hands_auto_solves_to_newton_as_fit_does(monkeypatch):
     """ "auto" with the start rule forcing L-BFGS and the switch rule met at once: a group
     (energy runs are stacked on accelerators, `stacks`) trains its first epoch with
     L-BFGS's line-search loops and CG adjoints under ``vmap``, then switches to Newton as
     each separate `fit` does — same records, steps and parameters — and a group continued
-    after epoch 1 stays on Newton (its adjoints: ``newton_adjoint``). Members on different
+    after epoch 1 stays on Newton (one factorisation per adjoint). Members on different
     folds: `test_group_of_folds_stacks_their_batches`."""
     import hogwild.solve._newton as newton_module
 
@@ -115,12 +115,11 @@ def test_a_group_hands_auto_solves_to_newton_as_fit_does(monkeypatch, newton_adj
     grouped = _group(models, datasets, config=config)
     for m, d, g in zip(models, datasets, grouped):
         assert [h.get("solver") for h in g.history] == ["newton", None]
-        assert g.history[0]["adjoint_max_residual"] > 1e-10
-        assert newton_adjoint(g.history[1])
+        assert g.history[0]["adjoint_steps"] > 1 and g.history[1]["adjoint_steps"] == 1.0
         _assert_same_run(fit(m, d, config), g)
     first = _group(models, datasets, config=dataclasses.replace(config, epochs=1))
     resumed = _group(models, datasets, [r.state for r in first], config=config)
-    assert all(newton_adjoint(r.history[1]) for r in resumed)
+    assert all(r.history[1]["adjoint_steps"] == 1.0 for r in resumed)
 
 
 def test_cli_seeds_trains_one_run_directory_per_seed(tmp_path, capsys):
