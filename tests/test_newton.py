@@ -157,6 +157,19 @@ def test_reused_factors_reach_the_same_minimiser_and_precondition_the_adjoint(
     np.testing.assert_allclose(lam, exact, rtol=1e-7, atol=1e-9)
 
 
+def test_factors_are_reused_only_where_factorising_is_dear(batch, graphs, energy_model):
+    """`Newton.economised`: small graphs (a factorisation worth a fraction of a gradient)
+    factorise at every step and adjoint; a batch holding one graph of 300 nodes, whose
+    block costs many gradients, keeps the reuse."""
+    parts, graph = batch
+    model = energy_model("edge")
+    small = Newton.for_graphs(parts).economised(model, graph)
+    assert (small.reuse_ratio, small.adjoint_products) == (0.0, 0)
+    large = graphs.batch([graphs.random(300, edge_size=1, extra=300)])
+    kept = Newton.for_graphs([large]).economised(model, large)
+    assert kept.reuse_ratio > 0 and kept.adjoint_products > 0
+
+
 def test_newton_converges_quadratically_near_the_minimiser(batch, energy_model):
     """From H* + δ (‖δ‖ ~ 1e-2) full Newton steps square the gradient's norm: at most
     three steps reach ‖∇E‖ <= 1e-12, where a linearly converging method needs many."""

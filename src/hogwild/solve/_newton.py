@@ -95,6 +95,13 @@ REUSE_RATIO = 0.25
 #: forward solve's last factorisation, may take before factorising at H* instead (the
 #: same energy: 2-3 products to 1e-10 against one factorisation costing ~8 gradients).
 ADJOINT_PCG_STEPS = 12
+#: Factorisations are reused only where one costs at least this many gradients of E on
+#: the batch (`Newton.economised`). Where it is nearly free (small graphs: chains, MUTAG,
+#: the synthetic tasks, 0.02-0.03 gradients) reuse does not pay: on chains a warm solve
+#: took 10-11 chord steps and the adjoint 8 products where 2-3 fresh steps and one
+#: factorisation had done (tests/test_newton.py's auto run, session 45). PROTEINS' cost
+#: ~15-18 gradients.
+REUSE_MIN_COST = 4.0
 
 
 class Newton(AbstractSolver):
@@ -180,6 +187,16 @@ class Newton(AbstractSolver):
             size_buckets=buckets,
             degree_groups=groups,
         )
+
+    def economised(self, model, graph: Graph) -> Newton:
+        """This solver, reusing factors (``reuse_ratio``, ``adjoint_products``) only where
+        factorising the batch ``graph``'s blocks costs at least `REUSE_MIN_COST`
+        gradients of ``model``'s E (`factorisation_flops` / `gradient_flops`); elsewhere
+        every step and every adjoint factorises, as a factorisation is nearly free."""
+        flops = self.factorisation_flops(graph.num_graphs, model.hidden)
+        if flops >= REUSE_MIN_COST * gradient_flops(model, graph):
+            return self
+        return dataclasses.replace(self, reuse_ratio=0.0, adjoint_products=0)
 
     @staticmethod
     def joined(solvers: Sequence[Newton]) -> Newton:
@@ -368,7 +385,10 @@ class Newton(AbstractSolver):
         def step(carry):
             h, e, g, count, moved, arrays, ratio, _ = carry
             fresh = (count == 0) | (ratio > self.reuse_ratio) | ~moved
-            arrays = jax.lax.cond(fresh, factorise, lambda _: arrays, h)
+            if self.reuse_ratio:
+                arrays = jax.lax.cond(fresh, factorise, lambda _: arrays, h)
+            else:  # every step factorises (no branch: under vmap both would run)
+                arrays = factorise(h)
             p = -Blocks.from_arrays(graph, layout, arrays).solve(g)
             # A block that is not positive definite (a non-convex energy, e.g. GSD-GNN on a
             # directed graph) has no Cholesky factor: its graph takes the gradient step.

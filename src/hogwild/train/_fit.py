@@ -102,18 +102,20 @@ def sized_solver(model, data: Dataset, config: TrainConfig, batches, evaluation=
     make = config.eval_solver if evaluation else config.solver
     solver = make(model.family, graphs, counts, model.hidden)
     if isinstance(solver, Newton):
-        solver = solver.fitted([batch.graph for batch in batches])
+        solver = _fitted(solver, batches, model)
         for batch in batches:
             solver.check_batch(batch.graph)
             solver.check_memory(batch.graph.num_graphs, model.hidden, config.itemsize(model.family))
     return solver
 
 
-def _fitted(solver, batches):
-    """``solver`` fitted to ``batches`` when it is a Newton one (`Newton.fitted`)."""
+def _fitted(solver, batches, model):
+    """``solver`` fitted to ``batches`` when it is a Newton one (`Newton.fitted`), reusing
+    factorisations where they are dear for ``model`` (`Newton.economised`)."""
     if not isinstance(solver, Newton):
         return solver
-    return solver.fitted([batch.graph for batch in batches])
+    solver = solver.fitted([batch.graph for batch in batches])
+    return solver.economised(model, batches[0].graph)
 
 
 def _sizes(data: Dataset, batches) -> tuple[list, list[int]]:
@@ -160,11 +162,11 @@ def _setup(model, data: Dataset, config: TrainConfig) -> _Setup:
         validation=validation,
         kind=data.kind,
         optimiser=optimiser,
-        solver=_fitted(solver, train),
+        solver=_fitted(solver, train, model),
         adjoint=config.adjoint(model.family),
-        validation_solver=_fitted(solver, validation),
-        fallback=_fitted(fallback, train),
-        validation_fallback=_fitted(fallback, validation),
+        validation_solver=_fitted(solver, validation, model),
+        fallback=_fitted(fallback, train, model),
+        validation_fallback=_fitted(fallback, validation, model),
     )
 
 
