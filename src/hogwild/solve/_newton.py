@@ -52,6 +52,7 @@ from ._newton_layout import (
     fitted_plan,
     joined_plan,
     plan_buckets,
+    plan_counts,
     plan_groups,
 )
 from ._precision import cast_floats, narrowed, working_dtype
@@ -499,10 +500,7 @@ def _in_degrees(graph) -> np.ndarray:
 def _past_plan(values: np.ndarray, plan: tuple, what: str) -> str | None:
     """What in ``values`` (graph sizes or node degrees) overflows ``plan`` ((bound,
     capacity), …; each value in the first bound that holds it), or None."""
-    bounds = np.array([b for b, _ in plan])
-    held = np.searchsorted(bounds, values)
-    counts = np.bincount(held, minlength=len(bounds) + 1)
-    for (bound, capacity), count in zip(plan, counts):
+    for (bound, capacity), count in zip(plan, plan_counts(plan, values)):
         if count > capacity:
             return f"{count} {what} up to {bound} where it holds {capacity}"
     return None

@@ -107,18 +107,22 @@ def plan_groups(degrees) -> tuple[tuple[int, int], ...]:
     return tuple(best[1])
 
 
+def plan_counts(plan: tuple, values) -> np.ndarray:
+    """How many of ``values`` (graph sizes or in-degrees) fall under each bound of
+    ``plan`` ((bound, capacity), …; each value in the first bound that holds it), and
+    last, how many under none."""
+    bounds = np.array([b for b, _ in plan])
+    return np.bincount(np.searchsorted(bounds, values), minlength=len(bounds) + 1)
+
+
 def fitted_plan(plan: tuple, values: list, keep_first: bool = False) -> tuple:
     """``plan`` ((bound, capacity), …: `plan_buckets` or `plan_groups`) with each capacity
     the most values (graph sizes, resp. in-degrees) any one array of ``values`` (one per
-    batch) puts under that bound, each value in the first bound that holds it, and the
-    bounds no batch uses dropped (a value's first holding bound is then unchanged).
-    ``keep_first``: the first class is kept as it is (`plan_groups`' every-node group)."""
-    bounds = np.array([b for b, _ in plan])
-    counts = np.max(
-        [np.bincount(np.searchsorted(bounds, v), minlength=len(bounds) + 1) for v in values],
-        axis=0,
-    )[: len(bounds)]
-    fitted = [(int(b), int(c)) for b, c in zip(bounds, counts)]
+    batch) puts under that bound (`plan_counts`), and the bounds no batch uses dropped
+    (a value's first holding bound is then unchanged). ``keep_first``: the first class is
+    kept as it is (`plan_groups`' every-node group)."""
+    counts = np.max([plan_counts(plan, v) for v in values], axis=0)
+    fitted = [(int(b), int(c)) for (b, _), c in zip(plan, counts)]
     first = [plan[0]] if keep_first else []
     return (*first, *((b, c) for b, c in fitted[len(first) :] if c))
 
