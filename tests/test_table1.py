@@ -164,7 +164,7 @@ def test_reproduce_seeds_trains_the_first_seeds_of_every_fold(
     monkeypatch.setitem(t1.PROTOCOLS, "paper", protocol)
     seen = []
 
-    def record(task, model, protocol, runs_dir, jsonl, *args):
+    def record(task, model, protocol, runs_dir, jsonl, *args, **kwargs):
         pending = t1._pending(task, model, protocol, runs_dir, set())
         seen.extend((fold, seed) for fold, seed, *_ in pending)
         assert protocol.name == "paper"

@@ -107,7 +107,15 @@ def reproduce_cells(args, out: Path, which: str) -> int:
         for task, model in cells:
             epoch_progress = cell_progress(protocol, task)
             t1.run_cell(
-                task, model, protocol, runs_dir, jsonl, _progress, epoch_progress, args.workers
+                task,
+                model,
+                protocol,
+                runs_dir,
+                jsonl,
+                _progress,
+                epoch_progress,
+                args.workers,
+                log=lambda message: print(message, file=sys.stderr),
             )
     except KeyboardInterrupt:
         print(f"interrupted; finished runs are in {jsonl}; rerun to resume", file=sys.stderr)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..models import MODELS
 from ..train import (
     RunConfig,
     RunsOptions,
@@ -29,7 +30,14 @@ from ..train import (
     train_run,
     train_runs,
 )
-from ..train._rundir import RunDirError, saved_differences, saved_stop
+from ..train._rundir import (
+    RunDirError,
+    hold_run_dir,
+    release_run_dir,
+    saved_differences,
+    saved_stop,
+)
+from ..train._runs import stacks
 
 #: Table 1 of the paper: test error / relative RMSE in %, mean ± std (10 folds × 5 seeds).
 PAPER = {
@@ -319,42 +327,88 @@ def run_cell(
     progress=None,
     epoch_progress=None,
     workers: int = 1,
+    log=None,
 ) -> list[dict]:
     """Every fold × seed run of one cell that ``jsonl`` does not hold yet, trained together
     (`hogwild.train.train_runs`: stacked into one program where that pays, in ``workers``
     processes side by side). A run killed mid-training continues from its last saved
     state; a run that finished but whose row was lost is read back, not retrained. Each
     row is appended as soon as its run is evaluated; ``seconds`` is the run's training
-    time, shared with the ``trained_with`` - 1 runs stacked into its program."""
-    jsonl, rows = Path(jsonl), []
-    runs, training = _pending(task, model, protocol, runs_dir, _done(jsonl)), []
-    for fold, seed, config, out in runs:
-        _check_same_options(out, config)
-        metrics = _finished_metrics(out)
-        if metrics is not None:
-            rows.append(_row(protocol, task, model, fold, seed, out, metrics))
-            append_json_line(jsonl, rows[-1])
-            if progress is not None:
-                progress(rows[-1])
-        else:
-            training.append((fold, seed, config, out, _mode(out)))
-    if not training:
-        return rows
+    time, shared with the ``trained_with`` - 1 runs stacked into its program.
 
-    def finished(i: int, metrics: dict) -> None:
-        fold, seed, _, out, _ = training[i]
-        if metrics["stopped"].startswith("interrupted") or "test" not in metrics:
-            return  # not recorded: a rerun continues this run
+    Several processes may run one cell at once (the same command on two CPUs, or on
+    machines sharing the directories): a run is held by the process training it
+    (`hogwild.train.hold_run_dir`) and skipped by the others, and each process takes the
+    next free runs as it finishes its own, ``workers`` at a time (all of them for
+    families stacked into one program). ``log`` hears of the runs it skips."""
+    jsonl, rows = Path(jsonl), []
+    limit = None if stacks(MODELS[model].family) else workers
+
+    def record(fold, seed, out, metrics) -> None:
         rows.append(_row(protocol, task, model, fold, seed, out, metrics))
         append_json_line(jsonl, rows[-1])
         if progress is not None:
             progress(rows[-1])
 
-    options = RunsOptions(progress=epoch_progress, finished=finished, workers=workers)
-    train_runs(
-        [t[2] for t in training], [t[3] for t in training], options, modes=[t[4] for t in training]
-    )
+    skipped, tried = set(), set()
+    while True:
+        claimed = _claim(task, model, protocol, runs_dir, jsonl, record, limit, skipped, tried)
+        if not claimed:
+            break
+        tried.update(c[3] for c in claimed)
+        try:
+            _train_claimed_runs(claimed, record, epoch_progress, workers)
+        finally:
+            for *_, out, _ in claimed:
+                release_run_dir(out)
+    if log is not None and skipped:
+        names = ", ".join(sorted(out.name for out in skipped))
+        log(f"{model} on {task}: skipped {names}: another process is training them")
     return rows
+
+
+def _claim(task, model, protocol, runs_dir, jsonl, record, limit, skipped, tried) -> list:
+    """Record the cell's finished runs that ``jsonl`` lacks (`_finished_metrics`), and hold
+    and return (fold, seed, config, out, mode) of up to ``limit`` (None: all) of its other
+    pending runs that no other process holds (added to the set ``skipped``) and that this
+    call of `run_cell` has not ``tried`` already (one left unfinished, e.g. interrupted in
+    a worker, waits for a rerun)."""
+    claimed = []
+    for fold, seed, config, out in _pending(task, model, protocol, runs_dir, _done(jsonl)):
+        if limit is not None and len(claimed) == limit:
+            break
+        if out in tried:
+            continue
+        if not hold_run_dir(out):
+            skipped.add(out)
+            continue
+        skipped.discard(out)
+        try:
+            _check_same_options(out, config)
+            metrics = _finished_metrics(out)
+        except BaseException:
+            release_run_dir(out)
+            raise
+        if metrics is None:
+            claimed.append((fold, seed, config, out, _mode(out)))
+            continue
+        record(fold, seed, out, metrics)
+        release_run_dir(out)
+    return claimed
+
+
+def _train_claimed_runs(claimed: list[tuple], record, epoch_progress, workers: int) -> None:
+    """Train the held runs of `_claim` (`train_runs`), recording each as it finishes."""
+
+    def finished(i: int, metrics: dict) -> None:
+        fold, seed, _, out, _ = claimed[i]
+        if metrics["stopped"].startswith("interrupted") or "test" not in metrics:
+            return  # not recorded: a rerun continues this run
+        record(fold, seed, out, metrics)
+
+    options = RunsOptions(progress=epoch_progress, finished=finished, workers=workers)
+    configs, outs, modes = ([c[i] for c in claimed] for i in (2, 3, 4))
+    train_runs(configs, outs, options, modes=modes)
 
 
 def load_rows(jsonl, protocol: str | None = None) -> list[dict]:

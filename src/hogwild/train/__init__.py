@@ -29,8 +29,12 @@ from ._run import evaluate_run as evaluate_run
 from ._run import load_run as load_run
 from ._run import parameter_counts as parameter_counts
 from ._run import train_run as train_run
+from ._rundir import RunDirBusy as RunDirBusy
 from ._rundir import RunDirError as RunDirError
 from ._rundir import claim_run_dir as claim_run_dir
+from ._rundir import held_run_dirs as held_run_dirs
+from ._rundir import hold_run_dir as hold_run_dir
+from ._rundir import release_run_dir as release_run_dir
 from ._runs import RunsOptions as RunsOptions
 from ._runs import train_runs as train_runs
 from ._state import SolverSummary as SolverSummary

@@ -8,6 +8,8 @@ and that the stored spec matches what the caller expects, and otherwise raises
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import io
 import json
@@ -67,12 +69,38 @@ def write_json(path, obj) -> None:
     write_atomic(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
 
+def lock_directory(directory, blocking: bool = True) -> int | None:
+    """An open descriptor of ``directory`` holding an exclusive `flock` on it (released
+    when the descriptor is closed or the process ends, however it ends); None when another
+    process holds it and not ``blocking``."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+@contextlib.contextmanager
+def _directory_locked(directory):
+    fd = lock_directory(directory)
+    try:
+        yield
+    finally:
+        os.close(fd)
+
+
 def append_json_line(path, obj) -> None:
     """Append ``obj`` as one JSON line; the file is rewritten atomically, so a crash leaves
-    either the old lines or the old lines plus this one."""
+    either the old lines or the old lines plus this one, and under a lock on its directory,
+    so processes appending to one file side by side (two ``hogwild reproduce`` of one
+    table) never lose each other's lines."""
     path = Path(path)
-    previous = path.read_text() if path.is_file() else ""
-    write_atomic(path, (previous + json.dumps(obj) + "\n").encode())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _directory_locked(path.parent):
+        previous = path.read_text() if path.is_file() else ""
+        write_atomic(path, (previous + json.dumps(obj) + "\n").encode())
 
 
 def read_json_lines(path) -> list[dict]:

@@ -40,6 +40,7 @@ from ._rundir import (
     claim_run_dir,
     config_differences,
     evaluation_pending,
+    held_run_dirs,
     with_saved_defaults,
 )
 from ._signals import HeldInterrupts
@@ -218,8 +219,14 @@ def train_run(
     files first) or "resume" (continue the interrupted or killed run in ``out``, which
     must have the same configuration). The training state is saved every
     ``checkpoint_every`` epochs (None: every ``checkpoint_seconds``), so a killed run
-    loses at most that. ``log`` receives one-line status messages.
+    loses at most that. ``log`` receives one-line status messages. ``out`` is held
+    (`held_run_dirs`) while training: a second process refuses it.
     """
+    with held_run_dirs([out]):
+        return _train_held(config, out, progress, mode, checkpoint_every, checkpoint_seconds, log)
+
+
+def _train_held(config, out, progress, mode, checkpoint_every, checkpoint_seconds, log) -> dict:
     out = claim_run_dir(out, config.to_json(), mode)
     _check_precision(config)
     data = make_task(config.task, config.task_config())

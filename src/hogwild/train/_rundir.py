@@ -4,12 +4,13 @@ the same configuration. Every check runs before any expensive work."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
 from pathlib import Path
 
-from ._checkpoint import TMP_SUFFIX, read_header, remove_orphaned_temporaries
+from ._checkpoint import TMP_SUFFIX, lock_directory, read_header, remove_orphaned_temporaries
 
 MODES = ("new", "overwrite", "resume")
 
@@ -29,6 +30,64 @@ RUN_PATTERNS = ("async-*.json", "async-*.png", "start-*.eqx", f".*{TMP_SUFFIX}")
 
 class RunDirError(ValueError):
     """A run directory that cannot be used as asked (exists, differs, not writable...)."""
+
+
+class RunDirBusy(RunDirError):
+    """A run directory another process is training in."""
+
+
+#: Run directories this process holds (`hold_run_dir`): resolved path -> locked descriptor.
+_HELD: dict[Path, int] = {}
+
+
+def hold_run_dir(out) -> bool:
+    """Hold run directory ``out`` (made if missing) for this process's training: an
+    exclusive lock on the directory itself, released by `release_run_dir` or when the
+    process ends however it ends (a killed run never leaves a stale lock), so two
+    processes never train in one directory. True when this process holds it (already or
+    now), False when another one does."""
+    key = Path(out).resolve()
+    if key in _HELD:
+        return True
+    key.mkdir(parents=True, exist_ok=True)
+    fd = lock_directory(key, blocking=False)
+    if fd is None:
+        return False
+    _HELD[key] = fd
+    return True
+
+
+def release_run_dir(out) -> None:
+    """Stop holding ``out`` (`hold_run_dir`); nothing if this process does not hold it."""
+    fd = _HELD.pop(Path(out).resolve(), None)
+    if fd is not None:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def held_run_dirs(outs):
+    """Hold every directory of ``outs`` (`hold_run_dir`) for the block and release those
+    it took; raises `RunDirBusy` for the first one another process holds. A path that is
+    a file or cannot be made is left to `claim_run_dir` to refuse."""
+    taken = []
+    try:
+        for out in map(Path, outs):
+            held = out.resolve() in _HELD
+            try:
+                free = hold_run_dir(out)
+            except OSError:
+                continue
+            if not free:
+                raise RunDirBusy(
+                    f"{out} is in use: another process is training in it; wait for it to "
+                    "finish or choose another directory."
+                )
+            if not held:
+                taken.append(out)
+        yield
+    finally:
+        for out in taken:
+            release_run_dir(out)
 
 
 def _ensure_writable(out: Path) -> None:

@@ -28,7 +28,7 @@ from ._run import (
     finish_evaluation,
     model_spec,
 )
-from ._rundir import claim_run_dir, evaluation_pending
+from ._rundir import claim_run_dir, evaluation_pending, held_run_dirs
 from ._starts import chosen_start
 
 
@@ -137,8 +137,9 @@ def train_runs(
     each run's metrics.
 
     ``modes``: one mode of `train_run` ("new", "overwrite", "resume") for all runs, or one
-    per run; every directory is claimed before any work. ``options.finished(i, metrics)``
-    is called as soon as run i is saved and evaluated (with workers: when its group is).
+    per run; every directory is claimed (and held, `held_run_dirs`) before any work.
+    ``options.finished(i, metrics)`` is called as soon as run i is saved and evaluated
+    (with workers: when its group is).
     On Ctrl-C every active run is saved as interrupted (resumable) and KeyboardInterrupt
     propagates; the metrics of runs not reached are None.
     """
@@ -147,12 +148,13 @@ def train_runs(
     if options.workers < 1:
         raise ValueError(f"workers must be >= 1; got {options.workers}.")
     _check_groupable(configs)
-    outs = [claim_run_dir(o, c.to_json(), m) for o, c, m in zip(outs, configs, modes)]
-    for out, config, mode in zip(outs, configs, modes):
-        if mode != "resume":
-            write_json(out / "config.json", config.to_json())
-    modes = ["resume" if m == "resume" else "fresh" for m in modes]
-    return train_claimed(configs, outs, modes, options)
+    with held_run_dirs(outs):
+        outs = [claim_run_dir(o, c.to_json(), m) for o, c, m in zip(outs, configs, modes)]
+        for out, config, mode in zip(outs, configs, modes):
+            if mode != "resume":
+                write_json(out / "config.json", config.to_json())
+        modes = ["resume" if m == "resume" else "fresh" for m in modes]
+        return train_claimed(configs, outs, modes, options)
 
 
 def train_claimed(configs, outs, modes, options: RunsOptions) -> list[dict | None]:

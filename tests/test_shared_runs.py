@@ -1,0 +1,135 @@
+"""Processes sharing run directories and result files: a run directory is trained in by one
+process at a time, a cell run by two processes trains each run once, and lines appended to
+one file by writers side by side are all kept."""
+
+import contextlib
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from hogwild.cli import main
+from hogwild.experiments._table1 import Protocol, load_rows, run_cell
+from hogwild.train import (
+    RunDirBusy,
+    append_json_line,
+    held_run_dirs,
+    hold_run_dir,
+    read_json_lines,
+    release_run_dir,
+)
+
+#: Another process holding a directory with a plain flock, as a second hogwild would.
+HOLDER = (
+    "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); "
+    "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()"
+)
+#: Another process asking whether it could take a directory: prints "free" or "busy".
+PROBE = (
+    "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDONLY)\n"
+    "try:\n    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB); print('free')\n"
+    "except BlockingIOError:\n    print('busy')"
+)
+TINY = Protocol(
+    "tiny",
+    folds=2,
+    seeds=1,
+    epochs=2,
+    patience=2,
+    task_options={"chains": {"length": 6, "num_graphs": 6}},
+)
+
+
+@contextlib.contextmanager
+def held_elsewhere(directory):
+    directory.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(directory)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield
+    finally:
+        holder.kill()  # however it ends, its lock ends with it
+        holder.wait()
+        holder.stdin.close()
+        holder.stdout.close()
+
+
+def probe(directory) -> str:
+    done = subprocess.run([sys.executable, "-c", PROBE, str(directory)], capture_output=True)
+    return done.stdout.decode().strip()
+
+
+def test_a_held_run_directory_is_refused_until_its_holder_ends(tmp_path):
+    """While another process holds a run directory this one cannot hold it, and training
+    into it is refused in one line before any work; a killed holder leaves no lock."""
+    run = tmp_path / "run"
+    with held_elsewhere(run):
+        assert not hold_run_dir(run)
+        with pytest.raises(RunDirBusy, match="another process is training in it") as err:
+            with held_run_dirs([tmp_path / "free", run]):
+                pass
+        assert "\n" not in str(err.value) and str(run) in str(err.value)
+        assert hold_run_dir(tmp_path / "free")  # the free one was released on the way out
+        release_run_dir(tmp_path / "free")
+    assert hold_run_dir(run)
+    release_run_dir(run)
+
+
+def test_a_directory_held_here_is_busy_for_other_processes_until_released(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    assert probe(run) == "free"
+    with held_run_dirs([run]):
+        assert probe(run) == "busy"
+        with held_run_dirs([run]):  # holding again in one process is fine ...
+            pass
+        assert probe(run) == "busy"  # ... and does not release the outer hold
+    assert probe(run) == "free"
+
+
+def test_training_into_a_directory_another_process_trains_in_exits_2(tmp_path, capsys):
+    run = tmp_path / "run"
+    argv = ["train", "--task", "chains", "--model", "gcn", "--epochs", "1", "--out", str(run)]
+    with held_elsewhere(run):
+        assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is in use: another process is training in it" in err[0]
+    assert list(run.iterdir()) == []  # nothing written
+
+
+def test_a_cell_leaves_runs_held_by_another_process_to_it(tmp_path):
+    """Two processes running one cell: the runs another holds are skipped (and said so),
+    the others trained and recorded once; a rerun after the holder ended records the
+    rest, and nothing is trained twice."""
+    runs, jsonl, said = tmp_path / "runs", tmp_path / "t.jsonl", []
+    with held_elsewhere(runs / "tiny/chains/gcn/fold0-seed0"):
+        rows = run_cell("chains", "gcn", TINY, runs, jsonl, log=said.append)
+    assert [(r["fold"], r["seed"]) for r in rows] == [(1, 0)]
+    assert said == ["gcn on chains: skipped fold0-seed0: another process is training them"]
+    rows = run_cell("chains", "gcn", TINY, runs, jsonl, log=said.append)
+    assert [(r["fold"], r["seed"]) for r in rows] == [(0, 0)]
+    assert sorted((r["fold"], r["seed"]) for r in load_rows(jsonl)) == [(0, 0), (1, 0)]
+    assert len(said) == 1
+
+
+def test_lines_appended_by_writers_side_by_side_are_all_kept(tmp_path):
+    """Each append rewrites the file (atomically); writers at once must not lose lines."""
+    path, writers, lines = tmp_path / "rows.jsonl", 4, 30
+
+    def write(w: int) -> None:
+        for i in range(lines):
+            append_json_line(path, {"writer": w, "line": i})
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    kept = sorted((r["writer"], r["line"]) for r in read_json_lines(path))
+    assert kept == [(w, i) for w in range(writers) for i in range(lines)]
