@@ -502,15 +502,28 @@ def _tasks(_args) -> int:
     return 0
 
 
+def _share_cpus(args) -> None:
+    """Before JAX starts: a command beside other hogwild processes runs on the least
+    shared CPU (`hogwild._cpus.pin_if_sharing`); one with ``--workers`` N > 1 pins its
+    workers itself and only warns of unpinned neighbours."""
+    from ._cpus import pin_if_sharing, warn_if_sharing
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    if (getattr(args, "workers", None) or 1) > 1:
+        warn_if_sharing(log)
+    else:
+        pin_if_sharing(log)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``hogwild`` console script."""
     args = _parser().parse_args(argv)
     if args.command not in ("models", "tasks"):
         enable_compilation_cache()
-    if args.command in ("train", "reproduce", "async"):
-        from ._cpus import warn_if_sharing
-
-        warn_if_sharing(lambda line: print(line, file=sys.stderr, flush=True))
+    if args.command in ("train", "reproduce", "async", "evaluate"):
+        _share_cpus(args)
     handlers = {
         "train": _train,
         "evaluate": _evaluate,
