@@ -133,3 +133,18 @@ def test_lines_appended_by_writers_side_by_side_are_all_kept(tmp_path):
         t.join()
     kept = sorted((r["writer"], r["line"]) for r in read_json_lines(path))
     assert kept == [(w, i) for w in range(writers) for i in range(lines)]
+
+
+def test_a_filesystem_without_locks_is_worked_on_unlocked(tmp_path, monkeypatch):
+    """flock failing for want of locks (ENOLCK) neither loses a line nor stops a run."""
+    import errno
+    import fcntl
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    append_json_line(tmp_path / "rows.jsonl", {"a": 1})
+    assert read_json_lines(tmp_path / "rows.jsonl") == [{"a": 1}]
+    with held_run_dirs([tmp_path / "run"]):
+        assert hold_run_dir(tmp_path / "run")

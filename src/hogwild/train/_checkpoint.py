@@ -72,13 +72,17 @@ def write_json(path, obj) -> None:
 def lock_directory(directory, blocking: bool = True) -> int | None:
     """An open descriptor of ``directory`` holding an exclusive `flock` on it (released
     when the descriptor is closed or the process ends, however it ends); None when another
-    process holds it and not ``blocking``."""
+    process holds it and not ``blocking``. On a filesystem without locks (flock fails
+    otherwise, e.g. ENOLCK on some network mounts) the descriptor holds none: work goes on
+    unlocked, as it did before locks, rather than stopping."""
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
     except BlockingIOError:
         os.close(fd)
         return None
+    except OSError:
+        pass
     return fd
 
 
