@@ -3,6 +3,7 @@ process at a time, a cell run by two processes trains each run once, and lines a
 one file by writers side by side are all kept."""
 
 import contextlib
+import shutil
 import subprocess
 import sys
 import threading
@@ -19,6 +20,7 @@ from hogwild.train import (
     read_json_lines,
     release_run_dir,
 )
+from hogwild.train._rundir import run_progress
 
 #: Another process holding a directory with a plain flock, as a second hogwild would.
 HOLDER = (
@@ -148,3 +150,33 @@ def test_a_filesystem_without_locks_is_worked_on_unlocked(tmp_path, monkeypatch)
     assert read_json_lines(tmp_path / "rows.jsonl") == [{"a": 1}]
     with held_run_dirs([tmp_path / "run"]):
         assert hold_run_dir(tmp_path / "run")
+
+
+def test_status_says_where_each_run_of_a_cell_stands_and_trains_nothing(
+    tmp_path, monkeypatch, capsys
+):
+    """``reproduce table1 --status``: recorded rows counted, a run another process trains
+    and one left resumable named with their saved epochs' state, the rest not started."""
+    import hogwild.experiments._table1 as t1
+
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    two = Protocol("paper", 2, 1, 2, 2, TINY.task_options)
+    run_cell("chains", "gcn", two, runs, out / "table1.jsonl")  # folds 0 and 1 recorded
+    monkeypatch.setitem(t1.PROTOCOLS, "paper", Protocol("paper", 4, 1, 2, 2, TINY.task_options))
+    resumable = runs / "paper/chains/gcn/fold3-seed0"  # a saved state, no metrics
+    resumable.mkdir(parents=True)
+    shutil.copy(runs / "paper/chains/gcn/fold0-seed0/state.eqx", resumable)
+    argv = ["reproduce", "table1", "--protocol", "paper", "--cell", "chains:gcn", "--status"]
+    argv += ["--out", str(out), "--runs-dir", str(runs)]
+    capsys.readouterr()
+    with held_elsewhere(runs / "paper/chains/gcn/fold2-seed0"):
+        (runs / "paper/chains/gcn/fold2-seed0/config.json").write_text("{}")
+        assert main(argv) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines == [
+        "chains:gcn: 2/4 runs recorded",
+        "  fold2-seed0: training elsewhere",
+        "  fold3-seed0: resumable (epoch 2)",
+    ]
+    assert [p.name for p in resumable.iterdir()] == ["state.eqx"]  # nothing trained
+    assert run_progress(runs / "paper/chains/gcn/fold0-seed0") == "finished"

@@ -96,13 +96,17 @@ def reproduce_cells(args, out: Path, which: str) -> int:
             )
         protocol = dataclasses.replace(protocol, seeds=args.seeds)  # same runs, fewer of them
     cells = _cells(args, table.task_order)
+    runs_dir = args.runs_dir or f"runs/{which}"
+    if args.status:
+        for task, model in cells:
+            print("\n".join(t1.cell_status(task, model, protocol, runs_dir, jsonl)))
+        return 0
     print(
         f"{which}, {protocol.name} protocol: {len(cells)} cells x {protocol.folds} folds x "
         f"{protocol.seeds} seeds; results append to {jsonl} (rerun to resume)",
         file=sys.stderr,
     )
     signal.signal(signal.SIGTERM, _interrupt)
-    runs_dir = args.runs_dir or f"runs/{which}"
     try:
         for task, model in cells:
             epoch_progress = cell_progress(protocol, task)

@@ -34,6 +34,8 @@ def reproduce(args) -> int:
         return 0
     if args.seeds is not None and args.what not in ("table1", "table3", "table4"):
         raise ValueError(f"--seeds goes with table1, table3 or table4, not {args.what}.")
+    if args.status and args.what not in ("table1", "table3", "table4"):
+        raise ValueError(f"--status goes with table1, table3 or table4, not {args.what}.")
     if args.what in ("table1", "table3", "table4"):
         from ._cli_cells import reproduce_cells
 

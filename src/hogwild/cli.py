@@ -125,6 +125,12 @@ def _parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=1, help="table1/3/4: processes side by side (1)"
     )
     rep.add_argument(
+        "--status",
+        action="store_true",
+        help="table1/3/4: say where each cell stands (recorded, training elsewhere, "
+        "resumable, not started) and train nothing",
+    )
+    rep.add_argument(
         "--seeds",
         type=int,
         default=None,

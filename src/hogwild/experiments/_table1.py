@@ -34,8 +34,9 @@ from ..train._rundir import (
     RunDirError,
     hold_run_dir,
     release_run_dir,
+    run_finished,
+    run_progress,
     saved_differences,
-    saved_stop,
 )
 from ..train._runs import stacks
 
@@ -287,10 +288,7 @@ def _start_entry(metrics: dict) -> dict:
 def _finished_metrics(out: Path) -> dict | None:
     """The metrics of the finished run in ``out``, or None (no run, one to continue, or one
     whose final evaluation was killed: `train_runs` evaluates it)."""
-    stop = saved_stop(out) if (out / "metrics.json").is_file() else None
-    if stop is not None and not stop.startswith("interrupted"):
-        return json.loads((out / "metrics.json").read_text())
-    return None
+    return json.loads((out / "metrics.json").read_text()) if run_finished(out) else None
 
 
 def _check_same_options(out: Path, config: RunConfig) -> None:
@@ -365,6 +363,17 @@ def run_cell(
         names = ", ".join(sorted(out.name for out in skipped))
         log(f"{model} on {task}: skipped {names}: another process is training them")
     return rows
+
+
+def cell_status(task, model, protocol: Protocol, runs_dir, jsonl) -> list[str]:
+    """Where one cell stands, as lines: how many of its folds × seeds ``jsonl`` records,
+    then each other run's `run_progress` (training in another process, resumable at an
+    epoch, finished but not recorded, not started). Reads only; trains nothing."""
+    pending = _pending(task, model, protocol, runs_dir, _done(Path(jsonl)))
+    total = protocol.folds * protocol.seeds
+    lines = [f"{task}:{model}: {total - len(pending)}/{total} runs recorded"]
+    lines += [f"  {out.name}: {run_progress(out)}" for *_, out in pending]
+    return lines
 
 
 def _claim(task, model, protocol, runs_dir, jsonl, record, limit, skipped, tried) -> list:

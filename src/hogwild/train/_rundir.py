@@ -64,6 +64,47 @@ def release_run_dir(out) -> None:
         os.close(fd)
 
 
+def held_elsewhere(out) -> bool:
+    """Whether another process holds run directory ``out`` (`hold_run_dir`) right now."""
+    out = Path(out)
+    if not out.is_dir() or out.resolve() in _HELD:
+        return False
+    fd = lock_directory(out, blocking=False)
+    if fd is None:
+        return True
+    os.close(fd)
+    return False
+
+
+def run_progress(out) -> str:
+    """Where the run in ``out`` stands, in words: "training elsewhere" (another process
+    holds it), "finished" (its metrics written), "resumable" (a saved training state) or
+    "not started"; with the epoch its saved state reached, where there is one."""
+    out = Path(out)
+    epoch = _saved_epoch(out)
+    if held_elsewhere(out):
+        state = "training elsewhere"
+    elif run_finished(out):
+        return "finished"
+    elif epoch is None:
+        return "not started"
+    else:
+        state = "resumable"
+    return state if epoch is None else f"{state} (epoch {epoch})"
+
+
+def run_finished(out: Path) -> bool:
+    """Whether the run in ``out`` finished: its metrics written, not interrupted."""
+    stop = saved_stop(out) if (out / "metrics.json").is_file() else None
+    return stop is not None and not stop.startswith("interrupted")
+
+
+def _saved_epoch(out: Path) -> int | None:
+    if not (out / "state.eqx").is_file():
+        return None
+    return read_header(out / "state.eqx")[0].get("meta", {}).get("epoch")
+
+
 @contextlib.contextmanager
 def held_run_dirs(outs):
     """Hold every directory of ``outs`` (`hold_run_dir`) for the block and release those
