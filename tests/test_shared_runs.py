@@ -180,3 +180,24 @@ def test_status_says_where_each_run_of_a_cell_stands_and_trains_nothing(
     ]
     assert [p.name for p in resumable.iterdir()] == ["state.eqx"]  # nothing trained
     assert run_progress(runs / "paper/chains/gcn/fold0-seed0") == "finished"
+
+
+@pytest.mark.parametrize(("workers", "calls"), [(1, [[0], [1], [2]]), (2, [[0, 1, 2]])])
+def test_energy_runs_are_claimed_one_at_a_time_unless_workers_share_them(
+    tmp_path, monkeypatch, workers, calls
+):
+    """Alone, a process holds one energy run at a time (another process can take the
+    next); with ``workers`` > 1 it holds every free run, so its pool never waits for the
+    slowest run of a batch before starting the next."""
+    import hogwild.experiments._table1 as t1
+
+    seen = []
+
+    def record(configs, outs, options, **kwargs):
+        seen.append([int(out.name[4]) for out in outs])  # "fold<k>-seed0"
+
+    monkeypatch.setattr(t1, "train_runs", record)
+    runs, jsonl = tmp_path / "runs", tmp_path / "t.jsonl"
+    three = Protocol("tiny", 3, 1, 2, 2, TINY.task_options)
+    run_cell("chains", "energy-node", three, runs, jsonl, workers=workers)
+    assert seen == calls

@@ -337,10 +337,12 @@ def run_cell(
     Several processes may run one cell at once (the same command on two CPUs, or on
     machines sharing the directories): a run is held by the process training it
     (`hogwild.train.hold_run_dir`) and skipped by the others, and each process takes the
-    next free runs as it finishes its own, ``workers`` at a time (all of them for
-    families stacked into one program). ``log`` hears of the runs it skips."""
+    next free run as it finishes one. A process with ``workers`` > 1, or training a
+    family stacked into one program, holds every free run at once (its pool feeds its
+    workers without waiting for the slowest of a batch). ``log`` hears of the runs it
+    skips."""
     jsonl, rows = Path(jsonl), []
-    limit = None if stacks(MODELS[model].family) else workers
+    limit = None if stacks(MODELS[model].family) or workers > 1 else 1
 
     def record(fold, seed, out, metrics) -> None:
         rows.append(_row(protocol, task, model, fold, seed, out, metrics))
