@@ -1,5 +1,5 @@
-"""Helpers shared by the test files (not fixtures): where the staged datasets are, and a
-stand-in for the network."""
+"""Helpers shared by the test files (not fixtures): where the staged datasets are, a
+stand-in for the network, and a tiny Table 1 cell."""
 
 from __future__ import annotations
 
@@ -28,3 +28,18 @@ class FakeServer:
         if isinstance(answer, Exception):
             raise answer
         return io.BytesIO(answer)
+
+
+def tiny_cell_protocol():
+    """A Table 1 protocol small enough for a test: 2 folds × 1 seed of chains of 6 nodes,
+    3 epochs."""
+    from hogwild.experiments._table1 import Protocol
+
+    return Protocol(
+        "tiny",
+        folds=2,
+        seeds=1,
+        epochs=3,
+        patience=3,
+        task_options={"chains": {"length": 6, "num_graphs": 6}},
+    )

@@ -9,6 +9,7 @@ import sys
 import threading
 
 import pytest
+from _support import tiny_cell_protocol
 
 from hogwild.cli import main
 from hogwild.experiments._table1 import Protocol, load_rows, run_cell
@@ -33,14 +34,7 @@ PROBE = (
     "try:\n    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB); print('free')\n"
     "except BlockingIOError:\n    print('busy')"
 )
-TINY = Protocol(
-    "tiny",
-    folds=2,
-    seeds=1,
-    epochs=2,
-    patience=2,
-    task_options={"chains": {"length": 6, "num_graphs": 6}},
-)
+TINY = tiny_cell_protocol()
 
 
 @contextlib.contextmanager

@@ -3,17 +3,11 @@
 import json
 
 import pytest
+from _support import tiny_cell_protocol
 
 from hogwild.experiments._table1 import Protocol, load_rows, run_cell, table1_markdown
 
-TINY = Protocol(
-    "tiny",
-    folds=2,
-    seeds=1,
-    epochs=3,
-    patience=3,
-    task_options={"chains": {"length": 6, "num_graphs": 6}},
-)
+TINY = tiny_cell_protocol()
 
 
 def test_cell_runs_every_fold_and_seed_then_resumes(tmp_path):

@@ -79,7 +79,11 @@ def hogwild_neighbours(cpus: list[int] | None = None) -> dict[int, set[int]]:
 def unpinned_neighbours(cpus: list[int] | None = None) -> list[int]:
     """PIDs of other hogwild processes that may run on two or more of ``cpus`` (default:
     this process's), i.e. that thrash with this one if it is not pinned either."""
-    return [pid for pid, theirs in hogwild_neighbours(cpus).items() if len(theirs) > 1]
+    return _unpinned(hogwild_neighbours(cpus))
+
+
+def _unpinned(neighbours: dict[int, set[int]]) -> list[int]:
+    return [pid for pid, theirs in neighbours.items() if len(theirs) > 1]
 
 
 def least_shared_cpu(cpus: list[int], neighbours: dict[int, set[int]]) -> int:
@@ -110,7 +114,7 @@ def pin_if_sharing(log) -> int | None:
         f"runs on CPU {cpu} only, the least shared (unpinned beside them it would run up to "
         '30x slower; `taskset -c K` chooses; README, "Several jobs on one machine")'
     )
-    unpinned = [pid for pid, theirs in neighbours.items() if len(theirs) > 1]
+    unpinned = _unpinned(neighbours)
     if unpinned:
         _warn_unpinned(unpinned, log)
     return cpu

@@ -222,11 +222,9 @@ def _check_resumable(out: Path, config_json: dict) -> None:
             f"--resume: the run in {out} was made with other options: {'; '.join(differences)}. "
             "Resume with the same options (or none), or train into a new --out."
         )
-    stopped = saved_stop(out)
-    finished = stopped is not None and not stopped.startswith("interrupted")
-    if finished and evaluation_pending(out) is None:
+    if run_finished(out):
         raise RunDirError(
-            f"--resume: the run in {out} has finished ({stopped}); nothing to resume "
+            f"--resume: the run in {out} has finished ({saved_stop(out)}); nothing to resume "
             "(--overwrite trains it again)."
         )
 
