@@ -10,8 +10,8 @@ every call simulates exactly ``--steps`` steps. Three calls, interleaved and tim
 of ``--repeats`` after a warm-up (`timed_interleaved`): the whole run in one compiled
 program (``checkpoint=None``, what `simulate` does by default), the run in segments of
 `SEGMENT_STEPS` with the default save interval (5 minutes: no save within a short run,
-so the segmenting alone), and the run saving its state after every segment
-(``checkpoint_seconds=0``, the worst case).
+only the one at its end, as a run that ends on its budget keeps its final state), and the
+run saving its state after every segment (``checkpoint_seconds=0``, the worst case).
 
 - ``segmented_over_whole``, ``saving_every_segment_over_whole``: wall-time ratios.
 - ``checkpoint_bytes``: the size of one checkpoint file (of a run with a budget of
@@ -60,11 +60,14 @@ def main(argv=None) -> None:
 
     def segmented(seconds, name):
         path = folder / name
-        return lambda: (
-            simulate(
+
+        def call():  # a run that ends on its budget keeps its file: start each call afresh
+            path.unlink(missing_ok=True)
+            return simulate(
                 model, graph, schedule, **common, checkpoint=path, checkpoint_seconds=seconds
             ).states
-        )
+
+        return call
 
     (t_whole, a, _), (t_seg, b, _), (t_save, c, _) = timed_interleaved(
         [(whole, ()), (segmented(None, "default.ckpt"), ()), (segmented(0.0, "each.ckpt"), ())],

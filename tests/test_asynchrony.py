@@ -9,6 +9,7 @@ checked against its formula and dense Hessians.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import equinox as eqx
@@ -819,6 +820,75 @@ def test_curvature_packets_count_in_the_history_size(graphs):
         check_simulation(model, graph, schedule, **budget, precondition=True)
 
 
+def test_a_run_out_of_budget_keeps_its_checkpoint_and_a_larger_budget_continues_it(
+    graphs, tmp_path
+):
+    """A checkpointed run that ends on its time budget keeps its final state; the same
+    call with a larger ``max_time`` continues it (its first progress report is past the
+    old budget) and ends with the trace a run given that budget from the start gives, bit
+    for bit; a run that converges removes its file; a smaller budget than the saved run has
+    already used is refused, the file kept."""
+    from hogwild.train import CheckpointError
+
+    graph, model = _small_graph(graphs), _model("gsd")
+    schedule, path = Schedule(4, 3, seed=2), tmp_path / "run.ckpt"
+    whole = simulate(model, graph, schedule, step_size=5e-3, max_time=20_000)
+    assert bool(whole.converged) and int(whole.steps) > 2000  # 3,680 steps
+    short = simulate(model, graph, schedule, step_size=5e-3, max_time=1000, checkpoint=path)
+    assert int(short.steps) == 1000 and not bool(short.converged) and path.is_file()
+    with pytest.raises(CheckpointError, match="already 1,000 steps in"):
+        simulate(model, graph, schedule, step_size=5e-3, max_time=500, checkpoint=path)
+    heard = []
+    longer = simulate(
+        model, graph, schedule, step_size=5e-3, max_time=20_000, checkpoint=path,
+        progress=lambda t, r: heard.append(int(t)),
+    )  # fmt: skip
+    assert heard[0] == 2000  # the first 1,000 steps were not run again
+    assert not path.exists()  # converged: nothing left to continue
+    for field in ("states", "times", "residuals", "checks", "steps", "updates", "staleness"):
+        np.testing.assert_array_equal(getattr(longer, field), getattr(whole, field))
+    assert bool(longer.converged)
+
+
+def test_a_checkpoint_saved_before_budgets_were_left_out_still_resumes(graphs, tmp_path):
+    """A checkpoint written by an earlier version (its fingerprint included the budget,
+    its header no length of the check arrays) is continued by the same call."""
+    import hogwild.asynchrony._simulate as sim
+    from hogwild.asynchrony._resume import _with_budget
+    from hogwild.train import save_checkpoint
+    from hogwild.train._checkpoint import read_header
+
+    graph, model = _small_graph(graphs), _model("gsd")
+    schedule, path = Schedule(4, 3, seed=1), tmp_path / "run.ckpt"
+    slow = {"step_size": 1e-3, "tol": 1e-12}
+    whole = simulate(model, graph, schedule, **slow, max_time=3000)
+    simulate(model, graph, schedule, **slow, max_time=1000, checkpoint=path)  # kept
+    header, _ = read_header(path)
+    shape = dataclasses.replace(schedule, seed=0)
+    old = sim.run_fingerprint(model, graph, None, {**_settings(schedule, 1e-3), "max_time": 3000})
+    steps = (jnp.asarray(1e-3), jnp.asarray(0.0), None)
+    loop = sim._begin_jit(model, graph, shape, jr.PRNGKey(1), steps, 1000, 20, None)
+    loop = sim.resume_run(path, loop, header["spec"]["simulation"])
+    loop = _with_budget(loop, 150)  # as the earlier version saved it: 3,000-step arrays
+    save_checkpoint(path, loop, {"simulation": old}, {"steps": 1000, "checks": 50})
+    resumed = simulate(model, graph, schedule, **slow, max_time=3000, checkpoint=path)
+    np.testing.assert_array_equal(resumed.residuals, whole.residuals)
+    np.testing.assert_array_equal(resumed.states, whole.states)
+
+
+def _settings(schedule, step_size):
+    """`simulate`'s checkpoint settings (all but the budget) of a plain float64 run."""
+    return {
+        "schedule": [schedule.stagger, schedule.delay, schedule.seed],
+        "step_size": step_size,
+        "momentum": 0.0,
+        "precondition": False,
+        "tol": 1e-12,
+        "check_every": 20,
+        "stall_checks": 100,
+    }
+
+
 def test_progress_hears_from_a_long_run_without_changing_it(graphs, capsys):
     """``progress(steps, residual)`` is called on the host about every 1,000 simulated
     steps; the run is the same with and without it. `StepTicker` turns the calls into
@@ -848,7 +918,7 @@ def test_a_checkpointed_run_killed_midway_continues_to_the_same_run(graphs, tmp_
     """With a ``checkpoint`` path, `simulate` runs in segments and saves its whole state
     between them; a process killed after its second save continues from the file (its first
     progress report is past the saved step) and ends with the trace of a run never
-    stopped, bit for bit; the file is then removed. Another run (another schedule seed)
+    stopped, bit for bit. Another run (another schedule seed)
     refuses that file rather than continue someone else's run."""
     import hogwild.asynchrony._simulate as sim
     from hogwild.train import CheckpointError
@@ -878,7 +948,7 @@ def test_a_checkpointed_run_killed_midway_continues_to_the_same_run(graphs, tmp_
         model, graph, schedule, **slow, checkpoint=path, progress=lambda t, r: heard.append(int(t))
     )
     assert heard == [2000, 3000]  # from step 1,000 on: the first 1,000 were not run again
-    assert not path.exists()
+    assert path.is_file()  # it ended on its budget: kept, so a larger one can continue it
     for field in ("states", "times", "residuals", "checks", "steps", "updates", "staleness"):
         np.testing.assert_array_equal(getattr(resumed, field), getattr(whole, field))
     assert bool(resumed.converged) == bool(whole.converged) is False

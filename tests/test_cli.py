@@ -394,6 +394,43 @@ def test_table2_row_resumes_from_its_last_finished_asynchronous_run(
     assert [e["steps"] for e in row["async"]] == [e["steps"] for e in whole[0]["async"]]
 
 
+def test_table2_rows_extend_to_a_larger_budget(tiny_run, tmp_path, monkeypatch, capsys):
+    """Rerun into the same file with a larger budget: the asynchronous run that ended on
+    the small budget continues from its kept final state (not from step 0), the one that
+    converged is kept, and the new row equals one made with the larger budget from the
+    start; the old row stays before it, a smaller budget is refused, and a rerun with the
+    larger one does nothing more."""
+    import hogwild.asynchrony._simulate as sim
+    from hogwild.experiments._table2 import table2_rows
+    from hogwild.train import read_json_lines
+
+    settings = {"runs": 2, "graphs": 2, "x64": True}
+    (whole,) = table2_rows([tiny_run], jsonl=tmp_path / "whole.jsonl", max_time=20_000, **settings)
+    steps = [e["steps"] for e in whole["async"]]
+    assert all(e["converged"] for e in whole["async"]) and steps[0] != steps[1]
+    short = min(steps)  # one run converges exactly there, the other ends on the budget
+    jsonl = tmp_path / "t.jsonl"
+    (old,) = table2_rows([tiny_run], jsonl=jsonl, max_time=short, **settings)
+    assert sorted(e["converged"] for e in old["async"]) == [False, True]
+    assert len(list((tmp_path / "t.checkpoints").iterdir())) == 1  # the unfinished run's
+    resumed_at, resume_run = [], sim.resume_run
+    monkeypatch.setattr(
+        sim, "resume_run", lambda *a: resumed_at.append(int((r := resume_run(*a)).carry.t)) or r
+    )
+    (row,) = table2_rows([tiny_run], jsonl=jsonl, max_time=20_000, **settings)
+    assert resumed_at == [short]  # one run simulated, from where the small budget left it
+    assert "1 of 2 asynchronous runs ended on the" in capsys.readouterr().err
+    assert [e["steps"] for e in row["async"]] == steps
+    for key in ("decrease_mean", "decrease_std", "max_deviation", "all_converged"):
+        assert row[key] == whole[key]
+    assert not list((tmp_path / "t.checkpoints").iterdir())
+    assert [r["settings"]["max_time"] for r in read_json_lines(jsonl)] == [short, 20_000]
+    with pytest.raises(ValueError, match="other settings"):
+        table2_rows([tiny_run], jsonl=jsonl, max_time=short, **settings)
+    (again,) = table2_rows([tiny_run], jsonl=jsonl, max_time=20_000, **settings)
+    assert resumed_at == [short] and [e["steps"] for e in again["async"]] == steps
+
+
 def test_cli_reproduce_table2(tiny_run, tiny_gcn_run, tmp_path, capsys):
     """Table 2 runner: one row per run, implicit decrease 0, written as Markdown and JSONL."""
     args = ["reproduce", "table2", str(tiny_run), str(tiny_gcn_run), "--async-runs", "2"]

@@ -181,7 +181,13 @@ def _parser() -> argparse.ArgumentParser:
         help="table2: every given run, not the best on validation; writes table2_spread.md",
     )
     rep.add_argument(
-        "--max-time", type=int, default=100_000, help="table2 / staleness: steps per run"
+        "--max-time",
+        type=int,
+        default=100_000,
+        help=(
+            "table2 / staleness: steps per run (table2: a larger one into the same --out "
+            "continues the runs that ended on the old one)"
+        ),
     )
     rep.add_argument(
         "--step-size",

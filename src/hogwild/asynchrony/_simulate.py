@@ -560,13 +560,17 @@ def simulate(
             `CHECKPOINT_SECONDS`, 5 minutes) its whole
             state is written there (atomically), and a run started with an existing file
             continues from it: the same trace an uninterrupted run gives. The file is
-            removed when the run ends.
+            removed when the run ends, unless it ends on its time budget: then it holds
+            the final state, and a call with a larger ``max_time`` (all else equal)
+            continues the run, giving the trace a call with that budget from the start
+            gives (`ended_on_budget`).
 
     Raises:
         GraphError: the graph's feature sizes are not the model's.
         ValueError: a bad budget, a stagger or delay above ``max_time``, or a history
             above `MAX_SIMULATION_BYTES` (`check_simulation`), before any work is done.
-        CheckpointError: ``checkpoint`` holds another run's state, or a corrupt one.
+        CheckpointError: ``checkpoint`` holds another run's state, a corrupt one, or one
+            already past ``max_time``.
     """
     check_simulation(
         model,
@@ -610,21 +614,32 @@ def simulate(
         "momentum": None if beta is None else float(beta),
         "precondition": receiver_slots is not None,
         "tol": float(tol),
-        "max_time": max_time,
         "check_every": check_every,
         "stall_checks": stall_checks,
     }
-    fingerprint = run_fingerprint(model, graph, h0, settings)
+    fingerprints = (
+        run_fingerprint(model, graph, h0, settings),  # any budget: a run can be extended
+        run_fingerprint(model, graph, h0, {**settings, "max_time": max_time}),  # before 47
+    )
     every = CHECKPOINT_SECONDS if checkpoint_seconds is None else checkpoint_seconds
-    return _run_in_segments(run, h0, progress, checkpoint, every, fingerprint)
+    return _run_in_segments(run, h0, progress, checkpoint, every, fingerprints)
 
 
-def _run_in_segments(run, h0, progress, path, every_seconds, fingerprint) -> AsyncTrace:
+def ended_on_budget(trace: AsyncTrace) -> bool:
+    """Whether a run stopped only because its time budget ran out (not converged, stalled
+    or diverged): more steps would have continued it."""
+    return not (bool(trace.converged) or bool(trace.stalled) or bool(trace.diverged))
+
+
+def _run_in_segments(run, h0, progress, path, every_seconds, fingerprints) -> AsyncTrace:
     """`_run`, `SEGMENT_STEPS` at a time, continuing from the checkpoint at ``path`` if
-    there is one and saving to it every ``every_seconds``; the file is removed at the end."""
+    there is one and saving to it every ``every_seconds``. At the end the file is removed,
+    unless the run ended on its budget: then it keeps the final state, which a call with a
+    larger ``max_time`` continues."""
     model, graph, reverse, shape, key, steps, tol, max_time, check_every, stall_checks = run
+    fingerprint, legacy = fingerprints
     loop = _begin_jit(model, graph, shape, key, steps, max_time, check_every, h0)
-    loop = resume_run(path, loop, fingerprint)
+    loop = resume_run(path, loop, fingerprint, legacy)
     per_segment = max(1, SEGMENT_STEPS // check_every)
     checks, saved, running = loop.times.shape[0], time.monotonic(), True
     while running:
@@ -637,5 +652,9 @@ def _run_in_segments(run, h0, progress, path, every_seconds, fingerprint) -> Asy
         if running and time.monotonic() - saved >= every_seconds:
             save_run(path, loop, fingerprint)
             saved = time.monotonic()
-    Path(path).unlink(missing_ok=True)
-    return _finish_jit(model, graph, loop, steps, tol, stall_checks)
+    trace = _finish_jit(model, graph, loop, steps, tol, stall_checks)
+    if ended_on_budget(trace):
+        save_run(path, loop, fingerprint)
+    else:
+        Path(path).unlink(missing_ok=True)
+    return trace

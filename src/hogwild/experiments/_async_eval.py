@@ -79,6 +79,12 @@ def run_checkpoint(directory, run, seed: int) -> Path:
     return Path(directory) / f"{name}.seed{seed}.ckpt"
 
 
+def out_of_budget(entry: dict) -> bool:
+    """Whether a finished asynchronous run stopped only because its time budget ran out
+    (not converged, stalled or diverged): a larger budget would continue it."""
+    return not (entry["converged"] or entry.get("stalled") or entry.get("diverged"))
+
+
 def made_no_progress(entry: dict) -> bool:
     """A run that ended on its time budget (not converged, stalled or diverged) with its
     residual at or above its first check: it made no progress at all, typically a step
@@ -88,7 +94,7 @@ def made_no_progress(entry: dict) -> bool:
     kept when the residual curve is dropped) is taken at its word."""
     if "no_progress" in entry:
         return bool(entry["no_progress"])
-    if entry["converged"] or entry.get("diverged") or entry["stalled"]:
+    if not out_of_budget(entry):
         return False
     first = entry.get("residuals", [])[:1]
     return bool(first) and entry["final_residual"] >= first[0]

@@ -9,6 +9,7 @@ points, mean ± std over the runs.
 from __future__ import annotations
 
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import numpy as np
 
 from ..models import MODELS
 from ..train import append_json_line, read_json_lines
-from ._async_eval import async_evaluation, made_no_progress
+from ._async_eval import async_evaluation, made_no_progress, out_of_budget
 
 #: Table 2 of the paper (decrease, mean ± std over 5 asynchronous runs).
 _IMPLICIT_ZERO = {
@@ -58,7 +59,13 @@ def table2_rows(
     finished asynchronous run is kept in ``JSONL.partial.jsonl`` as it ends, so a row
     interrupted after some of its runs resumes from the next one; and the run in progress
     saves its state in ``JSONL.checkpoints/`` every few minutes (`simulate`), so it goes on
-    from there rather than from step 0."""
+    from there rather than from step 0.
+
+    Extendable: with a larger ``max_time`` than ``jsonl``'s rows (all else equal), the
+    asynchronous runs that ended on the smaller budget continue from their final state
+    (kept in ``JSONL.checkpoints/``) and their trained run gets a new row, appended after
+    the old one, which stays; the runs that converged, stalled or diverged are kept as they
+    are (a larger budget would not change them), and so are rows with none on budget."""
     settings = {
         "stagger": stagger,
         "delay": delay,
@@ -70,7 +77,8 @@ def table2_rows(
         "momentum": momentum,
         **({"precondition": True} if precondition else {}),
     }
-    done = {r["run"]: r for r in check_settings(jsonl, settings)} if jsonl else {}
+    recorded = check_settings(jsonl, settings) if jsonl else []
+    done = {r["run"]: r for r in recorded if not _to_extend(r, settings)}  # later rows win
     rows = []
     for run in run_dirs:
         if str(run) in done:
@@ -80,7 +88,8 @@ def table2_rows(
         partial = None if jsonl is None else Path(jsonl).with_suffix(".partial.jsonl")
         checkpoints = None if jsonl is None else Path(jsonl).with_suffix(".checkpoints")
         keep = _keeper(partial, run, settings, run_progress)
-        earlier = _partial_entries(partial, run, settings)
+        earlier = _earlier_entries(recorded, partial, run, settings)
+        _say_extended(recorded, run, settings)
         result = async_evaluation(
             run, **settings, progress=keep, tick=tick, finished=earlier, checkpoints=checkpoints
         )
@@ -108,28 +117,69 @@ def _keeper(partial, run, settings: dict, run_progress):
     return keep
 
 
-def _partial_entries(partial, run, settings: dict) -> dict[int, dict]:
-    """The finished asynchronous runs of ``run`` under ``settings`` that ``partial`` holds,
-    by schedule seed ({} without a file)."""
-    if partial is None:
-        return {}
-    lines = read_json_lines(partial)
+def _earlier_entries(recorded, partial, run, settings: dict) -> dict[int, dict]:
+    """The finished asynchronous runs of ``run`` that stand under ``settings``, by schedule
+    seed: those made with ``settings``, and those made with a smaller budget that did not
+    end on it (`_stands`), from the rows ``recorded`` and from ``partial`` (if any)."""
+    lines = [
+        {"run": row["run"], "settings": row["settings"], "entry": entry}
+        for row in recorded
+        for entry in row["async"]
+    ]
+    lines += [] if partial is None else read_json_lines(partial)
     return {
         line["entry"]["seed"]: line["entry"]
         for line in lines
-        if line["run"] == str(run) and line["settings"] == settings
+        if line["run"] == str(run) and _stands(line["entry"], line["settings"], settings)
     }
+
+
+def _stands(entry: dict, made: dict, settings: dict) -> bool:
+    """Whether an asynchronous run made with settings ``made`` is the run ``settings``
+    give: the same settings, or a smaller budget that it did not end on."""
+    return made == settings or (_extends(made, settings) and not out_of_budget(entry))
+
+
+def _extends(made: dict, settings: dict) -> bool:
+    """Whether ``settings`` are ``made`` with a larger time budget (``max_time``)."""
+
+    def rest(s):
+        return {k: v for k, v in s.items() if k != "max_time"}
+
+    return rest(made) == rest(settings) and made.get("max_time", 0) < settings["max_time"]
+
+
+def _to_extend(row: dict, settings: dict) -> bool:
+    """Whether ``row`` is to be continued under ``settings``: made with a smaller budget,
+    some of its asynchronous runs ended on it."""
+    return row["settings"] != settings and any(out_of_budget(e) for e in row["async"])
+
+
+def _say_extended(recorded, run, settings: dict) -> None:
+    """One line on stderr for each row of ``run`` about to be continued to a larger budget."""
+    for row in recorded:
+        if row["run"] == str(run) and _to_extend(row, settings):
+            ended = sum(out_of_budget(e) for e in row["async"])
+            print(
+                f"{run}: {ended} of {len(row['async'])} asynchronous runs ended on the "
+                f"{row['settings']['max_time']:,}-step budget; continuing them to "
+                f"{settings['max_time']:,}.",
+                file=sys.stderr,
+            )
 
 
 def check_settings(jsonl, settings: dict) -> list[dict]:
     """The rows already in ``jsonl`` ([] if none); a ValueError naming the file when any
-    was made with other settings (they are kept: use another output directory)."""
+    was made with other settings than ``settings`` or a smaller budget (`_extends`): they
+    are kept, use another output directory."""
     rows = read_json_lines(jsonl)
     for row in rows:
-        if row.get("settings") != settings:
+        made = row.get("settings") or {}
+        if made != settings and not _extends(made, settings):
             raise ValueError(
                 f"{jsonl} holds rows made with other settings ({row.get('settings')}); they "
-                "are kept — rerun with the same flags to resume, or choose another --out."
+                "are kept — rerun with the same flags to resume (or a larger --max-time to "
+                "extend them), or choose another --out."
             )
     return rows
 
