@@ -280,6 +280,37 @@ def test_cli_async_killed_midway_continues_where_it_stopped(tiny_run, monkeypatc
             assert a[key] == b[key]
 
 
+def test_cli_async_larger_budget_continues_the_runs_that_ended_on_the_old_one(
+    tiny_run, monkeypatch, capsys
+):
+    """`hogwild async` whose runs end on their budget keeps them in ``STEM.partial/`` and
+    says so; the same command with a larger ``--max-time`` continues the one that ran out
+    (from its last state) and keeps the one that converged, and the result equals one made
+    with the larger budget from the start; then nothing is left to continue."""
+    import hogwild.asynchrony._simulate as sim
+
+    args = ["async", "--run", str(tiny_run), "--runs", "2", "--graphs", "2"]
+    args += ["--step-size", "sync", "--x64"]  # schedule S = 4, D = 3
+    stem, work = tiny_run / "async-S4-D3", tiny_run / "async-S4-D3.partial"
+    assert main([*args, "--max-time", "20000", "--overwrite"]) == 0 and not work.exists()
+    whole = json.loads(stem.with_suffix(".json").read_text())
+    steps = [e["steps"] for e in whole["async"]]
+    assert whole["all_converged"] and steps[0] != steps[1]
+    short = str(min(steps))  # one run converges exactly there, the other runs out
+    assert main([*args, "--max-time", short, "--overwrite"]) == 0
+    assert "1 of 2 runs ended on the" in capsys.readouterr().err and work.is_dir()
+    resumed_at, resume_run = [], sim.resume_run
+    monkeypatch.setattr(
+        sim, "resume_run", lambda *a: resumed_at.append(int((r := resume_run(*a)).carry.t)) or r
+    )
+    assert main([*args, "--max-time", "20000"]) == 0
+    assert resumed_at == [int(short)]  # one run simulated, from where the budget left it
+    assert "continuing 1 asynchronous runs" in capsys.readouterr().err
+    longer = json.loads(stem.with_suffix(".json").read_text())
+    assert [e["steps"] for e in longer["async"]] == steps and not work.exists()
+    assert longer["max_deviation"] == whole["max_deviation"] and longer["all_converged"]
+
+
 def test_cli_says_when_a_run_has_not_learned(tiny_gcn_run, capsys):
     """A 3-epoch GCN on chains: its metrics carry the constant predictor, and `evaluate`
     prints NOT LEARNED exactly when validation is no better than it."""

@@ -94,7 +94,7 @@ def run_async(args) -> int:
         checkpoints=work,
     )
     write_json(stem.with_suffix(".json"), result)
-    shutil.rmtree(work, ignore_errors=True)
+    _keep_unfinished(work, result, args.max_time)
     async_figure(result, stem.with_suffix(".png"))
     print(result["certificate"]["summary"])
     print(
@@ -108,12 +108,16 @@ def run_async(args) -> int:
 
 
 def _interrupted(stem, settings: dict, overwrite: bool):
-    """(``STEM.partial/``, whether it holds an interrupted evaluation to continue).
+    """(``STEM.partial/``, whether it holds an evaluation to continue).
 
     An evaluation keeps its settings, its finished runs (``runs.jsonl``) and the checkpoint
     of the run in progress there until it ends, so the same command after a kill continues
-    it. One made with other settings is refused (ValueError, before any work), or
-    discarded with ``overwrite``."""
+    it; one whose runs ended on their time budget keeps them there too (`_keep_unfinished`),
+    and the same command with a larger ``--max-time`` continues those runs (`_extend`).
+    One made with other settings is refused (ValueError, before any work), or discarded
+    with ``overwrite``."""
+    from .experiments._async_eval import extends_budget
+
     work = stem.with_name(stem.name + ".partial")
     saved = work / "settings.json"
     if not saved.is_file():
@@ -121,13 +125,52 @@ def _interrupted(stem, settings: dict, overwrite: bool):
     earlier = json.loads(saved.read_text())
     if earlier == settings:
         return work, True
+    if extends_budget(earlier, settings) and not overwrite:
+        _extend(work, earlier["max_time"], settings["max_time"])
+        return work, True
     if not overwrite:
         raise ValueError(
             f"{work} holds an interrupted evaluation with other settings ({earlier}): rerun "
-            "with those flags to continue it, or pass --overwrite to start afresh."
+            "with those flags (or a larger --max-time) to continue it, or pass --overwrite "
+            "to start afresh."
         )
     shutil.rmtree(work)
     return work, False
+
+
+def _extend(work, budget: int, larger: int) -> None:
+    """Forget the runs of ``work`` that ended on the time budget ``budget`` (their
+    checkpoints stay, so they continue from there) and say so: the evaluation goes on to
+    ``larger``, and its result will replace the one of the smaller budget."""
+    from .experiments._async_eval import out_of_budget
+    from .train import write_atomic
+
+    entries = read_json_lines(work / "runs.jsonl")
+    kept = [e for e in entries if not out_of_budget(e)]
+    text = "".join(json.dumps(e) + "\n" for e in kept)
+    write_atomic(work / "runs.jsonl", text.encode())
+    print(
+        f"continuing {len(entries) - len(kept)} asynchronous runs that ended on the "
+        f"{budget:,}-step budget to {larger:,} ({len(kept)} finished runs kept); the result "
+        "of the smaller budget will be replaced.",
+        file=sys.stderr,
+    )
+
+
+def _keep_unfinished(work, result: dict, budget: int) -> None:
+    """Remove ``work``, unless some run ended on its time budget: then its checkpoints and
+    finished runs stay, for a larger ``--max-time`` to continue (said on stderr)."""
+    from .experiments._async_eval import out_of_budget
+
+    ended = sum(out_of_budget(e) for e in result["async"])
+    if not ended:
+        shutil.rmtree(work, ignore_errors=True)
+        return
+    print(
+        f"{ended} of {len(result['async'])} runs ended on the {budget:,}-step budget; their "
+        f"state is kept in {work}: rerun with a larger --max-time to continue them.",
+        file=sys.stderr,
+    )
 
 
 def _finished_runs(work) -> dict:

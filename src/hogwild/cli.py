@@ -220,7 +220,12 @@ def _parser() -> argparse.ArgumentParser:
         help="block-Jacobi steps for energies: each node scales its step by the inverse of "
         "its own diagonal Hessian block (default step: its certificate's)",
     )
-    hog.add_argument("--max-time", type=int, default=100_000, help="time budget in steps")
+    hog.add_argument(
+        "--max-time",
+        type=int,
+        default=100_000,
+        help="time budget in steps (a larger one continues the runs that ended on the last)",
+    )
     hog.add_argument("--x64", action="store_true", help="infer in float64 (tighter agreement)")
     hog.add_argument(
         "--overwrite",

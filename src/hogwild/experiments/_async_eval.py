@@ -85,6 +85,16 @@ def out_of_budget(entry: dict) -> bool:
     return not (entry["converged"] or entry.get("stalled") or entry.get("diverged"))
 
 
+def extends_budget(made: dict, settings: dict) -> bool:
+    """Whether ``settings`` are the settings ``made`` with a larger time budget
+    (``max_time``): the runs ``made`` left on their budget can go on under them."""
+
+    def rest(s):
+        return {k: v for k, v in s.items() if k != "max_time"}
+
+    return rest(made) == rest(settings) and made.get("max_time", 0) < settings["max_time"]
+
+
 def made_no_progress(entry: dict) -> bool:
     """A run that ended on its time budget (not converged, stalled or diverged) with its
     residual at or above its first check: it made no progress at all, typically a step

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..models import MODELS
 from ..train import append_json_line, read_json_lines
-from ._async_eval import async_evaluation, made_no_progress, out_of_budget
+from ._async_eval import async_evaluation, extends_budget, made_no_progress, out_of_budget
 
 #: Table 2 of the paper (decrease, mean ± std over 5 asynchronous runs).
 _IMPLICIT_ZERO = {
@@ -137,16 +137,7 @@ def _earlier_entries(recorded, partial, run, settings: dict) -> dict[int, dict]:
 def _stands(entry: dict, made: dict, settings: dict) -> bool:
     """Whether an asynchronous run made with settings ``made`` is the run ``settings``
     give: the same settings, or a smaller budget that it did not end on."""
-    return made == settings or (_extends(made, settings) and not out_of_budget(entry))
-
-
-def _extends(made: dict, settings: dict) -> bool:
-    """Whether ``settings`` are ``made`` with a larger time budget (``max_time``)."""
-
-    def rest(s):
-        return {k: v for k, v in s.items() if k != "max_time"}
-
-    return rest(made) == rest(settings) and made.get("max_time", 0) < settings["max_time"]
+    return made == settings or (extends_budget(made, settings) and not out_of_budget(entry))
 
 
 def _to_extend(row: dict, settings: dict) -> bool:
@@ -170,12 +161,12 @@ def _say_extended(recorded, run, settings: dict) -> None:
 
 def check_settings(jsonl, settings: dict) -> list[dict]:
     """The rows already in ``jsonl`` ([] if none); a ValueError naming the file when any
-    was made with other settings than ``settings`` or a smaller budget (`_extends`): they
+    was made with other settings than ``settings`` or a smaller budget (`extends_budget`): they
     are kept, use another output directory."""
     rows = read_json_lines(jsonl)
     for row in rows:
         made = row.get("settings") or {}
-        if made != settings and not _extends(made, settings):
+        if made != settings and not extends_budget(made, settings):
             raise ValueError(
                 f"{jsonl} holds rows made with other settings ({row.get('settings')}); they "
                 "are kept — rerun with the same flags to resume (or a larger --max-time to "
