@@ -389,10 +389,11 @@ def test_table2_row_resumes_from_its_last_finished_asynchronous_run(
     """A row killed during its second asynchronous run resumes there: the first is taken
     from ``table2.partial.jsonl``, not simulated again, the second continues from the
     checkpoint it saved in ``table2.checkpoints/`` (then removed), and the row equals an
-    uninterrupted one's."""
+    uninterrupted one's. `table2_status` says so at each stage, simulating nothing."""
     import hogwild.asynchrony._simulate as sim
     import hogwild.experiments._async_eval as ae
-    from hogwild.experiments._table2 import table2_rows
+    from hogwild.experiments._table2 import table2_rows, table2_status
+    from hogwild.train._checkpoint import read_header
 
     settings = {"runs": 2, "graphs": 2, "max_time": 20_000, "x64": True}
     whole = table2_rows([tiny_run], jsonl=tmp_path / "whole.jsonl", **settings)
@@ -412,6 +413,13 @@ def test_table2_row_resumes_from_its_last_finished_asynchronous_run(
     assert not jsonl.exists() and len(partial.read_text().splitlines()) == 1
     (saved,) = (tmp_path / "t.checkpoints").iterdir()
     assert saved.name.endswith("tiny.seed1.ckpt")
+    status = table2_status([tiny_run], jsonl, **settings)
+    first = whole[0]["async"][0]["steps"]
+    assert status[1:] == [
+        f"  seed 0: converged at step {first:,}",
+        f"  seed 1: state saved at step {read_header(saved)[0]['meta']['steps']:,} "
+        "(continues from there)",
+    ]
     monkeypatch.setattr(sim, "save_run", save_run)
     simulated, real_simulate = [], ae.simulate
     monkeypatch.setattr(
@@ -420,6 +428,9 @@ def test_table2_row_resumes_from_its_last_finished_asynchronous_run(
     (row,) = table2_rows([tiny_run], jsonl=jsonl, **settings)
     assert simulated == [1]  # seed 0 came from the partial file
     assert not saved.exists()
+    assert table2_status([tiny_run], jsonl, **settings) == [
+        f"{tiny_run}: recorded (2/2 reached tolerance)"
+    ]
     for key in ("decrease_mean", "decrease_std", "max_deviation", "all_converged"):
         assert row[key] == whole[0][key]
     assert [e["steps"] for e in row["async"]] == [e["steps"] for e in whole[0]["async"]]
@@ -432,7 +443,7 @@ def test_table2_rows_extend_to_a_larger_budget(tiny_run, tmp_path, monkeypatch, 
     start; the old row stays before it, a smaller budget is refused, and a rerun with the
     larger one does nothing more."""
     import hogwild.asynchrony._simulate as sim
-    from hogwild.experiments._table2 import table2_rows
+    from hogwild.experiments._table2 import latest_rows, table2_rows
     from hogwild.train import read_json_lines
 
     settings = {"runs": 2, "graphs": 2, "x64": True}
@@ -456,6 +467,7 @@ def test_table2_rows_extend_to_a_larger_budget(tiny_run, tmp_path, monkeypatch, 
         assert row[key] == whole[key]
     assert not list((tmp_path / "t.checkpoints").iterdir())
     assert [r["settings"]["max_time"] for r in read_json_lines(jsonl)] == [short, 20_000]
+    assert latest_rows(read_json_lines(jsonl)) == [read_json_lines(jsonl)[1]]  # tabulated
     with pytest.raises(ValueError, match="other settings"):
         table2_rows([tiny_run], jsonl=jsonl, max_time=short, **settings)
     (again,) = table2_rows([tiny_run], jsonl=jsonl, max_time=20_000, **settings)
@@ -478,6 +490,13 @@ def test_cli_reproduce_table2(tiny_run, tiny_gcn_run, tmp_path, capsys):
     assert main([*args, "--out", str(tmp_path), "--x64"]) == 0
     assert (tmp_path / "table2.jsonl").read_bytes() == before
     assert (tmp_path / "table2_table.md").read_text() == table
+    capsys.readouterr()
+    assert main([*args, "--out", str(tmp_path), "--x64", "--status"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"{run}: recorded (2/2 reached tolerance)"
+        for run in sorted(map(str, (tiny_run, tiny_gcn_run)))
+    ]
+    assert (tmp_path / "table2.jsonl").read_bytes() == before
     # a later call with some of the runs still tabulates every row the JSONL holds
     one = ["reproduce", "table2", str(tiny_gcn_run), "--async-runs", "2", "--x64"]
     assert main([*one, "--out", str(tmp_path)]) == 0

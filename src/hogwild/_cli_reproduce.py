@@ -34,8 +34,8 @@ def reproduce(args) -> int:
         return 0
     if args.seeds is not None and args.what not in ("table1", "table3", "table4"):
         raise ValueError(f"--seeds goes with table1, table3 or table4, not {args.what}.")
-    if args.status and args.what not in ("table1", "table3", "table4"):
-        raise ValueError(f"--status goes with table1, table3 or table4, not {args.what}.")
+    if args.status and args.what not in ("table1", "table2", "table3", "table4"):
+        raise ValueError(f"--status goes with table1 to table4, not {args.what}.")
     if args.what in ("table1", "table3", "table4"):
         from ._cli_cells import reproduce_cells
 
@@ -76,8 +76,11 @@ def reproduce(args) -> int:
         "max_time": args.max_time,
         "precondition": args.precondition,
     }
+    if args.status:
+        print("\n".join(ex.table2_status(chosen, jsonl, **settings)))
+        return 0
     ex.table2_rows(chosen, **settings, jsonl=jsonl, progress=progress, run_progress=print_async_run)
-    rows = read_json_lines(jsonl)
+    rows = ex.latest_rows(read_json_lines(jsonl))
     name = "table2_spread.md" if args.every_run else "table2_table.md"
     table = (ex.table2_spread_markdown if args.every_run else ex.table2_markdown)(rows)
     write_atomic(out / name, table.encode())

@@ -128,7 +128,8 @@ def _parser() -> argparse.ArgumentParser:
         "--status",
         action="store_true",
         help="table1/3/4: say where each cell stands (recorded, training elsewhere, "
-        "resumable, not started) and train nothing",
+        "resumable, not started) and train nothing; table2: where each row and "
+        "asynchronous run stands (recorded, finished, resumable, not started)",
     )
     rep.add_argument(
         "--seeds",

@@ -15,6 +15,8 @@ from ._table1 import table1_markdown as table1_markdown
 from ._table2 import PAPER_TABLE2 as PAPER_TABLE2
 from ._table2 import best_on_validation as best_on_validation
 from ._table2 import finished_runs as finished_runs
+from ._table2 import latest_rows as latest_rows
 from ._table2 import table2_markdown as table2_markdown
 from ._table2 import table2_rows as table2_rows
 from ._table2 import table2_spread_markdown as table2_spread_markdown
+from ._table2 import table2_status as table2_status

@@ -17,7 +17,13 @@ import numpy as np
 
 from ..models import MODELS
 from ..train import append_json_line, read_json_lines
-from ._async_eval import async_evaluation, extends_budget, made_no_progress, out_of_budget
+from ._async_eval import (
+    async_evaluation,
+    extends_budget,
+    made_no_progress,
+    out_of_budget,
+    run_checkpoint,
+)
 
 #: Table 2 of the paper (decrease, mean ± std over 5 asynchronous runs).
 _IMPLICIT_ZERO = {
@@ -32,26 +38,11 @@ PAPER_TABLE2 = {
 }
 
 
-def table2_rows(
-    run_dirs,
-    *,
-    stagger=4,
-    delay=3,
-    runs=5,
-    graphs=10,
-    step_size="sync",
-    max_time=100_000,
-    x64=False,
-    jsonl=None,
-    progress=None,
-    momentum=0.0,
-    precondition=False,
-    run_progress=None,
-) -> list[dict]:
-    """One `async_evaluation` per run directory; each row is appended to ``jsonl`` as it
-    finishes (a JSON line without the residual curves, with its ``settings``;
-    ``precondition``, block-Jacobi steps, is among them only when set, so rows made before
-    it existed still resume). ``progress(row)`` after each run directory,
+def table2_rows(run_dirs, *, jsonl=None, progress=None, run_progress=None, **options) -> list[dict]:
+    """One `async_evaluation` per run directory, with the settings ``options`` name
+    (`table2_settings`: schedule, runs, graphs, step, budget, ...); each row is appended to
+    ``jsonl`` as it finishes (a JSON line without the residual curves, with its
+    ``settings``). ``progress(row)`` after each run directory,
     ``run_progress(entry)`` after each of its asynchronous runs.
 
     Resumable: a run whose row ``jsonl`` already holds is not evaluated again; rows made
@@ -66,17 +57,7 @@ def table2_rows(
     (kept in ``JSONL.checkpoints/``) and their trained run gets a new row, appended after
     the old one, which stays; the runs that converged, stalled or diverged are kept as they
     are (a larger budget would not change them), and so are rows with none on budget."""
-    settings = {
-        "stagger": stagger,
-        "delay": delay,
-        "runs": runs,
-        "graphs": graphs,
-        "step_size": step_size,
-        "max_time": max_time,
-        "x64": x64,
-        "momentum": momentum,
-        **({"precondition": True} if precondition else {}),
-    }
+    settings = table2_settings(**options)
     recorded = check_settings(jsonl, settings) if jsonl else []
     done = {r["run"]: r for r in recorded if not _to_extend(r, settings)}  # later rows win
     rows = []
@@ -100,6 +81,87 @@ def table2_rows(
         if progress is not None:
             progress(result)
     return rows
+
+
+def table2_settings(
+    *,
+    stagger=4,
+    delay=3,
+    runs=5,
+    graphs=10,
+    step_size="sync",
+    max_time=100_000,
+    x64=False,
+    momentum=0.0,
+    precondition=False,
+) -> dict:
+    """The settings a Table 2 row records (`table2_rows`'s keywords); ``precondition`` only
+    when set, so rows made before it existed still resume."""
+    return {
+        "stagger": stagger,
+        "delay": delay,
+        "runs": runs,
+        "graphs": graphs,
+        "step_size": step_size,
+        "max_time": max_time,
+        "x64": x64,
+        "momentum": momentum,
+        **({"precondition": True} if precondition else {}),
+    }
+
+
+def latest_rows(rows: list[dict]) -> list[dict]:
+    """One row per trained run, the last recorded (a row continued to a larger budget
+    supersedes the smaller budget's, which stays in the file), in order of first record."""
+    return list({row["run"]: row for row in rows}.values())
+
+
+def table2_status(run_dirs, jsonl, **options) -> list[str]:
+    """Where each trained run's row stands under the settings of ``options``
+    (`table2_settings`), from ``jsonl``, its ``.partial.jsonl`` and ``.checkpoints/``,
+    simulating nothing: per run a recorded row, or per asynchronous run (schedule seed)
+    finished (how), saved (the step its checkpoint reached: it continues from there) or not
+    started."""
+    settings = table2_settings(**options)
+    recorded = check_settings(jsonl, settings)
+    done = {r["run"]: r for r in recorded if not _to_extend(r, settings)}
+    partial = Path(jsonl).with_suffix(".partial.jsonl")
+    lines = []
+    for run in map(str, run_dirs):
+        if run in done:
+            row = done[run]
+            reached = sum(e["converged"] for e in row["async"])
+            lines.append(f"{run}: recorded ({reached}/{len(row['async'])} reached tolerance)")
+            continue
+        lines.append(f"{run}:")
+        earlier = _earlier_entries(recorded, partial, run, settings)
+        for seed in range(settings["runs"]):
+            where = Path(jsonl).with_suffix(".checkpoints")
+            lines.append(
+                f"  seed {seed}: "
+                + _seed_status(earlier.get(seed), run_checkpoint(where, run, seed))
+            )
+    return lines
+
+
+def _seed_status(entry: dict | None, checkpoint: Path) -> str:
+    """How one asynchronous run stands: its finished ``entry``, else its ``checkpoint``."""
+    from ..train._checkpoint import read_header
+
+    if entry is not None:
+        return f"{_ending(entry)} at step {entry['steps']:,}"
+    if checkpoint.is_file():
+        steps = read_header(checkpoint)[0].get("meta", {}).get("steps", 0)
+        return f"state saved at step {steps:,} (continues from there)"
+    return "not started"
+
+
+def _ending(entry: dict) -> str:
+    if entry["converged"]:
+        return "converged"
+    if entry.get("diverged"):
+        return "diverged"
+    return "stalled" if entry["stalled"] else "ended on the budget"
 
 
 def _keeper(partial, run, settings: dict, run_progress):
