@@ -195,3 +195,30 @@ def test_energy_runs_are_claimed_one_at_a_time_unless_workers_share_them(
     three = Protocol("tiny", 3, 1, 2, 2, TINY.task_options)
     run_cell("chains", "energy-node", three, runs, jsonl, workers=workers)
     assert seen == calls
+
+
+def test_table2_waits_for_another_process_running_into_its_output(tmp_path, capsys):
+    """Table 2 into an output another process holds (its ``table2.checkpoints/``) says so
+    and waits until that process ends, then goes on (here: a row already recorded, taken
+    as it is); ``--status`` says meanwhile that someone simulates into it."""
+    from hogwild.experiments._table2 import table2_rows, table2_settings, table2_status
+
+    options = {"runs": 1, "max_time": 100}
+    jsonl, run = tmp_path / "table2.jsonl", "runs/x"
+    entry = {"seed": 0, "converged": True, "stalled": False, "diverged": False, "steps": 40}
+    row = {"run": run, "settings": table2_settings(**options), "async": [entry]}
+    append_json_line(jsonl, row)
+    results = []
+    with held_elsewhere(tmp_path / "table2.checkpoints"):
+        status = table2_status([run], jsonl, **options)
+        assert status[0] == f"{tmp_path}: another process is simulating into it now"
+        worker = threading.Thread(
+            target=lambda: results.append(table2_rows([run], jsonl=jsonl, **options))
+        )
+        worker.start()
+        worker.join(timeout=2.0)
+        assert worker.is_alive() and not results  # it waits for the holder
+    worker.join()
+    assert results == [[row]]
+    assert "waiting: another process is running Table 2" in capsys.readouterr().err
+    assert table2_status([run], jsonl, **options) == [f"{run}: recorded (1/1 reached tolerance)"]

@@ -8,7 +8,9 @@ points, mean ± std over the runs.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -17,6 +19,8 @@ import numpy as np
 
 from ..models import MODELS
 from ..train import append_json_line, read_json_lines
+from ..train._checkpoint import lock_directory
+from ..train._rundir import held_elsewhere
 from ._async_eval import (
     async_evaluation,
     extends_budget,
@@ -56,8 +60,41 @@ def table2_rows(run_dirs, *, jsonl=None, progress=None, run_progress=None, **opt
     asynchronous runs that ended on the smaller budget continue from their final state
     (kept in ``JSONL.checkpoints/``) and their trained run gets a new row, appended after
     the old one, which stays; the runs that converged, stalled or diverged are kept as they
-    are (a larger budget would not change them), and so are rows with none on budget."""
+    are (a larger budget would not change them), and so are rows with none on budget.
+
+    One process at a time: the call holds ``JSONL.checkpoints/`` (a lock, gone with the
+    process however it ends) and waits, saying so, while another process holds it, so the
+    same command started twice never simulates a run twice or records a row twice."""
     settings = table2_settings(**options)
+    with _simulating_into(None if jsonl is None else Path(jsonl).with_suffix(".checkpoints")):
+        return _rows(run_dirs, jsonl, settings, progress, run_progress)
+
+
+@contextlib.contextmanager
+def _simulating_into(checkpoints):
+    """Hold the directory ``checkpoints`` (made if missing; None: nothing to hold) while
+    the body runs, waiting for another process that holds it."""
+    if checkpoints is None:
+        yield
+        return
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    fd = lock_directory(checkpoints, blocking=False)
+    if fd is None:
+        print(
+            f"waiting: another process is running Table 2 into {checkpoints.parent} (it holds "
+            f"{checkpoints.name}/); this one goes on when it ends.",
+            file=sys.stderr,
+            flush=True,
+        )
+        fd = lock_directory(checkpoints)
+    try:
+        yield
+    finally:
+        os.close(fd)
+
+
+def _rows(run_dirs, jsonl, settings: dict, progress, run_progress) -> list[dict]:
+    """`table2_rows`'s work, with its output held."""
     recorded = check_settings(jsonl, settings) if jsonl else []
     done = {r["run"]: r for r in recorded if not _to_extend(r, settings)}  # later rows win
     rows = []
@@ -119,14 +156,16 @@ def latest_rows(rows: list[dict]) -> list[dict]:
 def table2_status(run_dirs, jsonl, **options) -> list[str]:
     """Where each trained run's row stands under the settings of ``options``
     (`table2_settings`), from ``jsonl``, its ``.partial.jsonl`` and ``.checkpoints/``,
-    simulating nothing: per run a recorded row, or per asynchronous run (schedule seed)
+    simulating nothing: whether another process is simulating into it now (`table2_rows`
+    holds its checkpoints), then per run a recorded row, or per asynchronous run (schedule seed)
     finished (how), saved (the step its checkpoint reached: it continues from there) or not
     started."""
     settings = table2_settings(**options)
     recorded = check_settings(jsonl, settings)
     done = {r["run"]: r for r in recorded if not _to_extend(r, settings)}
     partial = Path(jsonl).with_suffix(".partial.jsonl")
-    lines = []
+    busy = held_elsewhere(Path(jsonl).with_suffix(".checkpoints"))
+    lines = [f"{Path(jsonl).parent}: another process is simulating into it now"] if busy else []
     for run in map(str, run_dirs):
         if run in done:
             row = done[run]
