@@ -21,6 +21,7 @@ from hogwild.train import (
     read_json_lines,
     release_run_dir,
 )
+from hogwild.train._checkpoint import DirectoryBusy, holding
 from hogwild.train._rundir import run_progress
 
 #: Another process holding a directory with a plain flock, as a second hogwild would.
@@ -222,3 +223,60 @@ def test_table2_waits_for_another_process_running_into_its_output(tmp_path, caps
     assert results == [[row]]
     assert "waiting: another process is running Table 2" in capsys.readouterr().err
     assert table2_status([run], jsonl, **options) == [f"{run}: recorded (1/1 reached tolerance)"]
+
+
+def test_a_held_directory_takes_its_own_lines_and_is_busy_elsewhere(tmp_path):
+    """`holding`: appending into the held directory takes no second lock (a `flock` on a
+    second descriptor would wait for this very process), other processes see it busy, and
+    a directory another process holds is refused (no ``busy``) or waited for."""
+    held = tmp_path / "held"
+    with holding(held):
+        appender = threading.Thread(
+            target=append_json_line, args=(held / "rows.jsonl", {"a": 1}), daemon=True
+        )
+        appender.start()
+        appender.join(timeout=30.0)
+        assert not appender.is_alive()  # it did not wait for its own process
+        assert probe(held) == "busy"
+    assert probe(held) == "free" and read_json_lines(held / "rows.jsonl") == [{"a": 1}]
+    with held_elsewhere(held), pytest.raises(DirectoryBusy, match="held by another process"):
+        with holding(held):
+            pass
+
+
+def test_a_directory_remade_while_waiting_is_held_afresh(tmp_path):
+    """The directory a waiter waits for is removed and made again before its holder ends:
+    the waiter's lock belongs to the removed one, so it locks the new one; another process
+    then finds the directory at that path busy."""
+    held, said, inside = tmp_path / "held", [], []
+
+    def wait_and_hold():
+        with holding(held, busy=lambda: said.append("waiting")):
+            inside.append(probe(held))
+
+    with held_elsewhere(held):
+        waiter = threading.Thread(target=wait_and_hold)
+        waiter.start()
+        waiter.join(timeout=2.0)
+        assert waiter.is_alive() and said == ["waiting"] and not inside
+        shutil.rmtree(held)
+        held.mkdir()
+    waiter.join()
+    assert inside == ["busy"] and said == ["waiting"]
+
+
+def test_async_of_a_run_and_schedule_another_process_evaluates_exits_2(tmp_path, capsys):
+    """A second ``hogwild async`` of one run and schedule (``STEM.partial/`` held by the
+    first) is refused in one line before loading anything, and writes nothing."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{}")  # refused before the run is read
+    work = run / "async-S4-D3.partial"
+    with held_elsewhere(work):
+        assert main(["async", "--run", str(run)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{work} is in use: another process is running" in err[0]
+    assert list(work.iterdir()) == [] and sorted(p.name for p in run.iterdir()) == [
+        "async-S4-D3.partial",
+        "config.json",
+    ]

@@ -3,11 +3,12 @@ its certificate, table line and figure (`hogwild.experiments.async_evaluation`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import sys
 
-from .train._checkpoint import append_json_line, read_json_lines
+from .train._checkpoint import append_json_line, holding, read_json_lines
 
 
 def _step_size(text: str | None):
@@ -49,7 +50,9 @@ def _ending(entry: dict) -> str:
 
 
 def run_async(args) -> int:
-
+    """``hogwild async RUN``: check the flags, then evaluate with ``RUN/STEM.partial/``
+    held by this process (`holding`), so a second process given the same run and schedule
+    is refused in one line instead of simulating the same runs beside it."""
     from .asynchrony import Schedule, check_schedule
 
     if args.runs < 1 or args.graphs < 1:
@@ -74,7 +77,36 @@ def run_async(args) -> int:
     stem = _result_stem(args)
     if not (stem.parent / "config.json").is_file():
         raise ValueError(f"{args.run} is not a run directory (no config.json).")
-    work, resuming = _interrupted(stem, settings, args.overwrite)
+    work = stem.with_name(stem.name + ".partial")
+    with holding(work, busy=_refuse_busy(work)), _removed_if_empty(work):
+        return _evaluate(args, stem, work, settings)
+
+
+def _refuse_busy(work):
+    """`holding`'s answer to a second `hogwild async` of one run and schedule: refuse."""
+
+    def refuse():
+        raise ValueError(
+            f"{work} is in use: another process is running this asynchronous evaluation; "
+            "wait for it to finish (the same command then continues or reuses its result)."
+        )
+
+    return refuse
+
+
+@contextlib.contextmanager
+def _removed_if_empty(work):
+    """Remove ``work`` on the way out if nothing was written into it (input refused)."""
+    try:
+        yield
+    finally:
+        if work.is_dir() and not any(work.iterdir()):
+            work.rmdir()
+
+
+def _evaluate(args, stem, work, settings: dict) -> int:
+    """`run_async`'s work, with ``STEM.partial/`` held by this process."""
+    resuming = _interrupted(work, settings, args.overwrite)
     if stem.with_suffix(".json").exists() and not (args.overwrite or resuming):
         raise ValueError(
             f"{stem}.json exists (an earlier `hogwild async` of this schedule): pass "
@@ -94,8 +126,8 @@ def run_async(args) -> int:
         checkpoints=work,
     )
     write_json(stem.with_suffix(".json"), result)
-    _keep_unfinished(work, result, args.max_time)
     async_figure(result, stem.with_suffix(".png"))
+    _keep_unfinished(work, result, args.max_time)
     print(result["certificate"]["summary"])
     print(
         f"synchronous {result['metric']} {result['sync']['metric']:.4f}; asynchronous "
@@ -107,8 +139,8 @@ def run_async(args) -> int:
     return 0
 
 
-def _interrupted(stem, settings: dict, overwrite: bool):
-    """(``STEM.partial/``, whether it holds an evaluation to continue).
+def _interrupted(work, settings: dict, overwrite: bool) -> bool:
+    """Whether ``work`` (``STEM.partial/``) holds an evaluation to continue.
 
     An evaluation keeps its settings, its finished runs (``runs.jsonl``) and the checkpoint
     of the run in progress there until it ends, so the same command after a kill continues
@@ -118,24 +150,32 @@ def _interrupted(stem, settings: dict, overwrite: bool):
     with ``overwrite``."""
     from .experiments._async_eval import extends_budget
 
-    work = stem.with_name(stem.name + ".partial")
     saved = work / "settings.json"
     if not saved.is_file():
-        return work, False
+        return False
     earlier = json.loads(saved.read_text())
     if earlier == settings:
-        return work, True
+        return True
     if extends_budget(earlier, settings) and not overwrite:
         _extend(work, earlier["max_time"], settings["max_time"])
-        return work, True
+        return True
     if not overwrite:
         raise ValueError(
             f"{work} holds an interrupted evaluation with other settings ({earlier}): rerun "
             "with those flags (or a larger --max-time) to continue it, or pass --overwrite "
             "to start afresh."
         )
-    shutil.rmtree(work)
-    return work, False
+    _empty(work)
+    return False
+
+
+def _empty(work) -> None:
+    """Remove what ``work`` holds, keeping the directory (and this process's lock on it)."""
+    for path in work.iterdir():
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
 
 
 def _extend(work, budget: int, larger: int) -> None:

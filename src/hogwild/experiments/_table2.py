@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -19,7 +18,7 @@ import numpy as np
 
 from ..models import MODELS
 from ..train import append_json_line, read_json_lines
-from ..train._checkpoint import lock_directory
+from ..train._checkpoint import holding
 from ..train._rundir import held_elsewhere
 from ._async_eval import (
     async_evaluation,
@@ -77,20 +76,17 @@ def _simulating_into(checkpoints):
     if checkpoints is None:
         yield
         return
-    checkpoints.mkdir(parents=True, exist_ok=True)
-    fd = lock_directory(checkpoints, blocking=False)
-    if fd is None:
+
+    def say_waiting():
         print(
             f"waiting: another process is running Table 2 into {checkpoints.parent} (it holds "
             f"{checkpoints.name}/); this one goes on when it ends.",
             file=sys.stderr,
             flush=True,
         )
-        fd = lock_directory(checkpoints)
-    try:
+
+    with holding(checkpoints, busy=say_waiting):
         yield
-    finally:
-        os.close(fd)
 
 
 def _rows(run_dirs, jsonl, settings: dict, progress, run_progress) -> list[dict]:

@@ -86,8 +86,67 @@ def lock_directory(directory, blocking: bool = True) -> int | None:
     return fd
 
 
+#: Directories this process holds (`holding`, `hold_run_dir`): resolved path -> the
+#: descriptor holding its lock. Writing into one of them (`append_json_line`) takes no
+#: second lock, which would wait for this very process (a `flock` belongs to a descriptor).
+HELD: dict[Path, int] = {}
+
+
+class DirectoryBusy(RuntimeError):
+    """A directory another process holds (`holding`)."""
+
+
+@contextlib.contextmanager
+def holding(directory, busy=None):
+    """Hold ``directory`` (made if missing) for the block, as `lock_directory` does, and
+    register it in `HELD`. While another process holds it, ``busy()`` is called (None:
+    raise `DirectoryBusy`); if it returns, this waits for the holder. A directory removed
+    and remade while this waited is locked afresh (the lock belongs to the old inode)."""
+    key = Path(directory).resolve()
+    if key in HELD:
+        yield
+        return
+    fd = _lock_current(key, busy)
+    HELD[key] = fd
+    try:
+        yield
+    finally:
+        del HELD[key]
+        os.close(fd)
+
+
+def _lock_current(key: Path, busy) -> int:
+    """`holding`'s lock on the directory now at ``key``."""
+    said = False
+    while True:
+        key.mkdir(parents=True, exist_ok=True)
+        fd = lock_directory(key, blocking=False)
+        if fd is None:
+            if busy is None:
+                raise DirectoryBusy(f"{key} is held by another process.")
+            if not said:
+                busy()
+                said = True
+            fd = lock_directory(key)
+        if _same_inode(fd, key):
+            return fd
+        os.close(fd)
+
+
+def _same_inode(fd: int, path: Path) -> bool:
+    try:
+        now = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino)
+
+
 @contextlib.contextmanager
 def _directory_locked(directory):
+    if Path(directory).resolve() in HELD:
+        yield
+        return
     fd = lock_directory(directory)
     try:
         yield

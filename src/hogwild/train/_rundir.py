@@ -10,7 +10,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from ._checkpoint import TMP_SUFFIX, lock_directory, read_header, remove_orphaned_temporaries
+from ._checkpoint import HELD, TMP_SUFFIX, lock_directory, read_header, remove_orphaned_temporaries
 
 MODES = ("new", "overwrite", "resume")
 
@@ -36,10 +36,6 @@ class RunDirBusy(RunDirError):
     """A run directory another process is training in."""
 
 
-#: Run directories this process holds (`hold_run_dir`): resolved path -> locked descriptor.
-_HELD: dict[Path, int] = {}
-
-
 def hold_run_dir(out) -> bool:
     """Hold run directory ``out`` (made if missing) for this process's training: an
     exclusive lock on the directory itself, released by `release_run_dir` or when the
@@ -47,19 +43,19 @@ def hold_run_dir(out) -> bool:
     processes never train in one directory. True when this process holds it (already or
     now), False when another one does."""
     key = Path(out).resolve()
-    if key in _HELD:
+    if key in HELD:
         return True
     key.mkdir(parents=True, exist_ok=True)
     fd = lock_directory(key, blocking=False)
     if fd is None:
         return False
-    _HELD[key] = fd
+    HELD[key] = fd
     return True
 
 
 def release_run_dir(out) -> None:
     """Stop holding ``out`` (`hold_run_dir`); nothing if this process does not hold it."""
-    fd = _HELD.pop(Path(out).resolve(), None)
+    fd = HELD.pop(Path(out).resolve(), None)
     if fd is not None:
         os.close(fd)
 
@@ -67,7 +63,7 @@ def release_run_dir(out) -> None:
 def held_elsewhere(out) -> bool:
     """Whether another process holds run directory ``out`` (`hold_run_dir`) right now."""
     out = Path(out)
-    if not out.is_dir() or out.resolve() in _HELD:
+    if not out.is_dir() or out.resolve() in HELD:
         return False
     fd = lock_directory(out, blocking=False)
     if fd is None:
@@ -113,7 +109,7 @@ def held_run_dirs(outs):
     taken = []
     try:
         for out in map(Path, outs):
-            held = out.resolve() in _HELD
+            held = out.resolve() in HELD
             try:
                 free = hold_run_dir(out)
             except OSError:
