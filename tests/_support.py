@@ -1,10 +1,13 @@
 """Helpers shared by the test files (not fixtures): where the staged datasets are, a
-stand-in for the network, and a tiny Table 1 cell."""
+stand-in for the network, a tiny Table 1 cell, and another process holding a directory."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import subprocess
+import sys
 import urllib.error
 from pathlib import Path
 
@@ -43,3 +46,43 @@ def tiny_cell_protocol():
         patience=3,
         task_options={"chains": {"length": 6, "num_graphs": 6}},
     )
+
+
+#: Another process holding a directory with a plain flock, as a second hogwild would.
+HOLDER = (
+    "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); "
+    "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()"
+)
+#: Another process asking whether it could take a directory: prints "free" or "busy".
+PROBE = (
+    "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDONLY)\n"
+    "try:\n    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB); print('free')\n"
+    "except BlockingIOError:\n    print('busy')"
+)
+
+
+@contextlib.contextmanager
+def held_elsewhere(directory):
+    """While the block runs, another process holds ``directory`` (made if missing), as a
+    second hogwild would; its lock ends with it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(directory)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield
+    finally:
+        holder.kill()  # however it ends, its lock ends with it
+        holder.wait()
+        holder.stdin.close()
+        holder.stdout.close()
+
+
+def probe(directory) -> str:
+    """Whether another process could take ``directory`` now: "free" or "busy"."""
+    done = subprocess.run([sys.executable, "-c", PROBE, str(directory)], capture_output=True)
+    return done.stdout.decode().strip()

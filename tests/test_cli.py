@@ -5,11 +5,13 @@ import math
 import shutil
 import subprocess
 import sys
+import threading
 
 import equinox as eqx
 import jax
 import numpy as np
 import pytest
+from _support import held_elsewhere
 
 from hogwild.cli import main
 from hogwild.models import MODELS, make_model, parameter_spec
@@ -434,6 +436,49 @@ def test_table2_row_resumes_from_its_last_finished_asynchronous_run(
     for key in ("decrease_mean", "decrease_std", "max_deviation", "all_converged"):
         assert row[key] == whole[0][key]
     assert [e["steps"] for e in row["async"]] == [e["steps"] for e in whole[0]["async"]]
+
+
+def test_table2_shared_by_processes_seed_by_seed(tiny_run, tmp_path, monkeypatch, capsys):
+    """Another process simulates seed 0 of the row (it holds ``NAME.seed0.held/``): this
+    one simulates seed 1, then says it waits; once the other has finished seed 0 (its line
+    in ``table2.partial.jsonl``) and ended, this one takes that entry without simulating
+    it, and records the row once, equal to one process's row."""
+    import hogwild.experiments._async_eval as ae
+    import hogwild.experiments._table2 as t2
+    from hogwild.experiments._table2 import table2_rows
+    from hogwild.train import append_json_line, read_json_lines
+
+    settings = {"runs": 2, "graphs": 2, "max_time": 20_000, "x64": True}
+    (whole,) = table2_rows([tiny_run], jsonl=tmp_path / "whole.jsonl", **settings)
+    jsonl = tmp_path / "t.jsonl"
+    held = ae.run_checkpoint(tmp_path / "t.checkpoints", tiny_run, 0).with_suffix(".held")
+    simulated, real_simulate, rows = [], ae.simulate, []
+    monkeypatch.setattr(
+        ae, "simulate", lambda *a, **k: simulated.append(a[2].seed) or real_simulate(*a, **k)
+    )
+    waiting, say_waiting = threading.Event(), t2._waiting
+    monkeypatch.setattr(t2, "_waiting", lambda *a: lambda: say_waiting(*a)() or waiting.set())
+    with held_elsewhere(held):
+        worker = threading.Thread(
+            target=lambda: rows.extend(table2_rows([tiny_run], jsonl=jsonl, **settings))
+        )
+        worker.start()
+        assert waiting.wait(timeout=600.0)
+        worker.join(timeout=1.0)
+        assert worker.is_alive() and not rows and simulated == [1]  # it waits for seed 0
+        line = read_json_lines(tmp_path / "whole.partial.jsonl")[0]  # the other's seed 0
+        append_json_line(tmp_path / "t.partial.jsonl", line)
+    worker.join()
+    assert simulated == [1] and f"waiting: another process simulates {tiny_run} seed 0" in (
+        capsys.readouterr().err
+    )
+    (row,) = rows
+    (recorded,) = read_json_lines(jsonl)  # recorded once
+    assert [e["steps"] for e in recorded["async"]] == [e["steps"] for e in row["async"]]
+    for key in ("decrease_mean", "decrease_std", "max_deviation", "all_converged"):
+        assert row[key] == whole[key]
+    assert [e["steps"] for e in row["async"]] == [e["steps"] for e in whole["async"]]
+    assert not list((tmp_path / "t.checkpoints").iterdir())  # no checkpoint, no .held left
 
 
 def test_table2_rows_extend_to_a_larger_budget(tiny_run, tmp_path, monkeypatch, capsys):

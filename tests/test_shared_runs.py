@@ -2,14 +2,11 @@
 process at a time, a cell run by two processes trains each run once, and lines appended to
 one file by writers side by side are all kept."""
 
-import contextlib
 import shutil
-import subprocess
-import sys
 import threading
 
 import pytest
-from _support import tiny_cell_protocol
+from _support import held_elsewhere, probe, tiny_cell_protocol
 
 from hogwild.cli import main
 from hogwild.experiments._table1 import Protocol, load_rows, run_cell
@@ -24,42 +21,7 @@ from hogwild.train import (
 from hogwild.train._checkpoint import DirectoryBusy, holding
 from hogwild.train._rundir import run_progress
 
-#: Another process holding a directory with a plain flock, as a second hogwild would.
-HOLDER = (
-    "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); "
-    "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()"
-)
-#: Another process asking whether it could take a directory: prints "free" or "busy".
-PROBE = (
-    "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDONLY)\n"
-    "try:\n    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB); print('free')\n"
-    "except BlockingIOError:\n    print('busy')"
-)
 TINY = tiny_cell_protocol()
-
-
-@contextlib.contextmanager
-def held_elsewhere(directory):
-    directory.mkdir(parents=True, exist_ok=True)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(directory)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        yield
-    finally:
-        holder.kill()  # however it ends, its lock ends with it
-        holder.wait()
-        holder.stdin.close()
-        holder.stdout.close()
-
-
-def probe(directory) -> str:
-    done = subprocess.run([sys.executable, "-c", PROBE, str(directory)], capture_output=True)
-    return done.stdout.decode().strip()
 
 
 def test_a_held_run_directory_is_refused_until_its_holder_ends(tmp_path):
@@ -198,31 +160,35 @@ def test_energy_runs_are_claimed_one_at_a_time_unless_workers_share_them(
     assert seen == calls
 
 
-def test_table2_waits_for_another_process_running_into_its_output(tmp_path, capsys):
-    """Table 2 into an output another process holds (its ``table2.checkpoints/``) says so
-    and waits until that process ends, then goes on (here: a row already recorded, taken
-    as it is); ``--status`` says meanwhile that someone simulates into it."""
-    from hogwild.experiments._table2 import table2_rows, table2_settings, table2_status
+def test_a_table2_row_another_process_recorded_first_is_taken_not_recorded_again(tmp_path):
+    """Two processes completing one row (`table2_rows` shared seed by seed): the second
+    takes the row the first recorded and appends nothing; `--status` names an asynchronous
+    run another process holds."""
+    from hogwild.experiments._async_eval import run_checkpoint
+    from hogwild.experiments._table2 import _record_once, table2_settings, table2_status
 
-    options = {"runs": 1, "max_time": 100}
+    options = {"runs": 2, "max_time": 100}
+    settings = table2_settings(**options)
     jsonl, run = tmp_path / "table2.jsonl", "runs/x"
-    entry = {"seed": 0, "converged": True, "stalled": False, "diverged": False, "steps": 40}
-    row = {"run": run, "settings": table2_settings(**options), "async": [entry]}
-    append_json_line(jsonl, row)
-    results = []
-    with held_elsewhere(tmp_path / "table2.checkpoints"):
-        status = table2_status([run], jsonl, **options)
-        assert status[0] == f"{tmp_path}: another process is simulating into it now"
-        worker = threading.Thread(
-            target=lambda: results.append(table2_rows([run], jsonl=jsonl, **options))
-        )
-        worker.start()
-        worker.join(timeout=2.0)
-        assert worker.is_alive() and not results  # it waits for the holder
-    worker.join()
-    assert results == [[row]]
-    assert "waiting: another process is running Table 2" in capsys.readouterr().err
-    assert table2_status([run], jsonl, **options) == [f"{run}: recorded (1/1 reached tolerance)"]
+    entries = [
+        {"seed": s, "converged": True, "stalled": False, "diverged": False, "steps": 40}
+        for s in (0, 1)
+    ]
+    first = {"run": run, "settings": settings, "async": entries, "by": "first"}
+    assert _record_once(jsonl, first, settings) == first
+    assert _record_once(jsonl, {**first, "by": "second"}, settings)["by"] == "first"
+    assert read_json_lines(jsonl) == [first]
+    other = "runs/y"
+    with held_elsewhere(
+        run_checkpoint(tmp_path / "table2.checkpoints", other, 1).with_suffix(".held")
+    ):
+        status = table2_status([run, other], jsonl, **options)
+    assert status == [
+        f"{run}: recorded (2/2 reached tolerance)",
+        f"{other}:",
+        "  seed 0: not started",
+        "  seed 1: being simulated by another process",
+    ]
 
 
 def test_a_held_directory_takes_its_own_lines_and_is_busy_elsewhere(tmp_path):

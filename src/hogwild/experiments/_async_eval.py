@@ -11,6 +11,7 @@ f1_error = 1 − micro-F1 (multilabel, PPI, in % points).
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -79,6 +80,17 @@ def run_checkpoint(directory, run, seed: int) -> Path:
     return Path(directory) / f"{name}.seed{seed}.ckpt"
 
 
+#: What a `claim` yields for an asynchronous run another process is simulating.
+ELSEWHERE = "simulated by another process"
+
+
+@contextlib.contextmanager
+def own_runs(seed: int):
+    """The default `claim` of `async_evaluation`: every asynchronous run is this process's,
+    none finished elsewhere."""
+    yield None
+
+
 def out_of_budget(entry: dict) -> bool:
     """Whether a finished asynchronous run stopped only because its time budget ran out
     (not converged, stalled or diverged): a larger budget would continue it."""
@@ -126,6 +138,7 @@ def async_evaluation(
     tick: bool = False,
     finished: dict | None = None,
     checkpoints=None,
+    claim=own_runs,
 ) -> dict:
     """Compare synchronous and ``runs`` asynchronous inferences of the run in ``run``.
 
@@ -139,6 +152,11 @@ def async_evaluation(
     (a schedule seed replays the same run), not simulated again. ``checkpoints``: a
     directory where each asynchronous run saves its state every few minutes
     (`simulate`'s ``checkpoint``), so a killed evaluation continues mid-run.
+    ``claim(seed)``: a context manager held while asynchronous run ``seed`` is simulated
+    (processes sharing an evaluation, `hogwild.experiments.table2_rows`); it yields None
+    (simulate it), that run's finished entry (another process finished it meanwhile) or
+    `ELSEWHERE` (another process simulates it: skipped). A result missing a skipped run has
+    no summary (``decrease_mean`` ...): its caller completes it later.
     """
     start = time.perf_counter()
     config, data, model = load_run(run)
@@ -185,42 +203,38 @@ def async_evaluation(
         "sync": {"metric": _metric(kind, sync, batch), "converged": bool(solution.stats.converged)},
         "async": [],
     }
+    simulation = {
+        "step_size": alpha,
+        "momentum": momentum,
+        "max_time": max_time,
+        "precondition": precondition,
+        "progress": TICKER if tick else None,
+    }
+    scoring = (kind, batch, sync)
     for seed in range(runs):
         if finished and seed in finished:
             result["async"].append(finished[seed])
             continue
-        TICKER.begin(f"{config.task} {config.model} seed {seed}")
-        trace = simulate(
-            model,
-            batch.graph,
-            Schedule(stagger, delay, seed),
-            step_size=alpha,
-            momentum=momentum,
-            max_time=max_time,
-            precondition=precondition,
-            progress=TICKER if tick else None,
-            checkpoint=None if checkpoints is None else run_checkpoint(checkpoints, run, seed),
-        )
-        times, residuals = trace.residual_curve()
-        entry = {
-            "seed": seed,
-            "metric": _metric(kind, trace.predictions, batch),
-            "deviation": _deviation(trace.predictions, sync, batch),
-            "changed": _changed(kind, trace.predictions, sync, batch),
-            "converged": bool(trace.converged),
-            "stalled": bool(trace.stalled),
-            "diverged": bool(trace.diverged),
-            "final_residual": float(residuals[-1]) if residuals.size else float("nan"),
-            "steps": int(trace.steps),
-            "max_staleness": trace.max_staleness(),
-            "times": times.tolist(),
-            "residuals": residuals.tolist(),
-        }
-        entry["no_progress"] = made_no_progress(entry)
-        entry["decrease"] = 100.0 * (entry["metric"] - result["sync"]["metric"])
-        result["async"].append(entry)
-        if progress is not None:
-            progress(entry)
+        with claim(seed) as taken:
+            if taken is None:
+                TICKER.begin(f"{config.task} {config.model} seed {seed}")
+                where = None if checkpoints is None else run_checkpoint(checkpoints, run, seed)
+                trace = simulate(
+                    model,
+                    batch.graph,
+                    Schedule(stagger, delay, seed),
+                    **simulation,
+                    checkpoint=where,
+                )
+                entry = _entry(seed, trace, *scoring)
+                entry["decrease"] = 100.0 * (entry["metric"] - result["sync"]["metric"])
+                result["async"].append(entry)
+                if progress is not None:
+                    progress(entry)
+            elif taken != ELSEWHERE:
+                result["async"].append(taken)
+    if len(result["async"]) < runs:
+        return result  # some runs are simulated by other processes (claim): no summary yet
     decrease = np.array([e["decrease"] for e in result["async"]])
     result["decrease_mean"] = float(decrease.mean())
     result["decrease_std"] = float(decrease.std())
@@ -228,6 +242,28 @@ def async_evaluation(
     result["all_converged"] = all(e["converged"] for e in result["async"])
     result["seconds"] = time.perf_counter() - start
     return result
+
+
+def _entry(seed: int, trace, kind: str, batch, sync) -> dict:
+    """What `async_evaluation` records of asynchronous run ``seed`` (its `simulate` trace),
+    without its decrease."""
+    times, residuals = trace.residual_curve()
+    entry = {
+        "seed": seed,
+        "metric": _metric(kind, trace.predictions, batch),
+        "deviation": _deviation(trace.predictions, sync, batch),
+        "changed": _changed(kind, trace.predictions, sync, batch),
+        "converged": bool(trace.converged),
+        "stalled": bool(trace.stalled),
+        "diverged": bool(trace.diverged),
+        "final_residual": float(residuals[-1]) if residuals.size else float("nan"),
+        "steps": int(trace.steps),
+        "max_staleness": trace.max_staleness(),
+        "times": times.tolist(),
+        "residuals": residuals.tolist(),
+    }
+    entry["no_progress"] = made_no_progress(entry)
+    return entry
 
 
 def async_figure(result: dict, path) -> None:

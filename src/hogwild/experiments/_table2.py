@@ -18,13 +18,15 @@ import numpy as np
 
 from ..models import MODELS
 from ..train import append_json_line, read_json_lines
-from ..train._checkpoint import holding
+from ..train._checkpoint import DirectoryBusy, holding
 from ..train._rundir import held_elsewhere
 from ._async_eval import (
+    ELSEWHERE,
     async_evaluation,
     extends_budget,
     made_no_progress,
     out_of_budget,
+    own_runs,
     run_checkpoint,
 )
 
@@ -61,59 +63,102 @@ def table2_rows(run_dirs, *, jsonl=None, progress=None, run_progress=None, **opt
     the old one, which stays; the runs that converged, stalled or diverged are kept as they
     are (a larger budget would not change them), and so are rows with none on budget.
 
-    One process at a time: the call holds ``JSONL.checkpoints/`` (a lock, gone with the
-    process however it ends) and waits, saying so, while another process holds it, so the
-    same command started twice never simulates a run twice or records a row twice."""
+    Shared: several processes may run into one ``jsonl`` at once, seed by seed. Each
+    asynchronous run is held by the process simulating it (a lock on
+    ``JSONL.checkpoints/NAME.seedS.held/``, gone with the process however it ends); the
+    others skip it and take the next free one, then the next row; once nothing is left to
+    take, each waits (saying so) for the runs still held elsewhere, and the row is
+    recorded once, by whichever process completes it first."""
     settings = table2_settings(**options)
-    with _simulating_into(None if jsonl is None else Path(jsonl).with_suffix(".checkpoints")):
-        return _rows(run_dirs, jsonl, settings, progress, run_progress)
+    rows: dict[str, dict] = {}
+    for waiting in (False, True):  # first what nobody else simulates, then wait for the rest
+        for run in run_dirs:
+            if str(run) in rows:
+                continue
+            row = _row(run, jsonl, settings, run_progress, waiting)
+            if row is None:
+                continue  # some of its runs are simulated elsewhere: the waiting pass takes it
+            rows[str(run)] = row
+            if progress is not None:
+                progress(row)
+    return [rows[str(run)] for run in run_dirs]
 
 
-@contextlib.contextmanager
-def _simulating_into(checkpoints):
-    """Hold the directory ``checkpoints`` (made if missing; None: nothing to hold) while
-    the body runs, waiting for another process that holds it."""
-    if checkpoints is None:
-        yield
-        return
+def _row(run, jsonl, settings: dict, run_progress, waiting: bool) -> dict | None:
+    """``run``'s row: recorded already, or made now (simulating the asynchronous runs no
+    other process holds; with ``waiting``, waiting for those it holds) and recorded once;
+    None when, not ``waiting``, some of its runs are simulated elsewhere."""
+    recorded = check_settings(jsonl, settings) if jsonl else []
+    done = {r["run"]: r for r in recorded if not _to_extend(r, settings)}  # later rows win
+    if str(run) in done:
+        return done[str(run)]
+    partial = None if jsonl is None else Path(jsonl).with_suffix(".partial.jsonl")
+    checkpoints = None if jsonl is None else Path(jsonl).with_suffix(".checkpoints")
+    earlier = _earlier_entries(recorded, partial, run, settings)
+    if not waiting:
+        _say_extended(recorded, run, settings)
+    result = async_evaluation(
+        run,
+        **settings,
+        progress=_keeper(partial, run, settings, run_progress),
+        tick=run_progress is not None,  # someone watches: a line every few seconds too
+        finished=earlier,
+        checkpoints=checkpoints,
+        claim=own_runs if jsonl is None else _claimer(run, jsonl, settings, waiting),
+    )
+    if len(result["async"]) < settings["runs"]:
+        return None
+    result["settings"] = settings
+    return result if jsonl is None else _record_once(jsonl, result, settings)
 
-    def say_waiting():
+
+def _claimer(run, jsonl, settings: dict, waiting: bool):
+    """`async_evaluation`'s ``claim`` for processes sharing ``jsonl``: hold the run's
+    ``.held/`` directory beside its checkpoint, then take its entry if another process
+    finished it meanwhile; when another process holds it, skip it (`ELSEWHERE`), or, with
+    ``waiting``, wait for it (saying so)."""
+    checkpoints = Path(jsonl).with_suffix(".checkpoints")
+    partial = Path(jsonl).with_suffix(".partial.jsonl")
+
+    @contextlib.contextmanager
+    def claim(seed: int):
+        held = run_checkpoint(checkpoints, run, seed).with_suffix(".held")
+        with contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(holding(held, busy=_waiting(run, seed) if waiting else None))
+            except DirectoryBusy:
+                yield ELSEWHERE
+                return
+            try:
+                recorded = check_settings(jsonl, settings)
+                yield _earlier_entries(recorded, partial, run, settings).get(seed)
+            finally:
+                held.rmdir()  # still held: a process waiting for it locks the next one made
+
+    return claim
+
+
+def _waiting(run, seed: int):
+    def say() -> None:
         print(
-            f"waiting: another process is running Table 2 into {checkpoints.parent} (it holds "
-            f"{checkpoints.name}/); this one goes on when it ends.",
+            f"waiting: another process simulates {run} seed {seed}; this one goes on when it ends.",
             file=sys.stderr,
             flush=True,
         )
 
-    with holding(checkpoints, busy=say_waiting):
-        yield
+    return say
 
 
-def _rows(run_dirs, jsonl, settings: dict, progress, run_progress) -> list[dict]:
-    """`table2_rows`'s work, with its output held."""
-    recorded = check_settings(jsonl, settings) if jsonl else []
-    done = {r["run"]: r for r in recorded if not _to_extend(r, settings)}  # later rows win
-    rows = []
-    for run in run_dirs:
-        if str(run) in done:
-            rows.append(done[str(run)])
-            continue
-        tick = run_progress is not None  # someone watches: a line every few seconds too
-        partial = None if jsonl is None else Path(jsonl).with_suffix(".partial.jsonl")
-        checkpoints = None if jsonl is None else Path(jsonl).with_suffix(".checkpoints")
-        keep = _keeper(partial, run, settings, run_progress)
-        earlier = _earlier_entries(recorded, partial, run, settings)
-        _say_extended(recorded, run, settings)
-        result = async_evaluation(
-            run, **settings, progress=keep, tick=tick, finished=earlier, checkpoints=checkpoints
-        )
-        result["settings"] = settings
-        rows.append(result)
-        if jsonl is not None:
-            append_json_line(jsonl, {**result, "async": [_slim(e) for e in result["async"]]})
-        if progress is not None:
-            progress(result)
-    return rows
+def _record_once(jsonl, result: dict, settings: dict) -> dict:
+    """Append ``result`` to ``jsonl`` unless another process recorded the row first (then
+    that row); under a lock on ``JSONL.checkpoints/``, so it is decided once."""
+    with holding(Path(jsonl).with_suffix(".checkpoints"), busy=lambda: None):
+        recorded = check_settings(jsonl, settings)
+        done = {r["run"]: r for r in recorded if not _to_extend(r, settings)}
+        if result["run"] in done:
+            return done[result["run"]]
+        append_json_line(jsonl, {**result, "async": [_slim(e) for e in result["async"]]})
+    return result
 
 
 def table2_settings(
@@ -152,16 +197,15 @@ def latest_rows(rows: list[dict]) -> list[dict]:
 def table2_status(run_dirs, jsonl, **options) -> list[str]:
     """Where each trained run's row stands under the settings of ``options``
     (`table2_settings`), from ``jsonl``, its ``.partial.jsonl`` and ``.checkpoints/``,
-    simulating nothing: whether another process is simulating into it now (`table2_rows`
-    holds its checkpoints), then per run a recorded row, or per asynchronous run (schedule seed)
-    finished (how), saved (the step its checkpoint reached: it continues from there) or not
-    started."""
+    simulating nothing: per run a recorded row, or per asynchronous run (schedule seed)
+    finished (how), being simulated by another process now (`table2_rows` holds it), saved
+    (the step its checkpoint reached: it continues from there) or not started."""
     settings = table2_settings(**options)
     recorded = check_settings(jsonl, settings)
     done = {r["run"]: r for r in recorded if not _to_extend(r, settings)}
     partial = Path(jsonl).with_suffix(".partial.jsonl")
-    busy = held_elsewhere(Path(jsonl).with_suffix(".checkpoints"))
-    lines = [f"{Path(jsonl).parent}: another process is simulating into it now"] if busy else []
+    where = Path(jsonl).with_suffix(".checkpoints")
+    lines = []
     for run in map(str, run_dirs):
         if run in done:
             row = done[run]
@@ -171,22 +215,26 @@ def table2_status(run_dirs, jsonl, **options) -> list[str]:
         lines.append(f"{run}:")
         earlier = _earlier_entries(recorded, partial, run, settings)
         for seed in range(settings["runs"]):
-            where = Path(jsonl).with_suffix(".checkpoints")
-            lines.append(
-                f"  seed {seed}: "
-                + _seed_status(earlier.get(seed), run_checkpoint(where, run, seed))
-            )
+            status = _seed_status(earlier.get(seed), run_checkpoint(where, run, seed))
+            lines.append(f"  seed {seed}: {status}")
     return lines
 
 
 def _seed_status(entry: dict | None, checkpoint: Path) -> str:
-    """How one asynchronous run stands: its finished ``entry``, else its ``checkpoint``."""
+    """How one asynchronous run stands: its finished ``entry``, else whether another
+    process simulates it and where its ``checkpoint`` got to."""
     from ..train._checkpoint import read_header
 
     if entry is not None:
         return f"{_ending(entry)} at step {entry['steps']:,}"
+    busy = held_elsewhere(checkpoint.with_suffix(".held"))
+    steps = None
     if checkpoint.is_file():
         steps = read_header(checkpoint)[0].get("meta", {}).get("steps", 0)
+    if busy:
+        saved = "" if steps is None else f" (state saved at step {steps:,})"
+        return "being simulated by another process" + saved
+    if steps is not None:
         return f"state saved at step {steps:,} (continues from there)"
     return "not started"
 
