@@ -89,7 +89,7 @@ def _row(run, jsonl, settings: dict, run_progress, waiting: bool) -> dict | None
     other process holds; with ``waiting``, waiting for those it holds) and recorded once;
     None when, not ``waiting``, some of its runs are simulated elsewhere."""
     recorded = check_settings(jsonl, settings) if jsonl else []
-    done = {r["run"]: r for r in recorded if not _to_extend(r, settings)}  # later rows win
+    done = _standing(recorded, settings)
     if str(run) in done:
         return done[str(run)]
     partial = None if jsonl is None else Path(jsonl).with_suffix(".partial.jsonl")
@@ -154,7 +154,7 @@ def _record_once(jsonl, result: dict, settings: dict) -> dict:
     that row); under a lock on ``JSONL.checkpoints/``, so it is decided once."""
     with holding(Path(jsonl).with_suffix(".checkpoints"), busy=lambda: None):
         recorded = check_settings(jsonl, settings)
-        done = {r["run"]: r for r in recorded if not _to_extend(r, settings)}
+        done = _standing(recorded, settings)
         if result["run"] in done:
             return done[result["run"]]
         append_json_line(jsonl, {**result, "async": [_slim(e) for e in result["async"]]})
@@ -202,7 +202,7 @@ def table2_status(run_dirs, jsonl, **options) -> list[str]:
     (the step its checkpoint reached: it continues from there) or not started."""
     settings = table2_settings(**options)
     recorded = check_settings(jsonl, settings)
-    done = {r["run"]: r for r in recorded if not _to_extend(r, settings)}
+    done = _standing(recorded, settings)
     partial = Path(jsonl).with_suffix(".partial.jsonl")
     where = Path(jsonl).with_suffix(".checkpoints")
     lines = []
@@ -283,6 +283,12 @@ def _stands(entry: dict, made: dict, settings: dict) -> bool:
     """Whether an asynchronous run made with settings ``made`` is the run ``settings``
     give: the same settings, or a smaller budget that it did not end on."""
     return made == settings or (extends_budget(made, settings) and not out_of_budget(entry))
+
+
+def _standing(recorded: list[dict], settings: dict) -> dict[str, dict]:
+    """The rows of ``recorded`` that stand under ``settings`` (none to continue to a larger
+    budget), by trained run; a later row wins."""
+    return {r["run"]: r for r in recorded if not _to_extend(r, settings)}
 
 
 def _to_extend(row: dict, settings: dict) -> bool:
