@@ -7,9 +7,10 @@ found 'coordinates paper fold 0 / seed 0' at epoch ~1,913 and every other partia
 file in the repository grows past a run's size; the directory is replaced whole, commit it with
 `git add -f`), and with them each table cell's best-on-validation finished run, per protocol
 (the files `hogwild reproduce instances` keeps, about 20 KB a run), so that keeping a cell's
-instance later never has to retrain it. `restore` unpacks a run only where the stash holds more of
-it (finished there and not here, or a longer history), so it never replaces a run that went
-further here. Stop the queues first
+instance later never has to retrain it, and every saved state of a simulated run
+(`results/**/*.checkpoints/*.ckpt`: Table 2's asynchronous runs, gitignored too). `restore` unpacks a run only where the stash holds more of
+it (finished there and not here, or a longer history; a simulated run's state where it has
+made more steps), so it never replaces a run that went further here. Stop the queues first
 (`bash runs/pause.sh STOP`) so that no checkpoint is half written while it is packed.
 """
 
@@ -19,12 +20,17 @@ import os
 import shutil
 import sys
 import tarfile
+import tempfile
 from collections import defaultdict
 from pathlib import Path
 
 from hogwild.experiments._instances import INSTANCE_FILES, best_row
+from hogwild.train._checkpoint import read_header
 
 ROOTS = (Path("runs/table1"), Path("runs/table3"))
+#: Saved states of simulated (Table 2) runs: gitignored, lost with a checkout like runs/
+#: (session 49 found coordinates energy-edge seed 1, ~2 M steps in, gone).
+SIMULATED = "results/**/*.checkpoints/*.ckpt"
 STASH = Path("runs/inflight")
 #: No file in the repository may exceed 1 MiB: a larger archive is stored in parts of this
 #: many bytes (``NAME.tar.gz.part00``, ``.part01``, ...) and joined again by `restore`
@@ -77,6 +83,7 @@ def archive_name(run: Path) -> str:
 
 def save() -> None:
     runs, best = unfinished(), best_finished()
+    simulated = sorted(Path().glob(SIMULATED))
     tmp = STASH.with_name(STASH.name + ".tmp")
     tmp.mkdir()
     for run in runs:
@@ -86,6 +93,9 @@ def save() -> None:
         with tarfile.open(tmp / archive_name(run), "w:gz") as tar:
             for name in INSTANCE_FILES:
                 tar.add(run / name)
+    for state in simulated:
+        with tarfile.open(tmp / archive_name(state), "w:gz") as tar:
+            tar.add(state)
     for archive in sorted(tmp.iterdir()):
         split_if_large(archive)
     if STASH.exists():
@@ -95,7 +105,8 @@ def save() -> None:
     os.replace(tmp, STASH)
     sizes = [f.stat().st_size for f in STASH.iterdir()]
     print(
-        f"saved {len(runs)} unfinished runs and {len(best)} best finished ones: "
+        f"saved {len(runs)} unfinished runs, {len(best)} best finished ones and "
+        f"{len(simulated)} simulated run states: "
         f"{sum(sizes) / 1e6:.1f} MB, largest archive {max(sizes, default=0) / 1e6:.2f} MB"
     )
 
@@ -149,8 +160,35 @@ def restore() -> None:
             restore_from(tar)
 
 
+def simulated_steps(data: bytes | None) -> int:
+    """Steps a saved simulated run had made (its header's meta), -1 for no file."""
+    if data is None:
+        return -1
+    with tempfile.NamedTemporaryFile(suffix=".ckpt") as f:
+        f.write(data)
+        f.flush()
+        return read_header(f.name)[0].get("meta", {}).get("steps", 0)
+
+
+def restore_simulated(tar: tarfile.TarFile, m: tarfile.TarInfo) -> None:
+    """Unpack a simulated run's state where the stash's has made more steps than this one's."""
+    target = Path(m.name)
+    stashed = simulated_steps(tar.extractfile(m).read())
+    here = simulated_steps(target.read_bytes() if target.is_file() else None)
+    if stashed <= here:
+        print(f"kept     {target} (step {here:,})")
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_bytes(tar.extractfile(m).read())
+    os.replace(tmp, target)
+    print(f"restored {target} (step {stashed:,})")
+
+
 def restore_from(tar: tarfile.TarFile) -> None:
     members = [m for m in tar.getmembers() if m.isfile()]
+    if len(members) == 1 and members[0].name.endswith(".ckpt"):
+        return restore_simulated(tar, members[0])
     for run in sorted({Path(m.name).parent for m in members}):
         if not newer_in_stash(tar, run):
             print(f"kept     {run}")
