@@ -9,9 +9,11 @@ import os
 import pytest
 from _support import shared_data_root
 
+from hogwild import make_model
 from hogwild.cli import main
-from hogwild.experiments._table1 import Protocol, load_rows, run_cell
+from hogwild.experiments._table1 import Protocol, cell_run, load_rows, run_cell
 from hogwild.experiments._table3 import PROTOCOLS, table3_markdown
+from hogwild.tasks import make_task
 
 TINY = Protocol("tiny", folds=1, seeds=1, epochs=2, patience=2, task_options={}, fold_option="fold")
 
@@ -49,10 +51,43 @@ def test_protocols_use_every_fold():
     assert PROTOCOLS["reduced"].fold_option == "fold"
 
 
+def test_bonds_variant_feeds_bond_types_to_the_models_that_read_them():
+    """The variant differs from `reduced` only by MUTAG's bond types as edge features, and
+    its rows never stand for the paper's cell: they are listed apart."""
+    bonds = PROTOCOLS["reduced-bonds"]
+    config, out = cell_run("mutag", "energy-edge", bonds, 3, 1, "runs")
+    assert config.task_options == {"edge_labels": True, "fold": 3}
+    assert str(out) == "runs/reduced-bonds/mutag/energy-edge/fold3-seed1"
+    assert config.train == PROTOCOLS["reduced"].train_config("mutag", 1)
+    data = make_task("mutag", config.task_config())
+    model = make_model("energy-edge", data.in_size, data.edge_size, data.out_size, graph_level=True)
+    assert data.edge_size == 4 and model.edge_size == 4  # one-hot bond type, read
+    row = {
+        "task": "mutag",
+        "model": "energy-edge",
+        "fold": 0,
+        "seed": 0,
+        "test": 10.0,
+        "seconds": 1,
+    }
+    rows = [{**row, "protocol": "reduced", "test": 20.0}, {**row, "protocol": bonds.name}]
+    table = table3_markdown(rows)
+    assert "80.0 ± 0.0 (1, reduced)" in table  # the cell's row is the reduced one
+    assert "mutag energy-edge, reduced-bonds: reduced-bonds 90.0 ± 0.0 (1 runs); " in table
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--protocol", "huge"], "unknown protocol 'huge' for table3; valid: paper, reduced"),
+        (
+            ["--protocol", "huge"],
+            "unknown protocol 'huge' for table3; valid: paper, reduced, reduced-bonds",
+        ),
+        (
+            ["--protocol", "reduced-bonds", "--cell", "proteins:gcn"],
+            "the reduced-bonds protocol is defined for mutag:energy-edge, "
+            "mutag:energy-attention only; got --cell proteins:gcn",
+        ),
         (["--cell", "chains:gcn"], "--cell expects TASK:MODEL with TASK in mutag, proteins"),
     ],
 )

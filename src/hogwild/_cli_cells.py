@@ -39,14 +39,24 @@ def _tables() -> dict[str, CellTable]:
     }
 
 
-def _cells(args, task_order) -> list[tuple[str, str]]:
-    """The (task, model) cells named by ``--cell TASK:MODEL`` (default: all of the table)."""
+def _cells(args, task_order, protocol=None) -> list[tuple[str, str]]:
+    """The (task, model) cells named by ``--cell TASK:MODEL`` (default: all of the table,
+    or all the ``protocol`` is defined for); a cell outside a variant protocol's
+    ``cells`` is refused."""
     from .models import MODELS
 
+    defined = None if protocol is None else protocol.cells
     if not args.cell:
+        if defined is not None:
+            return [tuple(cell.split(":")) for cell in defined]
         return [(t, m) for t in task_order for m in MODELS]
     cells = []
     for item in args.cell:
+        if defined is not None and item not in defined:
+            raise ValueError(
+                f"the {protocol.name} protocol is defined for {', '.join(defined)} "
+                f"only; got --cell {item}."
+            )
         task, sep, model = item.partition(":")
         if not sep or task not in task_order or model not in MODELS:
             raise ValueError(
@@ -95,7 +105,7 @@ def reproduce_cells(args, out: Path, which: str) -> int:
                 f"got {args.seeds}."
             )
         protocol = dataclasses.replace(protocol, seeds=args.seeds)  # same runs, fewer of them
-    cells = _cells(args, table.task_order)
+    cells = _cells(args, table.task_order, protocol)
     runs_dir = args.runs_dir or f"runs/{which}"
     if args.status:
         for task, model in cells:

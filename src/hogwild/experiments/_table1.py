@@ -101,7 +101,9 @@ class Protocol:
 
     A fold f is the task option ``fold_option`` = f: the split seed of a synthetic task
     (``seed``), the test fold of a cross-validated benchmark (``fold``); None for a
-    benchmark with one fixed split (``folds`` = 1)."""
+    benchmark with one fixed split (``folds`` = 1). ``cells``: the only ``TASK:MODEL``
+    cells a variant protocol is defined for (e.g. MUTAG with bond types as edge features,
+    for the models that read edge features); None: every cell of its table."""
 
     name: str
     folds: int
@@ -111,6 +113,7 @@ class Protocol:
     task_options: dict
     train_options: dict = dataclasses.field(default_factory=dict)
     fold_option: str | None = "seed"
+    cells: tuple[str, ...] | None = None
 
     def train_config(self, task: str, seed: int) -> TrainConfig:
         """The training options of ``task``: the protocol's epochs and patience unless the
