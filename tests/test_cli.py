@@ -716,9 +716,12 @@ def test_table2_row_counts_runs_that_made_no_progress():
     from hogwild.experiments._table2 import _slim, table2_markdown
 
     ended = {"converged": False, "diverged": False, "stalled": False, "decrease": 0.0}
-    runs = [{**ended, "residuals": [195.0, 80.0], "final_residual": f} for f in (6.8e3, 0.1)]
+    runs = [
+        {**ended, "residuals": [195.0, 80.0], "final_residual": f, "steps": n}
+        for f, n in ((6.8e3, 200_000), (0.1, 1_234_560))
+    ]
     runs = [_slim({**e, "no_progress": made_no_progress(e)}) for e in runs]
     row = {"task": "counting", "model": "energy-edge", "sync": {"metric": 0.1}, "async": runs}
     row |= {"decrease_mean": 0.0, "decrease_std": 0.0, "max_deviation": 45.0}
     row |= {"step_size": 0.01, "certificate": {"safe": False}}
-    assert "| 0/2 (1 no progress) |" in table2_markdown([row])
+    assert "| 0/2 (1 no progress) | 200,000–1,234,560 |" in table2_markdown([row])
