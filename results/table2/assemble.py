@@ -13,11 +13,12 @@ One row per task and model, each taken as recorded (nothing is recomputed):
   the two rules give one step, and the same runs.
 """
 
-import json
+import functools
 import re
 from pathlib import Path
 
 from hogwild.experiments._table2 import latest_rows, table2_markdown
+from hogwild.train import read_json_lines
 
 ROOT = Path("results/table2")
 TASKS = ("chains", "counting", "sums", "coordinates", "mnist")
@@ -34,10 +35,10 @@ ENERGY_OUTPUTS = (
 )
 
 
+@functools.cache
 def rows_of(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    return latest_rows([json.loads(line) for line in path.read_text().splitlines() if line])
+    """The latest row per trained run of one output (none when it has no table yet)."""
+    return latest_rows(read_json_lines(path)) if path.is_file() else []
 
 
 def find(rows: list[dict], task: str, model: str) -> dict | None:

@@ -155,7 +155,7 @@ def variants_markdown(rows: list[dict]) -> str:
                         f"{name} {np.mean(v):.1f} ± {np.std(v):.1f} ({len(v)} runs)"
                         for name, v in found.items()
                         if v
-                    )  # fmt: skip
+                    )
                 )
     if not lines:
         return ""
