@@ -102,6 +102,8 @@ def fmt(value) -> str:
     """Compact numeric formatting for ``name: value`` lines."""
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, str):
+        return value
     if isinstance(value, (int, np.integer)):
         return str(int(value))
     value = float(value)

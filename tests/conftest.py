@@ -19,7 +19,10 @@ runtime tests start Ray with every CPU: `tests/test_runtime.py`).
 Tests compile far more than they run: XLA's expensive optimisation passes are switched off
 (``JAX_DISABLE_MOST_OPTIMIZATIONS``, inherited by CLI subprocesses and Ray actors), which
 cut the suite's compile-bound tests by a third to a half (measured). The programs compute
-the same functions; only their speed differs.
+the same functions; only their speed differs. XLA's parallel code generation is off too
+(``--xla_cpu_parallel_codegen_split_count=1``: a worker has one CPU), and `import hogwild`
+adds its own flag, the older fusion emitters (`hogwild._xla`); with both the suite took
+598 s instead of 873 s (idle, 2026-12-07; `python bench/xla_flags.py`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ import itertools
 import os
 import tempfile
 
+_split = "--xla_cpu_parallel_codegen_split_count"
+if _split not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_split}=1".strip()
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
 if _worker.startswith("gw"):
     from hogwild._cpus import pin_to_cpu

@@ -10,6 +10,13 @@ import os as _os
 # (read when the library loads, so before jax or scipy is first imported).
 _os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+# XLA's older CPU fusion emitters: with its MLIR ones a certificate's program never
+# returned (`hogwild._xla`; XLA_FLAGS is read when JAX starts its backend, so before the
+# first computation).
+from ._xla import xla_flags as _xla_flags  # noqa: E402
+
+_os.environ["XLA_FLAGS"] = _xla_flags(_os.environ)
+
 from .graph import Graph as Graph
 from .graph import GraphData as GraphData
 from .graph import GraphError as GraphError
