@@ -43,11 +43,13 @@ from pathlib import Path
 
 from _common import emit
 
+from hogwild._xla import DEFAULTS, SERIAL_CODEGEN, with_defaults
+
 HERE = Path(__file__).resolve().parent
 SETTINGS = {
     "xla": "",
-    "hogwild": "--xla_cpu_use_fusion_emitters=false",
-    "tests": "--xla_cpu_use_fusion_emitters=false --xla_cpu_parallel_codegen_split_count=1",
+    "hogwild": with_defaults(""),
+    "tests": with_defaults("", {**DEFAULTS, **SERIAL_CODEGEN}),
 }
 ASYNC = ("energy-edge_async_step_ms", "gsd_async_step_ms", "ignn_async_step_ms")
 

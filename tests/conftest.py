@@ -31,9 +31,9 @@ import itertools
 import os
 import tempfile
 
-_split = "--xla_cpu_parallel_codegen_split_count"
-if _split not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_split}=1".strip()
+from hogwild._xla import SERIAL_CODEGEN, with_defaults  # imports hogwild; JAX starts later
+
+os.environ["XLA_FLAGS"] = with_defaults(os.environ.get("XLA_FLAGS", ""), SERIAL_CODEGEN)
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
 if _worker.startswith("gw"):
     from hogwild._cpus import pin_to_cpu

@@ -19,6 +19,9 @@ import os
 from collections.abc import Mapping
 
 DEFAULTS = {"xla_cpu_use_fusion_emitters": "false"}
+#: One part of LLVM code per program instead of parts compiled in parallel: for processes
+#: pinned to one CPU, where the parts only queue (the test workers, `tests/conftest.py`).
+SERIAL_CODEGEN = {"xla_cpu_parallel_codegen_split_count": "1"}
 
 
 def with_defaults(flags: str, defaults: Mapping[str, str] = DEFAULTS) -> str:
