@@ -49,6 +49,10 @@ def test_cli_trains_coordinates(tmp_path):
         (["--task", "counting", "--length", "5"], "--length does not apply to task 'counting'"),
         (["--task", "sums", "--classes", "3"], "--classes does not apply to task 'sums'"),
         (["--task", "coordinates", "--set", "radius=0"], "`radius` must be positive"),
+        (
+            ["--task", "mutag", "--set", "selection=test"],
+            "`selection` must be one of validation, test-fold; got 'test'",
+        ),
     ],
 )
 def test_cli_flag_not_of_the_task_is_one_line_error(args, message, tmp_path, capsys):

@@ -38,6 +38,9 @@ def test_cell_runs_each_test_fold_then_resumes(tmp_path):
     assert [(r["fold"], r["seed"]) for r in rows] == [(0, 0)]
     config = json.loads((tmp_path / "runs/tiny/mutag/gcn/fold0-seed0/config.json").read_text())
     assert config["task_options"] == {"fold": 0}  # the fold is the test fold, not a seed
+    history = (tmp_path / "runs/tiny/mutag/gcn/fold0-seed0/history.jsonl").read_text()
+    errors = [json.loads(line)["validation_error"] for line in history.splitlines()]
+    assert rows[0]["validation_best"] == 100 * min(errors)  # the best over every epoch
     assert run_cell("mutag", "gcn", TINY, tmp_path / "runs", jsonl) == []
     table = table3_markdown(load_rows(jsonl))
     mean = 100 - rows[0]["test"]
@@ -74,6 +77,36 @@ def test_bonds_variant_feeds_bond_types_to_the_models_that_read_them():
     table = table3_markdown(rows)
     assert "80.0 ± 0.0 (1, reduced)" in table  # the cell's row is the reduced one
     assert "mutag energy-edge, reduced-bonds: reduced-bonds 90.0 ± 0.0 (1 runs); " in table
+
+
+def test_test_selected_diagnostic_selects_on_the_test_fold_and_is_never_a_row():
+    """Gu et al.'s protocol: the whole training fold trains and the test fold is the split
+    that picks the epoch; its rows are listed apart with their best test accuracy over
+    epochs, beside the honest cell, and never stand for the cell."""
+    protocol = PROTOCOLS["test-selected"]
+    config, _ = cell_run("mutag", "gcn", protocol, 3, 0, "runs")
+    assert config.task_options == {"selection": "test-fold", "fold": 3}
+    assert config.train == PROTOCOLS["reduced"].train_config("mutag", 0)
+    gu = make_task("mutag", config.task_config())
+    fair = make_task(
+        "mutag", cell_run("mutag", "gcn", PROTOCOLS["reduced"], 3, 0, "r")[0].task_config()
+    )
+    ids = lambda graphs: sorted(id(g) for g in graphs)  # noqa: E731
+    assert ids(gu.validation) == ids(gu.test) == ids(fair.test)
+    assert ids(gu.train) == ids(fair.train + fair.validation)
+    row = {"task": "mutag", "model": "gcn", "fold": 0, "seed": 0, "seconds": 1}
+    rows = [
+        {**row, "protocol": "reduced", "test": 20.0},
+        {**row, "protocol": "test-selected", "test": 10.0, "validation_best": 5.0},
+    ]
+    table = table3_markdown(rows)
+    main_table, diagnostic = table.split("Gu et al.'s protocol")
+    assert "80.0 ± 0.0 (1, reduced)" in main_table and "test-selected" not in main_table
+    assert "90.0" not in main_table and "95.0" not in main_table
+    assert (
+        "mutag gcn: best test accuracy over epochs 95.0 ± 0.0 (1); at the least test loss "
+        "90.0 ± 0.0 (1); honest (reduced) 80.0 ± 0.0 (1)" in diagnostic
+    )
 
 
 @pytest.mark.parametrize(
