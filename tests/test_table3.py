@@ -12,7 +12,7 @@ from _support import shared_data_root
 from hogwild import make_model
 from hogwild.cli import main
 from hogwild.experiments._table1 import Protocol, cell_run, load_rows, run_cell
-from hogwild.experiments._table3 import PROTOCOLS, table3_markdown
+from hogwild.experiments._table3 import PROTOCOLS, table3_figure, table3_markdown
 from hogwild.tasks import make_task
 
 TINY = Protocol("tiny", folds=1, seeds=1, epochs=2, patience=2, task_options={}, fold_option="fold")
@@ -79,7 +79,7 @@ def test_bonds_variant_feeds_bond_types_to_the_models_that_read_them():
     assert "mutag energy-edge, reduced-bonds: reduced-bonds 90.0 ± 0.0 (1 runs); " in table
 
 
-def test_test_selected_diagnostic_selects_on_the_test_fold_and_is_never_a_row():
+def test_test_selected_diagnostic_selects_on_the_test_fold_and_is_never_a_row(tmp_path):
     """Gu et al.'s protocol: the whole training fold trains and the test fold is the split
     that picks the epoch; its rows are listed apart with their best test accuracy over
     epochs, beside the honest cell, and never stand for the cell."""
@@ -107,6 +107,10 @@ def test_test_selected_diagnostic_selects_on_the_test_fold_and_is_never_a_row():
         "mutag gcn: best test accuracy over epochs 95.0 ± 0.0 (1); at the least test loss "
         "90.0 ± 0.0 (1); honest (reduced) 80.0 ± 0.0 (1)" in diagnostic
     )
+    table3_figure(rows, tmp_path / "table3.png")  # and its own figure beside the table's
+    assert (tmp_path / "table3_selection.png").stat().st_size > 0
+    table3_figure(rows[:1], tmp_path / "honest" / "table3.png")
+    assert not (tmp_path / "honest" / "table3_selection.png").exists()
 
 
 @pytest.mark.parametrize(
