@@ -134,18 +134,16 @@ def test_reproduce_table3_refuses_bad_input_in_one_line(capsys, tmp_path, argv, 
     assert len(lines) == 1 and message in lines[0]
 
 
-def test_mutag_train_evaluate_async_end_to_end(tmp_path, capsys):
-    """A user's path on a benchmark: train on one fold, evaluate, run hogwild inference."""
+def test_mutag_train_evaluate_async_end_to_end(tmp_path):
+    """A user's path on a benchmark: train on one fold, evaluate, run hogwild inference;
+    an implicit model's graph answers are the synchronous ones under asynchrony."""
     run = tmp_path / "mutag"
-    argv = ["train", "--task", "mutag", "--model", "gcn", "--epochs", "2", "--quiet"]
+    argv = ["train", "--task", "mutag", "--model", "ignn", "--epochs", "2", "--quiet"]
     assert main([*argv, "--set", "fold=2", "--out", str(run)]) == 0
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["primary_metric"] == "error" and 0.0 <= metrics["test"]["error"] <= 1.0
     assert main(["evaluate", "--run", str(run)]) == 0
-    assert (
-        main(["async", "--run", str(run), "--runs", "2", "--graphs", "3", "--max-time", "3000"])
-        == 0
-    )
+    assert main(["async", "--run", str(run), "--runs", "2", "--graphs", "3", "--x64"]) == 0
     report = json.loads((run / "async-S4-D3.json").read_text())
     assert report["task"] == "mutag" and len(report["async"]) == 2
-    assert report["max_deviation"] > 1e-3  # GCN is explicit: stale views change its answer
+    assert report["all_converged"] and report["max_deviation"] < 1e-4

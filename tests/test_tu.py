@@ -83,6 +83,10 @@ def test_missing_file_is_named_and_hogwild_data_is_used(data_root, tmp_path, mon
     directory = _copy(data_root, tmp_path, "MUTAG")
     monkeypatch.setenv("HOGWILD_DATA", str(tmp_path))
     assert len(load_tu("MUTAG").graphs) == 188
+    # a known dataset's node labels are required, never read as "no node labels"
+    (directory / "MUTAG_node_labels.txt").unlink()
+    with pytest.raises(DataError, match=r"MUTAG_node_labels\.txt not found"):
+        load_tu("MUTAG")
     (directory / "MUTAG_graph_labels.txt").unlink()
     with pytest.raises(DataError, match=r"MUTAG_graph_labels\.txt not found"):
         load_tu("MUTAG")
@@ -145,6 +149,7 @@ def test_download_checks_every_file_and_keeps_nothing_corrupt(data_root, tmp_pat
     cached = tmp_path / "cache" / "TU" / "MUTAG"
     assert not (cached / "MUTAG_A.txt").exists()
     assert not any(p.name.endswith(".part") for p in cached.iterdir())
+    assert not (cached / "MUTAG.zip").exists()  # the bad archive is not kept either
     server = FakeServer({url: archive(corrupt=False)})
     monkeypatch.setattr(urllib.request, "urlopen", server)
     assert len(load_tu("MUTAG").graphs) == 188
@@ -207,3 +212,43 @@ def test_no_test_fold_graph_is_used_for_model_selection(data_root, monkeypatch, 
     selection, final = seen[:2], seen[2:]
     assert all(not (ids & test_ids) for ids in selection), "a test graph was used in training"
     assert any(ids == test_ids for ids in final), "the test fold was not evaluated at the end"
+
+
+def test_no_test_fold_graph_is_used_by_runs_trained_in_one_program(
+    data_root, monkeypatch, tmp_path
+):
+    """Instrumented, the path `reproduce table3` takes: two seeds of a stacked family
+    (GCN) trained together in one program by `run_cell`. Every graph batched outside the
+    final evaluation of the selected models is recorded: none is a test graph; the final
+    evaluations batch the test fold whole."""
+    import hogwild.train._batch as batch_module
+    import hogwild.train._fit as fit_module
+    import hogwild.train._run as run_module
+    from hogwild.experiments._table1 import Protocol, run_cell
+
+    monkeypatch.setenv("HOGWILD_DATA", str(data_root))
+    test_ids = {id(g) for g in make_task("mutag", MutagConfig(fold=0)).test}
+    seen: list[tuple[bool, set]] = []
+    final = [False]
+    real_batches, real_evaluate = batch_module.make_batches, run_module.evaluate
+
+    def recording(graphs, *args, **kwargs):
+        seen.append((final[0], {id(g) for g in graphs}))
+        return real_batches(graphs, *args, **kwargs)
+
+    def evaluating(*args, **kwargs):
+        final[0] = True
+        try:
+            return real_evaluate(*args, **kwargs)
+        finally:
+            final[0] = False
+
+    monkeypatch.setattr(batch_module, "make_batches", recording)
+    monkeypatch.setattr(fit_module, "make_batches", recording)
+    monkeypatch.setattr(run_module, "evaluate", evaluating)
+    protocol = Protocol("leak", 1, 2, epochs=2, patience=2, task_options={}, fold_option="fold")
+    rows = run_cell("mutag", "gcn", protocol, tmp_path / "runs", tmp_path / "t.jsonl")
+    assert len(rows) == 2 and all(r["trained_with"] == 2 for r in rows)  # one program
+    training = [ids for at_end, ids in seen if not at_end]
+    assert training and all(not (ids & test_ids) for ids in training), "test graph in training"
+    assert sum(ids == test_ids for at_end, ids in seen if at_end) == 2  # each run, at the end

@@ -120,7 +120,8 @@ def _parser() -> argparse.ArgumentParser:
         "--protocol",
         default="reduced",
         help="table1/3/4: reduced (default) or paper; table3 also reduced-bonds (MUTAG with "
-        "bond types as edge features, a variant)",
+        "bond types as edge features, a variant) and test-selected (Gu et al.'s selection on "
+        "the test fold: a diagnostic, never a row)",
     )
     rep.add_argument(
         "--cell", action="append", default=[], metavar="TASK:MODEL", help="table1/3/4: only these"

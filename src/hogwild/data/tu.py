@@ -134,23 +134,38 @@ def _download(name: str, directory: Path) -> None:
             raise DataError(f"{url}: the download is not a zip archive.")
 
     fetch(URL.format(name=name), archive, check)
-    with zipfile.ZipFile(archive) as zf:
-        for member in zf.namelist():
-            base = Path(member).name
-            if base.startswith(f"{name}_") and base.endswith(".txt"):
-                tmp = extract_member(zf, member, directory / f".{base}.part")
-                try:
-                    _check_sha256(name, base[len(name) + 1 : -4], tmp)
-                except DataError:
-                    tmp.unlink()
-                    raise
-                os.replace(tmp, directory / base)
-    archive.unlink()
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            for member in zf.namelist():
+                base = Path(member).name
+                if base.startswith(f"{name}_") and base.endswith(".txt"):
+                    _extract_checked(zf, member, name, directory / base)
+    finally:
+        archive.unlink()  # a bad archive is fetched afresh next time, not reused
+
+
+def _extract_checked(zf, member: str, name: str, dest: Path) -> None:
+    """``member`` into ``dest`` through a temporary name, once its SHA-256 is the known one."""
+    tmp = extract_member(zf, member, dest.with_name(f".{dest.name}.part"))
+    try:
+        _check_sha256(name, dest.name[len(name) + 1 : -4], tmp)
+    except DataError:
+        tmp.unlink()
+        raise
+    os.replace(tmp, dest)
+
+
+def required_parts(name: str) -> tuple[str, ...]:
+    """The files ``name`` must have: the TU format's own, and for a dataset whose files
+    are known (`SHA256`) every one of them, so a lost node-label file is never read as a
+    dataset without node labels."""
+    known = tuple(p for p in SHA256.get(name, {}) if p not in REQUIRED)
+    return (*REQUIRED, *known)
 
 
 def _locate(name: str, root) -> Path:
     directory, download = tu_dir(name, root)
-    missing = [p for p in REQUIRED if not _path(directory, name, p).is_file()]
+    missing = [p for p in required_parts(name) if not _path(directory, name, p).is_file()]
     if missing and download:
         _download(name, directory)
     elif missing:
