@@ -95,8 +95,9 @@ import jax.random as jr
 from jax.scipy.sparse.linalg import cg
 
 from ..graph import Graph
-from ..models._base import ReceiverSlots, check_graph, diagonal_blocks
+from ..models._base import ReceiverSlots, check_graph
 from ..solve import LBFGS, minimise
+from ._coupling import Coupling, degree_groups, local_blocks
 from ._schedule import Schedule
 
 
@@ -181,27 +182,6 @@ def _power(matvec, v0, iterations: int = 60):
     return jnp.abs(jnp.vdot(v, matvec(v)))
 
 
-def coupling_blocks(model, graph: Graph, h, slots: ReceiverSlots, prepared=None):
-    """(‖∂²e_k/∂z_r∂z_s‖₂ for every node k and pair of its slots (nodes, 1 + d, 1 + d), zero
-    on unused slots — node k's share of the coupling matrix M̃ —, and the smallest and
-    largest eigenvalue of each node's own block A_k = ∂²e_k/∂h_k² (nodes,), and of each
-    node's diagonal block P_i = ∂²E/∂h_i² (nodes, 2): the block-Jacobi scaling)."""
-    hess = model.local_hessians(graph, h, h[graph.senders], slots, prepared)
-    norms = jnp.linalg.norm(hess, ord=2, axis=(-2, -1))
-    valid = slots.valid[:, :, None] & slots.valid[:, None, :]
-    own = jnp.linalg.eigvalsh(hess[:, 0, 0])
-    own_block, packets = diagonal_blocks(graph, hess, slots)
-    scaling = own_block + jax.ops.segment_sum(packets, graph.senders, num_segments=h.shape[0])
-    scaled = jnp.linalg.eigvalsh(scaling)
-    return jnp.where(valid, norms, 0.0), own[:, 0], own[:, -1], scaled[:, [0, -1]]
-
-
-def coupling_matvec(blocks, slots: ReceiverSlots, x):
-    """(M̃x)_i = Σ_k Σ_{r: node(k, r) = i} Σ_s blocks[k, r, s] x_{node(k, s)}."""
-    y = jnp.einsum("krs,ks->kr", blocks, x[slots.node])
-    return jax.ops.segment_sum(y.ravel(), slots.node.ravel(), num_segments=x.shape[0])
-
-
 def _perron_bound(apply, real, dtype, iterations: int):
     """max_i (Ax)_i / x_i over the real nodes at x > 0 from ``iterations`` power steps: an
     upper bound on ρ(A) for any non-negative A (Collatz–Wielandt), tight at the Perron
@@ -217,63 +197,63 @@ def _perron_bound(apply, real, dtype, iterations: int):
     return jnp.max(jnp.where(real, apply(x) / x, 0.0))
 
 
-def coupling_bound(blocks, slots: ReceiverSlots, scale=None, iterations: int = 100):
+def coupling_bound(coupling: Coupling, scale=None, iterations: int = 100):
     """An upper bound on ρ(S⁻¹M̃) (S = diag(``scale``), default I), by `_perron_bound`."""
-    real = slots.valid[:, 0]
-    scale = jnp.ones(real.shape, blocks.dtype) if scale is None else jnp.where(real, scale, 1.0)
-    return _perron_bound(
-        lambda x: coupling_matvec(blocks, slots, x) / scale, real, blocks.dtype, iterations
-    )
+    real = coupling.real
+    scale = jnp.ones(real.shape, coupling.dtype) if scale is None else jnp.where(real, scale, 1.0)
+    return _perron_bound(lambda x: coupling.matvec(x) / scale, real, coupling.dtype, iterations)
 
 
-def norm_bound(blocks, slots: ReceiverSlots, iterations: int = 100):
+def norm_bound(coupling: Coupling, iterations: int = 100):
     """An upper bound on ‖M‖₂ for the non-negative, not necessarily symmetric M that
-    ``blocks`` assemble (`coupling_matvec`): sqrt of `_perron_bound` on MᵀM (Mᵀ: the
-    blocks with their two slot axes swapped)."""
-    transposed = jnp.swapaxes(blocks, 1, 2)
+    ``coupling`` assembles: sqrt of `_perron_bound` on MᵀM (Mᵀ: the blocks with their
+    two slot axes swapped)."""
+    transposed = coupling.map(lambda b: jnp.swapaxes(b, 1, 2))
 
     def gram(x):
-        return coupling_matvec(transposed, slots, coupling_matvec(blocks, slots, x))
+        return transposed.matvec(coupling.matvec(x))
 
-    return jnp.sqrt(_perron_bound(gram, slots.valid[:, 0], blocks.dtype, iterations))
+    return jnp.sqrt(_perron_bound(gram, coupling.real, coupling.dtype, iterations))
 
 
-def lag_coupling(blocks, slots: ReceiverSlots, stagger: int, delay: int):
-    """Σ_j ‖M(j)‖₂ over the ages j of stale values (module docstring): D ‖P_D + P_self +
-    P_view‖ + S ‖P_self + P_view‖ + D ‖P_view‖, the own blocks (never stale) left out."""
-    first = jnp.arange(blocks.shape[1]) == 0  # slot 0: the energy's own node
+def _age_parts(blocks):
+    """(views, packets, stale) of one group's blocks (module docstring): P_view, P_self +
+    P_view and P_D + P_self + P_view; slot 0 is the energy's own node."""
+    first = jnp.arange(blocks.shape[1]) == 0
     k_is_i, s_is_k = first[:, None], first[None, :]
     views = blocks * (~k_is_i & ~s_is_k)[None]
     packets = views + blocks * (~k_is_i & s_is_k)[None]
-    stale = packets + blocks * (k_is_i & ~s_is_k)[None]
-    return (
-        delay * norm_bound(stale, slots)
-        + stagger * norm_bound(packets, slots)
-        + delay * norm_bound(views, slots)
-    )
+    return views, packets, packets + blocks * (k_is_i & ~s_is_k)[None]
 
 
-def dominance_bound(stale, low, slots: ReceiverSlots):
+def lag_coupling(coupling: Coupling, stagger: int, delay: int):
+    """Σ_j ‖M(j)‖₂ over the ages j of stale values (module docstring): D ‖P_D + P_self +
+    P_view‖ + S ‖P_self + P_view‖ + D ‖P_view‖, the own blocks (never stale) left out."""
+    views, packets, stale = (coupling.map(lambda b, j=j: _age_parts(b)[j]) for j in range(3))
+    return delay * norm_bound(stale) + stagger * norm_bound(packets) + delay * norm_bound(views)
+
+
+def dominance_bound(stale: Coupling, low):
     """An upper bound on q = ρ(diag(a)⁻¹N) (a = λ_min(A_i), N: the ``stale`` blocks): the
     Collatz–Wielandt bound max_i (Nx)_i / (a_i x_i) at two positive vectors — the power
     iteration's, and x solving (diag(a) − N)x = 1 by conjugate gradients, which is exact
     enough near q = 1 (a nonsingular M-matrix diag(a) − N is symmetric positive definite;
     if it is not, CG's x is not positive and only the first bound counts)."""
-    real = slots.valid[:, 0]
+    real = stale.real
     a = jnp.where(real, low, 1.0)
 
     def comparison(x):
-        return jnp.where(real, a * x - coupling_matvec(stale, slots, x), x)
+        return jnp.where(real, a * x - stale.matvec(x), x)
 
     x, _ = cg(comparison, jnp.ones_like(a), tol=1e-12, maxiter=5000)
-    ratio = coupling_matvec(stale, slots, x) / (a * x)
+    ratio = stale.matvec(x) / (a * x)
     solved = jnp.all(jnp.where(real, x > 0, True))
     at_solution = jnp.where(solved, jnp.max(jnp.where(real, ratio, 0.0)), jnp.inf)
-    return jnp.minimum(coupling_bound(stale, slots, scale=a), at_solution)
+    return jnp.minimum(coupling_bound(stale, scale=a), at_solution)
 
 
 @eqx.filter_jit
-def _energy_constants(model, graph: Graph, slots: ReceiverSlots, stagger, delay):
+def _energy_constants(model, graph: Graph, slots: ReceiverSlots, groups, stagger, delay):
     """(K₁ (max of H* and 0), K₁ at H*, μ at H*, K̃ (M̃ entrywise max of H* and 0), K̃ at
     H*, the same two for `lag_coupling`, the dominance q and max_k λ_max(A_k)), by power
     iteration on Hessian-vector products and exact node-local Hessian blocks."""
@@ -294,15 +274,17 @@ def _energy_constants(model, graph: Graph, slots: ReceiverSlots, stagger, delay)
         return jnp.where(real, hvp_star(jnp.where(real, v, 0.0)), k_star * v)
 
     mu = 1.0 / _power(lambda v: cg(hvp_real, v, tol=1e-8, maxiter=2000)[0], v0, iterations=30)
-    star, low_star, high_star, p_star = coupling_blocks(model, graph, h_star, slots, prepared)
-    zero, low_zero, high_zero, p_zero = coupling_blocks(model, graph, jnp.zeros_like(h_star), slots)
-    blocks = jnp.maximum(star, zero)
+    star, low_star, high_star, p_star = local_blocks(model, graph, h_star, slots, groups, prepared)
+    zero, low_zero, high_zero, p_zero = local_blocks(
+        model, graph, jnp.zeros_like(h_star), slots, groups, prepared
+    )
+    blocks = star.maximum(zero)
     low, high = jnp.minimum(low_star, low_zero), jnp.maximum(high_star, high_zero)
-    dominance = dominance_bound(blocks.at[:, 0, 0].set(0.0), low, slots)
+    dominance = dominance_bound(blocks.map(lambda b: b.at[:, 0, 0].set(0.0)), low)
     own = jnp.max(jnp.where(graph.node_mask, high, 0.0))
     p_low = jnp.minimum(p_star[:, 0], p_zero[:, 0])
-    off_diagonal = ~jnp.eye(blocks.shape[1], dtype=bool)
-    block_dominance = dominance_bound(blocks * off_diagonal, p_low, slots)
+    off_diagonal = blocks.map(lambda b: b * ~jnp.eye(b.shape[1], dtype=bool))
+    block_dominance = dominance_bound(off_diagonal, p_low)
     p_range = (
         jnp.min(jnp.where(graph.node_mask, p_low, jnp.inf)),
         jnp.max(jnp.where(graph.node_mask, jnp.maximum(p_star[:, 1], p_zero[:, 1]), 0.0)),
@@ -311,10 +293,10 @@ def _energy_constants(model, graph: Graph, slots: ReceiverSlots, stagger, delay)
         k1,
         k_star,
         mu,
-        coupling_bound(blocks, slots),
-        coupling_bound(star, slots),
-        lag_coupling(blocks, slots, stagger, delay),
-        lag_coupling(star, slots, stagger, delay),
+        coupling_bound(blocks),
+        coupling_bound(star),
+        lag_coupling(blocks, stagger, delay),
+        lag_coupling(star, stagger, delay),
         dominance,
         own,
         block_dominance,
@@ -379,7 +361,7 @@ def certify(
     slots = ReceiverSlots.of(graph)
     # S and D as arrays: traced, so one compilation serves every schedule of this graph.
     ages = (jnp.asarray(schedule.stagger, float), jnp.asarray(schedule.delay, float))
-    constants = _energy_constants(model, graph, slots, *ages)
+    constants = _energy_constants(model, graph, slots, degree_groups(slots), *ages)
     k1, k_star, mu, coupling, coupling_star, lag, lag_star, dominance, own, block, lo, hi = (
         float(x) for x in constants
     )

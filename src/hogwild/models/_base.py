@@ -183,40 +183,26 @@ class AbstractEnergyGNN(AbstractGNN):
         from the same local rule. The node energies touch disjoint coordinates (own state,
         own views), so one Hessian-vector product along "component a of slot r, at every
         node at once" yields column (r, a) of every node's Hessian: k·(1 + d) products,
-        d the largest in-degree, batched by `jax.vmap` (one traced product, whatever d).
+        d the largest in-degree, batched in chunks (one traced product, whatever d).
         Slots past a node's degree are zero.
         """
 
-        def grads(a, b):
-            return self.local_gradients(graph, a, b, prepared)
-
-        _, linear = jax.linearize(grads, h, h_view)
-        n, k = h.shape
-        width = slots.degree + 1
-        real_edges = graph.edge_mask[:, None]
-
-        def column(r, a):
-            """Column (r, a) of every node's Hessian, as (nodes, slots, k) rows."""
-            u = jax.nn.one_hot(a, k, dtype=h.dtype)
-            own_tangent = jnp.where(r == 0, 1.0, 0.0) * jnp.broadcast_to(u, h.shape)
-            view_tangent = jnp.where((slots.rank == r - 1)[:, None] & real_edges, u, 0.0)
-            own, views = linear(own_tangent, view_tangent)
-            rows = jnp.zeros((n, width, k), h.dtype).at[:, 0].set(own)
-            return rows.at[graph.receivers, slots.rank + 1].add(jnp.where(real_edges, views, 0.0))
-
-        slot_index = jnp.repeat(jnp.arange(width), k)
-        component = jnp.tile(jnp.arange(k), width)
-        columns = jax.vmap(column)(slot_index, component)  # (width·k, nodes, width, k)
-        hess = jnp.moveaxis(columns, 0, -1).reshape(n, width, k, width, k)
-        return jnp.transpose(hess, (0, 1, 3, 2, 4))
+        everyone = NodeGroup.everyone(h.shape[0], slots.degree + 1)
+        return self.grouped_local_hessians(graph, h, h_view, slots, [everyone], prepared)[0]
 
     def grouped_local_hessians(self, graph: Graph, h, h_view, slots, groups, prepared=None):
         """`local_hessians` of each `NodeGroup` in ``groups``, (capacity, w, w, k, k) in its
         own width w: a batch whose few high-degree nodes would otherwise widen every
         node's Hessian to the largest degree (PROTEINS: 26 slots, 9 for all but 57 of its
-        43,471 nodes). Generic energies compute every node's in full and select."""
-        hess = self.local_hessians(graph, h, h_view, slots, prepared)
-        return [hess[g.nodes][:, : g.width, : g.width] for g in groups]
+        43,471 nodes). Column (r, a) for r < w, of the group's nodes only, in chunks of
+        `HESSIAN_COLUMN_CHUNK` products: memory Σ_g capacity · w² · k² plus a chunk's
+        products, never nodes · (1 + d)² · k²."""
+
+        def grads(a, b):
+            return self.local_gradients(graph, a, b, prepared)
+
+        _, linear = jax.linearize(grads, h, h_view)
+        return [_group_columns(linear, graph, slots, group, h) for group in groups]
 
     def hessian_columns(self, max_degree: int) -> int:
         """What `local_hessians` costs, in gradients of E, on graphs of largest in-degree
@@ -234,6 +220,36 @@ class AbstractEnergyGNN(AbstractGNN):
         synchronous Hessian when the views are current.
         """
         return diagonal_blocks(graph, self.local_hessians(graph, h, h_view, slots, prepared), slots)
+
+
+#: Hessian-vector products taken at once by the generic local Hessians (`jax.lax.map`).
+HESSIAN_COLUMN_CHUNK = 64
+
+
+def _group_columns(linear, graph: Graph, slots: ReceiverSlots, group: NodeGroup, h):
+    """(capacity, w, w, k, k): the local Hessians of ``group``'s nodes in w = ``group.width``
+    slots from ``linear`` (the linearised local gradients: own, views), one product per
+    column (r, a): "component a of slot r, at every node at once" (the node energies touch
+    disjoint coordinates), its rows kept for the group's nodes only."""
+    k = h.shape[1]
+    width, capacity = group.width, group.nodes.shape[0]
+    real_edges = graph.edge_mask[:, None]
+    row = group.inverse[graph.receivers]  # capacity (dropped) outside the group
+
+    def column(index):
+        r, a = index // k, index % k
+        u = jax.nn.one_hot(a, k, dtype=h.dtype)
+        own_tangent = jnp.where(r == 0, 1.0, 0.0) * jnp.broadcast_to(u, h.shape)
+        view_tangent = jnp.where((slots.rank == r - 1)[:, None] & real_edges, u, 0.0)
+        own, views = linear(own_tangent, view_tangent)
+        rows = jnp.zeros((capacity, width, k), h.dtype).at[:, 0].set(own[group.nodes])
+        views = jnp.where(real_edges, views, 0.0)
+        return rows.at[row, slots.rank + 1].add(views, mode="drop")
+
+    count = width * k
+    columns = jax.lax.map(column, jnp.arange(count), batch_size=min(count, HESSIAN_COLUMN_CHUNK))
+    hess = jnp.moveaxis(columns, 0, -1).reshape(capacity, width, k, width, k)
+    return jnp.transpose(hess, (0, 1, 3, 2, 4))
 
 
 def diagonal_blocks(graph: Graph, hess, slots: ReceiverSlots):
