@@ -52,8 +52,8 @@ def _child(layout: str, sizes, degree: int) -> None:
 
     import hogwild
     from hogwild.asynchrony import _certificate
-    from hogwild.models._registry import cast_model
     from hogwild.models._base import NodeGroup
+    from hogwild.models._registry import cast_model
 
     graph = scale_free_batch(sizes, degree)
     if layout == "padded":

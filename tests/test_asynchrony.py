@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 import hogwild
 from hogwild.asynchrony import Schedule, certify, reverse_edges, safe_step, simulate
-from hogwild.asynchrony._simulate import _start, _step
+from hogwild.asynchrony._simulate import _start, _step, curvature_layout
 from hogwild.models._base import AbstractEnergyGNN, Readout, ReceiverSlots
 from hogwild.models._gsd import GSDGNN
 
@@ -275,8 +275,8 @@ def _local_gradients(model, graph, h, h_view):
 
 
 @eqx.filter_jit
-def _curvatures(model, graph, h, h_view, slots):
-    return model.local_curvatures(graph, h, h_view, slots)
+def _curvatures(model, graph, h, h_view, slots, groups=None):
+    return model.local_curvatures(graph, h, h_view, slots, groups=groups)
 
 
 @eqx.filter_jit
@@ -318,7 +318,7 @@ def test_steps_read_states_and_packets_from_the_viewed_time(name, schedule, prec
     these ages."""
     graph = _small_graph(graphs)
     model = _model(name)
-    slots = ReceiverSlots.of(graph) if precondition else None
+    slots = curvature_layout(graph) if precondition else None
     S, D = schedule.stagger, schedule.delay
     T = 30
     alpha = jnp.asarray(0.01) if model.family == "optimisation" else None
@@ -352,7 +352,7 @@ def test_steps_read_states_and_packets_from_the_viewed_time(name, schedule, prec
             incoming = np.stack([packets[s][reverse[e]] for e, s in enumerate(tau)])
             total = own + _segment_sum(incoming, receivers, graph.num_nodes)
             if precondition:
-                own_c, out_c = (np.asarray(x) for x in _curvatures(model, graph, h, view, slots))
+                own_c, out_c = (np.asarray(x) for x in _curvatures(model, graph, h, view, *slots))
                 curvatures.append(out_c)
                 into = np.stack([curvatures[s][reverse[e]] for e, s in enumerate(tau)])
                 block = own_c + _segment_sum(into, receivers, graph.num_nodes)

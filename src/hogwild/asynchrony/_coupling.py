@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..graph import Graph
-from ..models._base import NodeGroup, ReceiverSlots
+from ..models._base import NodeGroup, ReceiverSlots, diagonal_blocks
 from ..solve._newton_layout import plan_groups
 
 
@@ -76,30 +76,15 @@ def local_blocks(model, graph: Graph, h, slots: ReceiverSlots, groups, prepared=
     own block A_k = ∂²e_k/∂h_k² (nodes,), and of each node's diagonal block
     P_i = ∂²E/∂h_i² (nodes, 2): the block-Jacobi scaling), at states ``h``."""
     hessians = model.grouped_local_hessians(graph, h, h[graph.senders], slots, groups, prepared)
-    n, k = h.shape
-    own = jnp.zeros((n, k, k), h.dtype)
-    packets = jnp.zeros((graph.senders.shape[0], k, k), h.dtype)
     blocks, slot_nodes = [], []
     for group, hess in zip(groups, hessians):
         valid = slots.valid[group.nodes, : group.width]
         norms = jnp.linalg.norm(hess, ord=2, axis=(-2, -1))
         blocks.append(jnp.where(valid[:, :, None] & valid[:, None, :], norms, 0.0))
         slot_nodes.append(slots.node[group.nodes, : group.width])
-        own = own.at[group.nodes].set(hess[:, 0, 0])
-        packets = packets + _group_packets(graph, slots, group, hess)
+    own, packets = diagonal_blocks(graph, slots, groups, hessians)
     own_eig = jnp.linalg.eigvalsh(own)
-    scaling = own + jax.ops.segment_sum(packets, graph.senders, num_segments=n)
+    scaling = own + jax.ops.segment_sum(packets, graph.senders, num_segments=h.shape[0])
     scaled = jnp.linalg.eigvalsh(scaling)
     coupling = Coupling(tuple(blocks), tuple(slot_nodes), slots.valid[:, 0])
     return coupling, own_eig[:, 0], own_eig[:, -1], scaled[:, [0, -1]]
-
-
-def _group_packets(graph: Graph, slots: ReceiverSlots, group: NodeGroup, hess):
-    """(edges, k, k): ∂²e_j/∂v² of the view v of edge (i → j) for the edges into the
-    group's nodes j (block [slot, slot] of j's Hessian), zero for the other edges."""
-    capacity = group.nodes.shape[0]
-    row = group.inverse[graph.receivers]
-    mine = (row < capacity) & graph.edge_mask
-    slot = jnp.minimum(slots.rank + 1, group.width - 1)
-    picked = hess[jnp.minimum(row, capacity - 1), slot, slot]
-    return jnp.where(mine[:, None, None], picked, 0.0)

@@ -47,6 +47,7 @@ from jaxtyping import Array, Bool, Float, Int
 from ..graph import Graph
 from ..models._base import ReceiverSlots, check_graph
 from ..solve import default_tolerance
+from ._coupling import degree_groups
 from ._resume import CHECKPOINT_SECONDS, SEGMENT_STEPS, resume_run, run_fingerprint, save_run
 from ._schedule import Schedule, reverse_edges
 
@@ -108,14 +109,23 @@ class _Carry(eqx.Module):
     previous: Array  # each node's own state before its last update (heavy-ball momentum)
 
 
+def curvature_layout(graph: Graph) -> tuple:
+    """(receiver slots, degree groups) of ``graph``: where preconditioned steps take each
+    node energy's Hessian (`local_curvatures`), host-side, once per run."""
+    slots = ReceiverSlots.of(graph)
+    return slots, degree_groups(slots)
+
+
 def _packets(model, graph: Graph, h, h_view, prepared, receiver_slots):
-    """(own gradients, outgoing packets) of an energy; with ``receiver_slots``
-    (preconditioned) the own curvature blocks ride along the gradients and each packet is
-    g_ji followed by the flattened curvature C_ji: widths k + k² (own) and k + k² (packets)."""
+    """(own gradients, outgoing packets) of an energy; with ``receiver_slots`` (the
+    `curvature_layout`: preconditioned) the own curvature blocks ride along the gradients
+    and each packet is g_ji followed by the flattened curvature C_ji: widths k + k² (own)
+    and k + k² (packets)."""
     own, packets = model.local_gradients(graph, h, h_view, prepared)
     if receiver_slots is None:
         return own, packets
-    own_c, packets_c = model.local_curvatures(graph, h, h_view, receiver_slots, prepared)
+    slots, groups = receiver_slots
+    own_c, packets_c = model.local_curvatures(graph, h, h_view, slots, prepared, groups)
     return (
         jnp.concatenate([own, own_c.reshape(own.shape[0], -1)], 1),
         jnp.concatenate([packets, packets_c.reshape(packets.shape[0], -1)], 1),
@@ -596,7 +606,7 @@ def simulate(
             raise ValueError(f"step_size must be > 0; got {step_size}.")
         alpha = jnp.asarray(step_size, graph.nodes.dtype)
         beta = jnp.asarray(momentum, graph.nodes.dtype)
-        receiver_slots = ReceiverSlots.of(graph) if precondition else None
+        receiver_slots = curvature_layout(graph) if precondition else None
         reverse = jnp.asarray(reverse_edges(graph.senders, graph.receivers))
     else:
         reverse = jnp.arange(graph.senders.shape[0], dtype=jnp.int32)

@@ -210,16 +210,23 @@ class AbstractEnergyGNN(AbstractGNN):
         (`bench/newton_cost.py`: 39 gradients for 40 columns on coordinates)."""
         return self.hidden * (1 + max_degree)
 
-    def local_curvatures(self, graph: Graph, h, h_view, slots: ReceiverSlots, prepared=None):
+    def local_curvatures(
+        self, graph: Graph, h, h_view, slots: ReceiverSlots, prepared=None, groups=None
+    ):
         """Own curvature blocks ∂²e_i/∂h_i² and outgoing curvature packets ∂²e_j/∂h_i²:
         the diagonal blocks of `local_hessians`, as `local_gradients` gives the gradients.
 
         Returns ``(own, packets)``: ``own`` (nodes, k, k) and ``packets`` (edges, k, k),
         packet e = (i -> j) computed by receiver j from its own view of h_i. Summing
         ``own + segment_sum(packets, senders)`` gives the diagonal block ∂²E/∂h_i² of the
-        synchronous Hessian when the views are current.
+        synchronous Hessian when the views are current. ``groups``: disjoint `NodeGroup`s
+        holding every node in a width that fits it (`hogwild.asynchrony._coupling.
+        degree_groups`), so a hub widens only its own group; None: one group at the
+        largest width.
         """
-        return diagonal_blocks(graph, self.local_hessians(graph, h, h_view, slots, prepared), slots)
+        groups = (NodeGroup.everyone(h.shape[0], slots.degree + 1),) if groups is None else groups
+        hessians = self.grouped_local_hessians(graph, h, h_view, slots, groups, prepared)
+        return diagonal_blocks(graph, slots, groups, hessians)
 
 
 #: Hessian-vector products taken at once by the generic local Hessians (`jax.lax.map`).
@@ -252,12 +259,23 @@ def _group_columns(linear, graph: Graph, slots: ReceiverSlots, group: NodeGroup,
     return jnp.transpose(hess, (0, 1, 3, 2, 4))
 
 
-def diagonal_blocks(graph: Graph, hess, slots: ReceiverSlots):
+def diagonal_blocks(graph: Graph, slots: ReceiverSlots, groups, hessians):
     """(own, packets) of `AbstractEnergyGNN.local_curvatures` from the node energies'
-    Hessians ``hess`` (nodes, 1 + d, 1 + d, k, k) of `local_hessians`."""
-    slot = slots.rank + 1
-    packets = hess[graph.receivers, slot, slot]
-    return hess[:, 0, 0], jnp.where(graph.edge_mask[:, None, None], packets, 0.0)
+    Hessians ``hessians`` (capacity, w, w, k, k) of the disjoint ``groups`` that hold every
+    node (`grouped_local_hessians`): own (nodes, k, k) block [0, 0] of each node's,
+    packets (edges, k, k) block [slot, slot] of the receiver's at the edge's slot."""
+    n, k = graph.num_nodes, hessians[0].shape[-1]
+    own = jnp.zeros((n, k, k), hessians[0].dtype)
+    packets = jnp.zeros((graph.senders.shape[0], k, k), own.dtype)
+    for group, hess in zip(groups, hessians):
+        capacity = group.nodes.shape[0]
+        own = own.at[group.nodes].set(hess[:, 0, 0])
+        row = group.inverse[graph.receivers]
+        slot = jnp.minimum(slots.rank + 1, group.width - 1)
+        picked = hess[jnp.minimum(row, capacity - 1), slot, slot]
+        mine = (row < capacity) & graph.edge_mask
+        packets = packets + jnp.where(mine[:, None, None], picked, 0.0)
+    return own, packets
 
 
 class NodeGroup(eqx.Module):
