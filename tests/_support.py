@@ -11,11 +11,22 @@ import sys
 import urllib.error
 from pathlib import Path
 
+import pytest
+
 
 def shared_data_root() -> Path:
     """$HOGWILD_DATA, else ../shared/data next to the repository (as .ci/run sets it)."""
     default = Path(__file__).resolve().parents[2] / "shared" / "data"
     return Path(os.environ.get("HOGWILD_DATA") or default)
+
+
+def missing_data(message: str) -> None:
+    """Skip a test whose dataset files are absent, or fail it when the run requires the
+    data (``HOGWILD_REQUIRE_DATA=1``, as `.ci/run` sets it): CI never passes by skipping
+    the dataset tests."""
+    if os.environ.get("HOGWILD_REQUIRE_DATA") == "1":
+        pytest.fail(f"{message}; HOGWILD_REQUIRE_DATA=1 requires it")
+    pytest.skip(message)
 
 
 class FakeServer:

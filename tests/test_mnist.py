@@ -12,7 +12,7 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 import pytest
-from _support import FakeServer, shared_data_root
+from _support import FakeServer, missing_data, shared_data_root
 
 from hogwild.data import DataError, load_mnist
 from hogwild.data import mnist as mnist_module
@@ -33,7 +33,7 @@ TEST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 def data_root() -> Path:
     root = shared_data_root()
     if not all((root / "MNIST" / f"{name}.gz").is_file() for name in mnist_module.FILES):
-        pytest.skip(f"MNIST files not found in {root / 'MNIST'} (set HOGWILD_DATA)")
+        missing_data(f"MNIST files not found in {root / 'MNIST'} (set HOGWILD_DATA)")
     return root
 
 

@@ -7,7 +7,7 @@ import json
 import os
 
 import pytest
-from _support import shared_data_root
+from _support import missing_data, shared_data_root
 
 from hogwild import make_model
 from hogwild.cli import main
@@ -22,7 +22,7 @@ TINY = Protocol("tiny", folds=1, seeds=1, epochs=2, patience=2, task_options={},
 def tu_data():
     root = shared_data_root()
     if not (root / "TU" / "MUTAG" / "MUTAG_A.txt").is_file():
-        pytest.skip(f"TU files not found in {root / 'TU'} (set HOGWILD_DATA)")
+        missing_data(f"TU files not found in {root / 'TU'} (set HOGWILD_DATA)")
     old = os.environ.get("HOGWILD_DATA")
     os.environ["HOGWILD_DATA"] = str(root)
     yield root

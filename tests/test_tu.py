@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _support import FakeServer, shared_data_root
+from _support import FakeServer, missing_data, shared_data_root
 
 from hogwild.data import DataError, load_tu
 from hogwild.data import tu as tu_module
@@ -23,7 +23,7 @@ from hogwild.tasks._folds import cv_split, stratified_folds
 def data_root() -> Path:
     root = shared_data_root()
     if not (root / "TU" / "MUTAG" / "MUTAG_A.txt").is_file():
-        pytest.skip(f"TU files not found in {root / 'TU'} (set HOGWILD_DATA)")
+        missing_data(f"TU files not found in {root / 'TU'} (set HOGWILD_DATA)")
     return root
 
 
