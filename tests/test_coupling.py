@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import hogwild
-from hogwild.asynchrony._certificate import coupling_bound, dominance_bound, lag_coupling
+from hogwild.asynchrony._certificate import _age_parts
 from hogwild.asynchrony._coupling import degree_groups, local_blocks
 from hogwild.models._base import AbstractEnergyGNN, NodeGroup, ReceiverSlots
 
@@ -75,29 +75,31 @@ def test_grouped_hessians_are_the_padded_ones(hub, energy_model):
 
 
 @eqx.filter_jit
-def _bounds(model, graph, h, slots, groups):
-    coupling, low, high, scaling = local_blocks(model, graph, h, slots, groups)
-    off_diagonal = coupling.map(lambda b: b * ~jnp.eye(b.shape[1], dtype=bool))
-    return (
-        coupling_bound(coupling),
-        lag_coupling(coupling, 4, 3),
-        dominance_bound(coupling.map(lambda b: b.at[:, 0, 0].set(0.0)), low),
-        dominance_bound(off_diagonal, scaling[:, 0]),
-        low,
-        high,
-        scaling,
-    )
+def _products(model, graph, h, slots, grouped, padded, x):
+    """Everything the certificate's bounds read from a coupling, for two groupings: M̃x,
+    Mᵀx and the three age parts' products (`lag_coupling`), and each node's curvature
+    ranges (every bound is a function of these: power iterations, CG, Collatz–Wielandt)."""
+
+    def read(groups):
+        coupling, low, high, scaling = local_blocks(model, graph, h, slots, groups)
+        parts = [coupling, coupling.map(lambda b: jnp.swapaxes(b, 1, 2))]
+        parts += [coupling.map(lambda b, j=j: _age_parts(b)[j]) for j in range(3)]
+        return [p.matvec(x) for p in parts] + [low, high, scaling]
+
+    return read(grouped), read(padded)
 
 
-def test_certificate_bounds_do_not_depend_on_the_grouping(hub, energy_model):
-    """K̃, the age-split coupling, both dominance bounds and every node's curvature range
-    are the same from degree groups as from one group of every node at the largest width
-    (the padded layout the certificate used before)."""
+def test_certificate_reads_the_same_coupling_from_any_grouping(hub, energy_model):
+    """M̃x, its transpose, its age parts and every node's curvature ranges are the same from
+    degree groups as from one group of every node at the largest width (the padded layout
+    the certificate used before)."""
     model = energy_model("edge")
     slots = ReceiverSlots.of(hub)
-    h = jnp.asarray(np.random.default_rng(1).normal(size=(hub.num_nodes, model.hidden)))
-    grouped = _bounds(model, hub, h, slots, degree_groups(slots))
-    padded = _bounds(model, hub, h, slots, (NodeGroup.everyone(hub.num_nodes, slots.degree + 1),))
-    assert float(grouped[0]) > 0
-    for a, b in zip(grouped, padded):
-        np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-12)
+    rng = np.random.default_rng(1)
+    h = jnp.asarray(rng.normal(size=(hub.num_nodes, model.hidden)))
+    x = jnp.asarray(rng.uniform(0.5, 1.5, size=hub.num_nodes))
+    padded = (NodeGroup.everyone(hub.num_nodes, slots.degree + 1),)
+    grouped, dense = _products(model, hub, h, slots, degree_groups(slots), padded, x)
+    assert float(jnp.max(grouped[0])) > 0  # not a comparison of zeros
+    for a, b in zip(grouped, dense):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
