@@ -117,19 +117,31 @@ def test_test_selected_diagnostic_selects_on_the_test_fold_and_is_never_a_row(tm
     "argv, message",
     [
         (
-            ["--protocol", "huge"],
+            ["table3", "--protocol", "huge"],
             "unknown protocol 'huge' for table3; valid: paper, reduced, reduced-bonds",
         ),
         (
-            ["--protocol", "reduced-bonds", "--cell", "proteins:gcn"],
+            ["table3", "--protocol", "reduced-bonds", "--cell", "proteins:gcn"],
             "the reduced-bonds protocol is defined for mutag:energy-edge, "
             "mutag:energy-attention only; got --cell proteins:gcn",
         ),
-        (["--cell", "chains:gcn"], "--cell expects TASK:MODEL with TASK in mutag, proteins"),
+        (
+            ["table3", "--cell", "chains:gcn"],
+            "--cell expects TASK:MODEL with TASK in mutag, proteins",
+        ),
+        (
+            ["table3", "--protocol", "test-selected", "--cell", "proteins:gcn"],
+            "the test-selected protocol is defined for mutag:",
+        ),
+        (
+            ["instances", "--protocol", "test-selected"],
+            "test-selected runs picked their epoch on the test fold: never kept as instances",
+        ),
     ],
 )
 def test_reproduce_table3_refuses_bad_input_in_one_line(capsys, tmp_path, argv, message):
-    assert main(["reproduce", "table3", "--out", str(tmp_path), *argv]) == 2
+    what, *flags = argv
+    assert main(["reproduce", what, "--out", str(tmp_path), *flags]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0]
 

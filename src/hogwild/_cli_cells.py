@@ -157,6 +157,10 @@ def reproduce_instances(args, out: Path) -> int:
 
     tables = [_tables()[which] for which in ("table1", "table3")]
     named = _cells(args, sum((t.task_order for t in tables), ())) if args.cell else None
+    if args.protocol == "test-selected":
+        raise ValueError(
+            "test-selected runs picked their epoch on the test fold: never kept as instances."
+        )
     if args.protocol not in tables[0].protocols:
         raise ValueError(f"unknown protocol {args.protocol!r}; valid: paper, reduced.")
     work = []
