@@ -302,6 +302,12 @@ def test_readout_shapes_and_graph_level_isolation(graphs, energy_model):
         h_alone = rng.normal(size=(g.num_nodes, 2))
         h_alone[: part.num_nodes] = h[offsets[k] : offsets[k + 1]]
         np.testing.assert_allclose(model.readout(g, jnp.asarray(h_alone))[0], out[k], rtol=1e-12)
+    # ... and it is the graph MLP of the mean of the node MLP over the graph's own nodes
+    # (Appendix G.2: a mean, not a sum).
+    r = model.readout
+    for k in range(len(parts)):
+        mean = jnp.mean(jax.vmap(r.node)(h[offsets[k] : offsets[k + 1]]), axis=0)
+        np.testing.assert_allclose(out[k], r.scale.restore(r.graph(mean)), rtol=1e-12)
     # ... while moving one node of graph 1 changes graph 1's prediction only.
     moved = np.asarray(model.readout(batch, h.at[offsets[1]].add(1.0)))
     assert np.max(np.abs(moved[1] - out[1])) > 1e-9
