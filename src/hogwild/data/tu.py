@@ -156,11 +156,12 @@ def _extract_checked(zf, member: str, name: str, dest: Path) -> None:
 
 
 def required_parts(name: str) -> tuple[str, ...]:
-    """The files ``name`` must have: the TU format's own, and for a dataset whose files
-    are known (`SHA256`) every one of them, so a lost node-label file is never read as a
-    dataset without node labels."""
-    known = tuple(p for p in SHA256.get(name, {}) if p not in REQUIRED)
-    return (*REQUIRED, *known)
+    """The files ``name`` must have: the TU format's own, and the node labels of a dataset
+    known to have them (`SHA256`), so a lost node-label file is never read as a dataset
+    without node labels (a constant feature). Edge labels and node attributes are required
+    when asked for (`_require`)."""
+    labelled = "node_labels" in SHA256.get(name, {})
+    return (*REQUIRED, "node_labels") if labelled else REQUIRED
 
 
 def _locate(name: str, root) -> Path:
