@@ -261,7 +261,9 @@ def selection_figure(rows: list[dict], path) -> None:
             if bar is not None:
                 x, (mean, std) = k + 0.2 * (j - 1.5), bar
                 ax.bar(x, mean, 0.2, yerr=std, color=f"C{j}", capsize=2)
-    ax.set_xticks(range(len(models)), models, rotation=30, fontsize=8)
+    runs = [sum(r["protocol"] == TEST_SELECTED_PROTOCOL for r in cells[m]) for m in models]
+    labels_x = [f"{m}\n{n} test-selected runs" for m, n in zip(models, runs)]
+    ax.set_xticks(range(len(models)), labels_x, rotation=30, fontsize=7)
     ax.set_ylabel(f"{task} test accuracy (%)")
     ax.set_ylim(50, 100)
     handles = [Patch(color=f"C{j}", label=label) for j, label in enumerate(labels)]
