@@ -154,12 +154,13 @@ def reproduce_instances(args, out: Path) -> int:
 
     from .experiments import _instances as inst
     from .experiments import _table1 as t1
+    from .experiments import _table3 as t3
 
     tables = [_tables()[which] for which in ("table1", "table3")]
     named = _cells(args, sum((t.task_order for t in tables), ())) if args.cell else None
-    if args.protocol == "test-selected":
+    if args.protocol == t3.TEST_SELECTED_PROTOCOL:
         raise ValueError(
-            "test-selected runs picked their epoch on the test fold: never kept as instances."
+            f"{args.protocol} runs picked their epoch on the test fold: never kept as instances."
         )
     if args.protocol not in tables[0].protocols:
         raise ValueError(f"unknown protocol {args.protocol!r}; valid: paper, reduced.")

@@ -162,14 +162,12 @@ def test_selected_markdown(rows: list[dict]) -> str:
     for task in TASK_ORDER:
         for model in PAPER:
             cell = [r for r in rows if (r["task"], r["model"]) == (task, model)]
-            chosen = [r for r in cell if r["protocol"] == TEST_SELECTED_PROTOCOL]
-            if not chosen:
+            fair, at_loss, best = selection_values(cell)
+            if not at_loss:
                 continue
-            fair = [accuracy(r) for r in cell if r["protocol"] == "reduced"]
-            best = [100.0 - r["validation_best"] for r in chosen if "validation_best" in r]
             parts = [
                 ("best test accuracy over epochs", best),
-                ("at the least test loss", [accuracy(r) for r in chosen]),
+                ("at the least test loss", at_loss),
                 ("honest (reduced)", fair),
             ]
             lines.append(
@@ -182,6 +180,17 @@ def test_selected_markdown(rows: list[dict]) -> str:
         "\nOur models under Gu et al.'s protocol (`test-selected`: the whole training fold "
         "trains, the test fold picks the epoch; a diagnostic of the selection's inflation, "
         "never a result):\n" + "\n".join(lines) + "\n"
+    )
+
+
+def selection_values(cell: list[dict]) -> tuple[list, list, list]:
+    """Accuracies in % of one cell's rows: honest (``reduced``), test-selected at the
+    epoch of least test loss, and test-selected best over epochs (``validation_best``)."""
+    chosen = [r for r in cell if r["protocol"] == TEST_SELECTED_PROTOCOL]
+    return (
+        [accuracy(r) for r in cell if r["protocol"] == "reduced"],
+        [accuracy(r) for r in chosen],
+        [100.0 - r["validation_best"] for r in chosen if "validation_best" in r],
     )
 
 
@@ -229,13 +238,7 @@ def table3_figure(rows: list[dict], path) -> None:
 
 def _selection_bars(cell: list[dict], task: str, model: str) -> list[tuple | None]:
     """The four (mean, std) bars of one model in `selection_figure` (None: no value)."""
-    chosen = [r for r in cell if r["protocol"] == TEST_SELECTED_PROTOCOL]
-    values = [
-        [accuracy(r) for r in cell if r["protocol"] == "reduced"],
-        [accuracy(r) for r in chosen],
-        [100.0 - r["validation_best"] for r in chosen if "validation_best" in r],
-    ]
-    bars = [(np.mean(v), np.std(v)) if v else None for v in values]
+    bars = [(np.mean(v), np.std(v)) if v else None for v in selection_values(cell)]
     return [*bars, PAPER[model].get(task)]
 
 
